@@ -1,0 +1,1 @@
+"""Implementations of the domain's protocols: Compose CLI, Engine API."""

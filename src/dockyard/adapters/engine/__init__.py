@@ -1,0 +1,3 @@
+from dockyard.adapters.engine.client import DockerEngine
+
+__all__ = ["DockerEngine"]

@@ -1,0 +1,192 @@
+"""The Docker Engine API, through aiodocker, behind one choke point.
+
+Every request goes through ``DockerEngine._json`` (short calls, a deadline each) or
+``stream_events`` (a long stream without a total deadline); aiodocker's errors are
+translated there once, chained, into ``EngineError``s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+import aiodocker
+import aiohttp
+import structlog
+
+from dockyard.domain.composition import container_name
+from dockyard.domain.models import LiveState, Status
+from dockyard.domain.protocols import EngineEvent, ManagedContainer
+from dockyard.errors import DeadlineError, EngineError, EngineUnavailableError
+
+log = structlog.get_logger("dockyard.engine")
+
+MANAGED = "dockyard.managed=true"
+# aiodocker reports "cannot connect" as a made-up HTTP status.
+_AIODOCKER_CONNECT_FAILED = 900
+_ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+class _Missing(Exception):
+    """The engine answered 404."""
+
+
+class DockerEngine:
+    """``Engine`` over the Docker Engine API."""
+
+    def __init__(self, url: str | None, timeout: float) -> None:
+        self._url = url
+        self._timeout = timeout
+        self._docker: aiodocker.Docker | None = None
+
+    def _client(self) -> aiodocker.Docker:
+        if self._docker is None:
+            self._docker = aiodocker.Docker(url=self._url)
+        return self._docker
+
+    async def _json(
+        self,
+        path: str,
+        method: str = "GET",
+        *,
+        params: dict[str, Any] | None = None,
+        data: Any = None,
+    ) -> Any:
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await self._client()._query_json(path, method, params=params, data=data)
+        except TimeoutError:
+            raise DeadlineError(
+                f"the engine did not answer {method} {path} in time", code="ENGINE_TIMEOUT"
+            ) from None
+        except aiodocker.DockerError as exc:
+            if exc.status == 404:
+                raise _Missing(path) from exc
+            if exc.status == _AIODOCKER_CONNECT_FAILED:
+                raise EngineUnavailableError("the Docker engine cannot be reached") from exc
+            raise EngineError(
+                f"the engine refused {method} {path}: {exc.message}",
+                details={"engine_status": exc.status},
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise EngineUnavailableError("the Docker engine cannot be reached") from exc
+
+    async def close(self) -> None:
+        if self._docker is not None:
+            await self._docker.close()
+            self._docker = None
+
+    async def version(self) -> str:
+        info = await self._json("version")
+        return str(info.get("Version", "unknown"))
+
+    async def inspect(self, cuid: str) -> LiveState | None:
+        try:
+            data = await self._json(f"containers/{container_name(cuid)}/json")
+        except _Missing:
+            return None
+        return live_state(data)
+
+    async def list_managed(self) -> list[ManagedContainer]:
+        rows = await self._json(
+            "containers/json",
+            params={"all": "1", "filters": json.dumps({"label": [MANAGED]})},
+        )
+        found: list[ManagedContainer] = []
+        for row in rows:
+            labels = row.get("Labels") or {}
+            cuid = labels.get("dockyard.cuid")
+            if not cuid:
+                continue
+            found.append(
+                ManagedContainer(
+                    cuid=cuid,
+                    labels=labels,
+                    status=_status(row.get("State", "")),
+                    image=row.get("Image", ""),
+                    project_dir=labels.get("com.docker.compose.project.working_dir"),
+                )
+            )
+        return found
+
+    async def image_exists(self, ref: str) -> bool:
+        try:
+            await self._json(f"images/{ref}/json")
+        except _Missing:
+            return False
+        return True
+
+    async def ensure_network(self, name: str) -> None:
+        """One shared bridge, inter-container traffic off (SPEC §1)."""
+        try:
+            await self._json(f"networks/{name}")
+            return
+        except _Missing:
+            pass
+        config = {
+            "Name": name,
+            "Driver": "bridge",
+            "CheckDuplicate": True,
+            "Options": {"com.docker.network.bridge.enable_icc": "false"},
+            "Labels": {"dockyard.managed": "true"},
+        }
+        try:
+            await self._json("networks/create", "POST", data=config)
+        except EngineError as exc:
+            if "already exists" not in exc.message:
+                raise
+
+    async def stream_events(self) -> AsyncIterator[EngineEvent]:
+        params = {"filters": json.dumps({"type": ["container"], "label": [MANAGED]})}
+        try:
+            async with self._client()._query(
+                "events", params=params, timeout=aiohttp.ClientTimeout(total=None, sock_connect=10)
+            ) as response:
+                async for line in response.content:
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    attrs = (event.get("Actor") or {}).get("Attributes") or {}
+                    cuid = attrs.get("dockyard.cuid")
+                    if cuid:
+                        yield EngineEvent(
+                            cuid=cuid, action=str(event.get("Action", "")), attributes=attrs
+                        )
+        except aiodocker.DockerError as exc:
+            raise EngineUnavailableError("the engine's event stream failed") from exc
+        except aiohttp.ClientError as exc:
+            raise EngineUnavailableError("the engine's event stream broke") from exc
+
+
+def _status(raw: str) -> Status:
+    try:
+        return Status(raw)
+    except ValueError:
+        return Status.DEAD
+
+
+def _time(raw: str | None) -> datetime | None:
+    if not raw or raw.startswith("0001-01-01"):
+        return None
+    # The engine gives nanoseconds; Python's parser takes at most microseconds.
+    head, _, frac = raw.rstrip("Z").partition(".")
+    text = head + ("." + frac[:6] if frac else "") + "+00:00"
+    return datetime.fromisoformat(text)
+
+
+def live_state(data: dict[str, Any]) -> LiveState:
+    state = data.get("State") or {}
+    health = (state.get("Health") or {}).get("Status")
+    return LiveState(
+        status=_status(state.get("Status", "")),
+        exit_code=state.get("ExitCode"),
+        oom_killed=bool(state.get("OOMKilled")),
+        started_at=_time(state.get("StartedAt")),
+        finished_at=_time(state.get("FinishedAt")),
+        restart_count=int(data.get("RestartCount") or 0),
+        health=health,
+        container_id=data.get("Id"),
+    )

@@ -1,0 +1,1 @@
+"""HTTP and WebSocket surface: routers, schemas, error rendering, middleware."""

@@ -1,0 +1,124 @@
+"""Container routes (SPEC §4; files and terminal live in their own modules)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Response
+
+from dockyard.api.deps import PrincipalDep, ServicesDep
+from dockyard.api.schemas import CreateContainer, PortsBody, UpdateContainer
+from dockyard.domain.containers import MAX_PAGE, iter_statuses
+from dockyard.domain.lifecycle import Action
+from dockyard.domain.models import ContainerSpec
+from dockyard.errors import ValidationError
+
+router = APIRouter(prefix="/containers", tags=["containers"])
+
+
+@router.post("", status_code=201)
+async def create_container(
+    body: CreateContainer, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    """Create a container (and start it with "start": true)."""
+    spec = ContainerSpec.model_validate(body.model_dump(exclude={"start"}))
+    record = await services.containers.create(principal, spec, start=body.start)
+    return record.public()
+
+
+@router.get("")
+async def list_containers(
+    principal: PrincipalDep,
+    services: ServicesDep,
+    status: str | None = Query(default=None, description="comma list, e.g. running,paused"),
+    tag: str | None = None,
+    image: str | None = None,
+    limit: int = Query(default=50),
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """List containers, newest first, with cursor pagination."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValidationError(
+            f"limit must be between 1 and {MAX_PAGE}",
+            code="INVALID_LIMIT",
+            details={"field": "limit", "provided": limit},
+        )
+    page = await services.containers.page(
+        principal,
+        statuses=list(iter_statuses(status)),
+        tag=tag,
+        image=image,
+        limit=limit,
+        cursor=cursor,
+    )
+    return {"containers": [r.public() for r in page.containers], "next_cursor": page.next_cursor}
+
+
+@router.get("/{cuid}")
+async def get_container(
+    cuid: str, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    """One container, with its live state."""
+    return (await services.containers.get(principal, cuid)).public()
+
+
+@router.patch("/{cuid}")
+async def update_container(
+    cuid: str, body: UpdateContainer, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    """Change env, tags, resources or image; a running container is recreated."""
+    patch = body.model_dump(exclude_unset=True)
+    record = await services.containers.update(principal, cuid, patch)
+    return record.public()
+
+
+@router.delete("/{cuid}", status_code=204)
+async def delete_container(cuid: str, principal: PrincipalDep, services: ServicesDep) -> Response:
+    """Stop and remove the container, its project and its folder."""
+    await services.containers.delete(principal, cuid)
+    return Response(status_code=204)
+
+
+@router.patch("/{cuid}/ports")
+async def update_ports(
+    cuid: str, body: PortsBody, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    """Replace the port bindings."""
+    return (await services.containers.set_ports(principal, cuid, body.ports)).public()
+
+
+@router.get("/{cuid}/status")
+async def container_status(
+    cuid: str, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    """Status, exit code, OOM kill, times, restart count, health."""
+    record, state = await services.containers.live(principal, cuid)
+    return {
+        "cuid": record.cuid,
+        "status": record.status.value,
+        "exit_code": record.exit_code,
+        "oom_killed": state.oom_killed,
+        "started_at": record.public()["started_at"],
+        "finished_at": record.public()["finished_at"],
+        "restart_count": state.restart_count,
+        "health": state.health,
+        "error": record.error,
+    }
+
+
+def _action_route(action: Action) -> None:
+    async def endpoint(cuid: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+        return (await services.containers.act(principal, cuid, action)).public()
+
+    endpoint.__name__ = f"{action.value}_container"
+    router.add_api_route(
+        f"/{{cuid}}/{action.value}",
+        endpoint,
+        methods=["POST"],
+        summary=f"{action.value.capitalize()} the container",
+        name=f"{action.value}_container",
+    )
+
+
+for _action in Action:
+    _action_route(_action)

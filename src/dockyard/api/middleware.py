@@ -1,0 +1,152 @@
+"""Pure ASGI middleware: request id, the action log, Prometheus metrics, and the last
+line of defence that turns an unexpected exception into SPEC §9's 500 body."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import traceback
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = structlog.get_logger("dockyard.api")
+
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+class ActionLog:
+    """``LOG_DIR/actions.jsonl``: one line per request, never a secret (SPEC §9)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: IO[str] = path.open("a", encoding="utf-8", buffering=1)
+
+    def write(self, entry: dict[str, Any]) -> None:
+        # One short line into the page cache: cheaper than a hop to a thread.
+        self._file.write(json.dumps(entry, separators=(",", ":")) + "\n")
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "dockyard_http_requests_total",
+            "HTTP requests",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "dockyard_http_request_duration_seconds",
+            "HTTP latency",
+            ["method", "route"],
+            registry=self.registry,
+        )
+
+
+class RequestContextMiddleware:
+    def __init__(
+        self, app: ASGIApp, *, action_log: ActionLog, metrics: Metrics, dev_mode: bool
+    ) -> None:
+        self.app = app
+        self.action_log = action_log
+        self.metrics = metrics
+        self.dev_mode = dev_mode
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        started = time.perf_counter()
+        response: dict[str, Any] = {"status": None}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] in ("http.response.start", "websocket.http.response.start"):
+                response["status"] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            elif message["type"] == "websocket.accept":
+                response["status"] = 101
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            log.error("request.crashed", request_id=request_id, exc_type=type(exc).__name__)
+            state["error_code"] = "INTERNAL"
+            if response["status"] is None and scope["type"] == "http":
+                await _send_500(send_with_id, request_id, exc if self.dev_mode else None)
+            else:
+                raise
+        finally:
+            self._record(scope, state, response["status"] or 500, started)
+
+    def _record(self, scope: Scope, state: dict[str, Any], status: int, started: float) -> None:
+        duration = time.perf_counter() - started
+        route = getattr(scope.get("route"), "path", "unmatched")
+        endpoint = scope.get("endpoint")
+        method = scope.get("method", "WS")
+        self.metrics.requests.labels(method, route, str(status)).inc()
+        self.metrics.latency.labels(method, route).observe(duration)
+        self.action_log.write(
+            {
+                "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "request_id": state.get("request_id"),
+                "user": state.get("user"),
+                "method": method,
+                "path": scope.get("path"),
+                "cuid": (scope.get("path_params") or {}).get("cuid"),
+                "action": getattr(endpoint, "__name__", None),
+                "status": status,
+                "duration_ms": round(duration * 1000, 2),
+                "error": state.get("error_code"),
+            }
+        )
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", []):
+        if name == b"x-request-id":
+            text: str = value.decode("latin-1")
+            if _CLIENT_ID.match(text):
+                return text
+            break
+    return str(uuid.uuid4())
+
+
+async def _send_500(send: Send, request_id: str, exc: Exception | None) -> None:
+    body: dict[str, Any] = {
+        "error": "internal_error",
+        "code": "INTERNAL",
+        "message": f"internal error; quote request id {request_id}",
+        "status": 500,
+        "request_id": request_id,
+        "timestamp": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "details": {},
+    }
+    if exc is not None:
+        body["stacktrace"] = "".join(traceback.format_exception(exc))
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})

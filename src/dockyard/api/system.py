@@ -1,0 +1,59 @@
+"""Health, liveness and metrics (SPEC §9)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from dockyard.api.deps import PrincipalDep, ServicesDep
+from dockyard.domain.access import Permission
+from dockyard.errors import DockyardError
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/livez")
+async def livez() -> dict[str, str]:
+    """Liveness: the process answers (no credentials needed)."""
+    return {"status": "ok"}
+
+
+@router.get("/healthz")
+async def healthz(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+    """Health of the service, its engine and its database."""
+    principal.require(Permission.SYSTEM_READ)
+
+    async def probe_engine() -> str | None:
+        try:
+            return await services.engine_version()
+        except DockyardError:
+            return None
+
+    async def probe_db() -> bool:
+        try:
+            return await services.database_ping()
+        except Exception:  # any driver error means "not healthy"
+            return False
+
+    docker_version, database_ok = await asyncio.gather(probe_engine(), probe_db())
+    report = services.reconciler.last_report
+    healthy = docker_version is not None and database_ok
+    return {
+        "status": "ok" if healthy else "degraded",
+        "compose_version": services.compose_version,
+        "docker_version": docker_version,
+        "database": "ok" if database_ok else "unreachable",
+        "engines": [{"id": "local", "reachable": docker_version is not None}],
+        "orphans": report.orphans,
+    }
+
+
+@router.get("/metrics")
+async def metrics(request: Request, principal: PrincipalDep) -> Response:
+    """Prometheus metrics."""
+    principal.require(Permission.SYSTEM_READ)
+    registry = request.app.state.metrics.registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,91 @@
+"""Command line: ``dockyard serve`` and ``dockyard migrate``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+import structlog
+
+from dockyard.errors import DockyardError
+from dockyard.settings import Settings, describe_error
+
+
+def configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.JSONRenderer(),
+        ],
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as exc:  # pydantic's ValidationError or a bad .env
+        print(f"dockyard: {describe_error(exc)}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    from dockyard.app import create_app
+
+    try:
+        app = create_app(settings)
+    except DockyardError as exc:
+        print(f"dockyard: {exc.message}", file=sys.stderr)
+        raise SystemExit(2) from None
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        raise SystemExit(3)
+
+
+def migrate(settings: Settings) -> None:
+    from dockyard.store import Database
+
+    async def run() -> None:
+        database = Database(settings.async_database_url)
+        try:
+            await database.migrate()
+        finally:
+            await database.close()
+
+    asyncio.run(run())
+    print("database is up to date")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="dockyard", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the HTTP + WebSocket service")
+    sub.add_parser("migrate", help="bring the database schema up to date")
+    args = parser.parse_args(argv)
+    configure_logging()
+    settings = load_settings()
+    if args.command == "serve":
+        serve(settings)
+    elif args.command == "migrate":
+        migrate(settings)
+
+
+if __name__ == "__main__":
+    main()

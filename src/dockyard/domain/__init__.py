@@ -1,0 +1,1 @@
+"""The rules of Dockyard, free of FastAPI, aiodocker, SQLAlchemy and subprocesses."""

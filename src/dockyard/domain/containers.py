@@ -1,0 +1,468 @@
+"""The container lifecycle: create, read, update, control, delete (SPEC §4).
+
+Changes of state go through Compose (``ComposeRunner``); reads come from the store
+and the Engine API (``Engine``) and never shell out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import os
+import shutil
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+from pydantic import ValidationError as PydanticValidationError
+
+from dockyard.domain.access import Permission, Principal, not_found
+from dockyard.domain.composition import Placement, compose_document
+from dockyard.domain.lifecycle import Action, Plan, plan
+from dockyard.domain.models import (
+    CUID,
+    ContainerRecord,
+    ContainerSpec,
+    LiveState,
+    Port,
+    Status,
+    new_cuid,
+)
+from dockyard.domain.policy import check_document
+from dockyard.domain.protocols import ComposeRunner, ContainerQuery, ContainerRepository, Engine
+from dockyard.errors import (
+    ComposeError,
+    ConflictError,
+    DockyardError,
+    StateError,
+    ValidationError,
+)
+
+log = structlog.get_logger("dockyard.containers")
+
+MAX_PAGE = 500
+
+
+@dataclass(frozen=True)
+class ContainerConfig:
+    containers_dir: Path
+    placement: Placement
+    uid: int
+    gid: int
+
+
+@dataclass(frozen=True)
+class Page:
+    containers: list[ContainerRecord]
+    next_cursor: str | None
+
+
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"s:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not raw.startswith("s:"):
+            raise ValueError(raw)
+        return int(raw[2:])
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValidationError(
+            "cursor is not one this service handed out",
+            code="INVALID_CURSOR",
+            details={"field": "cursor", "provided": cursor},
+        ) from None
+
+
+class ContainerService:
+    """Creates and drives containers on behalf of principals."""
+
+    def __init__(
+        self,
+        repo: ContainerRepository,
+        compose: ComposeRunner,
+        engine: Engine,
+        config: ContainerConfig,
+        heavy_limit: int,
+    ) -> None:
+        self._repo = repo
+        self._compose = compose
+        self._engine = engine
+        self._config = config
+        self._heavy = asyncio.Semaphore(heavy_limit)
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    # -- paths and documents ---------------------------------------------------
+
+    def project_dir(self, cuid: str) -> Path:
+        return self._config.containers_dir / cuid
+
+    def app_dir(self, cuid: str) -> Path:
+        return self.project_dir(cuid) / "app"
+
+    def document(self, record: ContainerRecord) -> dict[str, Any]:
+        app_dir = self.app_dir(record.cuid)
+        doc = compose_document(
+            record.cuid,
+            record.owner,
+            record.spec,
+            app_dir,
+            self._config.placement,
+            boot_py=(app_dir / "boot.py").is_file(),
+        )
+        check_document(doc, app_dir, self._config.placement.network)
+        return doc
+
+    @asynccontextmanager
+    async def _locked(self, cuid: str) -> Any:
+        async with self._locks[cuid]:
+            yield
+
+    # -- reads -----------------------------------------------------------------
+
+    async def owned(self, principal: Principal, cuid: str) -> ContainerRecord:
+        if not CUID.match(cuid):
+            raise not_found("container", cuid)
+        record = await self._repo.get(cuid)
+        if record is None or not principal.sees(record.owner):
+            raise not_found("container", cuid)
+        return record
+
+    async def get(self, principal: Principal, cuid: str) -> ContainerRecord:
+        principal.require(Permission.CONTAINERS_READ)
+        record = await self.owned(principal, cuid)
+        await self.refresh(record)
+        return record
+
+    async def live(self, principal: Principal, cuid: str) -> tuple[ContainerRecord, LiveState]:
+        principal.require(Permission.CONTAINERS_READ)
+        record = await self.owned(principal, cuid)
+        state = await self.refresh(record)
+        return record, state or LiveState(status=record.status, exit_code=record.exit_code)
+
+    async def page(
+        self,
+        principal: Principal,
+        *,
+        statuses: list[Status],
+        tag: str | None,
+        image: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page:
+        principal.require(Permission.CONTAINERS_READ)
+        query = ContainerQuery(
+            owner=None if principal.is_admin else principal.username,
+            statuses=statuses,
+            tag=tag,
+            image=image,
+            limit=limit + 1,
+            before_seq=decode_cursor(cursor) if cursor else None,
+        )
+        rows = await self._repo.query(query)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page(rows, encode_cursor(rows[-1].seq) if more and rows else None)
+
+    async def refresh(self, record: ContainerRecord) -> LiveState | None:
+        """Bring the record's state in line with the engine; the engine is the truth."""
+        if record.status in (Status.CREATING, Status.FAILED, Status.REMOVING):
+            return None
+        state = await self._engine.inspect(record.cuid)
+        before = (record.status, record.exit_code, record.started_at, record.finished_at)
+        if state is None:
+            record.status = Status.MISSING
+        else:
+            record.status = state.status
+            record.exit_code = (
+                state.exit_code if state.status in (Status.EXITED, Status.DEAD) else None
+            )
+            record.started_at = state.started_at or record.started_at
+            record.finished_at = state.finished_at
+        if before != (record.status, record.exit_code, record.started_at, record.finished_at):
+            await self._repo.save(record)
+        return state
+
+    # -- create ----------------------------------------------------------------
+
+    async def create(
+        self, principal: Principal, spec: ContainerSpec, *, start: bool
+    ) -> ContainerRecord:
+        principal.require(Permission.CONTAINERS_CREATE)
+        if not await self._engine.image_exists(spec.image):
+            raise ValidationError(
+                f"image {spec.image} is not on the engine; build or pull it first",
+                code="IMAGE_NOT_FOUND",
+                details={"field": "image", "provided": spec.image},
+            )
+        await self._check_ports(spec.ports, cuid=None)
+        record = ContainerRecord(cuid=new_cuid(), owner=principal.username, spec=spec)
+        record = await self._repo.insert(record)
+        try:
+            await asyncio.to_thread(self._make_folders, record.cuid)
+            await self.complete_create(record, start=start)
+        except BaseException:
+            # Nothing half-made may stay behind: no project, no folder, no record.
+            with suppress(Exception):
+                await asyncio.shield(self.finish_delete(record.cuid, strict=False))
+            raise
+        log.info("container.created", cuid=record.cuid, owner=record.owner, image=spec.image)
+        return record
+
+    async def complete_create(self, record: ContainerRecord, *, start: bool) -> None:
+        """Write the project and let Compose create (or create and start) it."""
+        cuid = record.cuid
+        async with self._locked(cuid):
+            document = self.document(record)
+            await self._compose.write(self.project_dir(cuid), document)
+            async with self._heavy:
+                if start:
+                    await self._compose_up(record)
+                else:
+                    await self._compose.create(cuid, self.project_dir(cuid))
+            record.status = Status.CREATED
+            await self.refresh(record)
+            await self._repo.save(record)
+
+    def _make_folders(self, cuid: str) -> None:
+        project = self.project_dir(cuid)
+        project.mkdir(mode=0o700, parents=True, exist_ok=False)
+        app = project / "app"
+        app.mkdir(mode=0o755)
+        if os.geteuid() == 0:
+            os.chown(app, self._config.uid, self._config.gid)
+
+    async def _check_ports(self, ports: list[Port], cuid: str | None) -> None:
+        wanted = [(p.host, p.protocol) for p in ports if p.host]
+        if len(set(wanted)) != len(wanted):
+            raise ValidationError(
+                "the same host port is listed twice",
+                code="DUPLICATE_PORT",
+                details={"field": "ports"},
+            )
+        if not wanted:
+            return
+        for other in await self._repo.all():
+            if other.cuid == cuid or other.status in (Status.FAILED,):
+                continue
+            taken = {(p.host, p.protocol) for p in other.spec.ports if p.host}
+            for host, proto in wanted:
+                if (host, proto) in taken:
+                    raise ConflictError(
+                        f"host port {host}/{proto} is already bound by another container",
+                        code="PORT_IN_USE",
+                        details={"port": host, "protocol": proto},
+                    )
+
+    async def _compose_up(self, record: ContainerRecord) -> None:
+        try:
+            await self._compose.up(record.cuid, self.project_dir(record.cuid))
+        except ComposeError as exc:
+            if _port_taken(exc.stderr):
+                raise ConflictError(
+                    "a host port of this container is already bound on the host",
+                    code="PORT_IN_USE",
+                    details={"ports": [p.model_dump() for p in record.spec.ports]},
+                ) from exc
+            raise
+
+    # -- update ----------------------------------------------------------------
+
+    async def update(
+        self, principal: Principal, cuid: str, patch: dict[str, Any]
+    ) -> ContainerRecord:
+        principal.require(Permission.CONTAINERS_UPDATE)
+        record = await self.owned(principal, cuid)
+        merged = record.spec.model_dump()
+        unknown = set(patch) - {
+            "env",
+            "tags",
+            "resources",
+            "image",
+            "labels",
+            "restart",
+            "command",
+            "name",
+        }
+        if unknown:
+            field = sorted(unknown)[0]
+            raise ValidationError(
+                f"'{field}' cannot be changed", code="UNKNOWN_FIELD", details={"field": field}
+            )
+        if "env" in patch:
+            env = dict(merged["env"])
+            for key, value in (patch["env"] or {}).items():
+                if value is None:
+                    env.pop(key, None)
+                else:
+                    env[key] = value
+            merged["env"] = env
+        if "resources" in patch:
+            resources = dict(merged["resources"])
+            resources.update(patch["resources"] or {})
+            merged["resources"] = resources
+        for key in ("tags", "image", "labels", "restart", "command", "name"):
+            if key in patch:
+                merged[key] = patch[key]
+        spec = parse_spec(merged)
+        if spec.image != record.spec.image and not await self._engine.image_exists(spec.image):
+            raise ValidationError(
+                f"image {spec.image} is not on the engine",
+                code="IMAGE_NOT_FOUND",
+                details={"field": "image", "provided": spec.image},
+            )
+        return await self._apply(record, spec)
+
+    async def set_ports(
+        self, principal: Principal, cuid: str, ports: list[Port]
+    ) -> ContainerRecord:
+        principal.require(Permission.CONTAINERS_UPDATE)
+        record = await self.owned(principal, cuid)
+        await self._check_ports(ports, cuid=cuid)
+        spec = record.spec.model_copy(update={"ports": ports})
+        return await self._apply(record, spec)
+
+    async def _apply(self, record: ContainerRecord, spec: ContainerSpec) -> ContainerRecord:
+        """Store the new spec; recreate a running container so that it takes effect."""
+        self._require_usable(record)
+        old_spec = record.spec
+        async with self._locked(record.cuid):
+            await self.refresh(record)
+            running = record.status in (Status.RUNNING, Status.RESTARTING, Status.PAUSED)
+            record.spec = spec
+            project_dir = self.project_dir(record.cuid)
+            await self._compose.write(project_dir, self.document(record))
+            if running:
+                try:
+                    async with self._heavy:
+                        await self._compose_up(record)
+                except DockyardError:
+                    # Put the old container back as it was, then report.
+                    record.spec = old_spec
+                    await self._compose.write(project_dir, self.document(record))
+                    with suppress(DockyardError):
+                        async with self._heavy:
+                            await self._compose.up(record.cuid, project_dir)
+                    await self.refresh(record)
+                    raise
+            await self._repo.save(record)
+            await self.refresh(record)
+        return record
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def act(self, principal: Principal, cuid: str, action: Action) -> ContainerRecord:
+        principal.require(Permission.CONTAINERS_CONTROL)
+        record = await self.owned(principal, cuid)
+        self._require_usable(record)
+        async with self._locked(cuid):
+            await self.refresh(record)
+            if plan(action, record.status) is Plan.NOOP:
+                return record
+            project_dir = self.project_dir(cuid)
+            async with self._heavy:
+                if action is Action.START or (
+                    action is Action.RESTART and record.status is not Status.RUNNING
+                ):
+                    # `up` re-reads the boot rule: /app/boot.py may have arrived since.
+                    await self._compose.write(project_dir, self.document(record))
+                    await self._compose_up(record)
+                else:
+                    await self._compose.action(cuid, project_dir, action.value)
+            await self.refresh(record)
+        log.info("container.action", cuid=cuid, action=action.value, status=record.status.value)
+        return record
+
+    def _require_usable(self, record: ContainerRecord) -> None:
+        if record.status is Status.CREATING:
+            raise ConflictError(
+                "container is still being created",
+                code="CONTAINER_BUSY",
+                details={"status": record.status.value},
+            )
+        if record.status in (Status.MISSING, Status.FAILED, Status.REMOVING):
+            raise StateError(
+                f"container is {record.status.value}; only DELETE is possible",
+                code="CONTAINER_UNAVAILABLE",
+                details={"status": record.status.value},
+            )
+
+    # -- delete ----------------------------------------------------------------
+
+    async def delete(self, principal: Principal, cuid: str) -> None:
+        principal.require(Permission.CONTAINERS_DELETE)
+        record = await self.owned(principal, cuid)
+        async with self._locked(cuid):
+            record.status = Status.REMOVING
+            await self._repo.save(record)
+            await self.finish_delete(cuid)
+        log.info("container.deleted", cuid=cuid)
+
+    async def finish_delete(self, cuid: str, *, strict: bool = True) -> None:
+        """Remove project, folder and record, in that order (rerun safely if interrupted).
+
+        Not ``strict``: a failed ``down`` is ignored (cleaning up after a failed create).
+        """
+        try:
+            async with self._heavy:
+                await self._compose.down(cuid, self.project_dir(cuid))
+        except DockyardError:
+            if strict:
+                raise
+        await asyncio.to_thread(shutil.rmtree, self.project_dir(cuid), True)
+        await self._repo.delete(cuid)
+        self._locks.pop(cuid, None)
+
+
+def _port_taken(stderr: str) -> bool:
+    text = stderr.lower()
+    return "port is already allocated" in text or "address already in use" in text
+
+
+def parse_spec(data: dict[str, Any]) -> ContainerSpec:
+    """Validate client data into a spec, translating pydantic's error to ours."""
+    try:
+        return ContainerSpec.model_validate(data)
+    except PydanticValidationError as exc:
+        raise validation_error_from(exc) from None
+
+
+def validation_error_from(exc: PydanticValidationError) -> ValidationError:
+    errors = exc.errors(include_input=False, include_url=False)
+    first = errors[0]
+    field = ".".join(str(p) for p in first["loc"])
+    message = f"{field}: {first['msg']}" if field else str(first["msg"])
+    code = "MISSING_FIELD" if first["type"] == "missing" else "INVALID_FIELD"
+    if first["type"] == "extra_forbidden":
+        code = "UNKNOWN_FIELD"
+    return ValidationError(
+        message,
+        code=code,
+        details={
+            "field": field,
+            "errors": [
+                {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in errors
+            ],
+        },
+    )
+
+
+def iter_statuses(raw: str | None) -> Iterator[Status]:
+    for part in (raw or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            yield Status(part)
+        except ValueError:
+            raise ValidationError(
+                f"unknown status {part!r}",
+                code="INVALID_STATUS",
+                details={"field": "status", "provided": part, "allowed": [s.value for s in Status]},
+            ) from None

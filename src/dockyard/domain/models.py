@@ -1,0 +1,228 @@
+"""Data the domain works with: what a client asks for and what the store keeps."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_MEMORY = re.compile(r"^\d+(\.\d+)?[bkmgBKMG]?$")
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+_LABEL_KEY = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_./-]{0,127}$")
+_IMAGE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-/:@]{0,254}$")
+CUID = re.compile(r"^c[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+# Labels that Dockyard owns; a client may not set them.
+RESERVED_LABEL_PREFIXES = ("dockyard.", "com.docker.")
+
+
+def new_cuid() -> str:
+    return "c" + str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Status(StrEnum):
+    CREATING = "creating"  # record written, Compose not done yet (never seen after a reconcile)
+    CREATED = "created"
+    RUNNING = "running"
+    PAUSED = "paused"
+    RESTARTING = "restarting"
+    EXITED = "exited"
+    DEAD = "dead"
+    REMOVING = "removing"
+    MISSING = "missing"  # the record's container vanished from the engine
+    FAILED = "failed"  # an interrupted create that could not be completed
+
+
+class Restart(StrEnum):
+    NO = "no"
+    ALWAYS = "always"
+    UNLESS_STOPPED = "unless-stopped"
+    ON_FAILURE = "on-failure"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Resources(_Strict):
+    cpus: float | None = Field(default=None, gt=0, le=1024)
+    memory: str | None = Field(default=None, description='e.g. "512m", "4g"')
+    pids: int | None = Field(default=None, ge=16, le=1_000_000)
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not _MEMORY.match(value):
+            raise ValueError('memory must look like "512m", "4g" or a byte count')
+        if memory_bytes(value) < 6 * 1024 * 1024:
+            raise ValueError("memory must be at least 6m (the engine's minimum)")
+        return value.lower()
+
+
+def memory_bytes(value: str) -> int:
+    units = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+    unit = value[-1].lower()
+    if unit in units:
+        return int(float(value[:-1]) * units[unit])
+    return int(float(value))
+
+
+class Port(_Strict):
+    host: int | None = Field(default=None, ge=1, le=65535)
+    container: int = Field(ge=1, le=65535)
+    protocol: Literal["tcp", "udp"] = "tcp"
+
+
+Env = dict[str, str]
+
+
+class ContainerSpec(_Strict):
+    """What a client may ask for when it creates a container (SPEC §4)."""
+
+    image: Annotated[str, Field(min_length=1, max_length=255)]
+    name: str | None = None
+    command: str | list[str] | None = None
+    env: Env = Field(default_factory=dict)
+    tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=64
+    )
+    labels: dict[str, str] = Field(default_factory=dict)
+    resources: Resources = Field(default_factory=Resources)
+    ports: list[Port] = Field(default_factory=list, max_length=64)
+    restart: Restart = Restart.NO
+    network: Literal["default", "none"] = "default"
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        if not _IMAGE.match(value):
+            raise ValueError("not a valid image reference")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and not _NAME.match(value):
+            raise ValueError("name: letters, digits, '_', '.', '-'; at most 63 characters")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: Env) -> Env:
+        for key, val in value.items():
+            if not _ENV_KEY.match(key):
+                raise ValueError(f"env key {key!r} is not a valid variable name")
+            if key in ("CONTAINER_UID", "TAGS"):
+                raise ValueError(f"env key {key!r} is set by Dockyard")
+            if "\x00" in val:
+                raise ValueError(f"env value of {key!r} contains NUL")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: list[str]) -> list[str]:
+        for tag in value:
+            if "," in tag or any(ch.isspace() for ch in tag):
+                raise ValueError(f"tag {tag!r} may not contain commas or spaces")
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not _LABEL_KEY.match(key) or key.startswith(RESERVED_LABEL_PREFIXES):
+                raise ValueError(f"label {key!r} is not allowed")
+        return value
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(value, list) and not value:
+            raise ValueError("command may not be an empty list")
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("command may not be empty")
+        return value
+
+
+class ContainerRecord(BaseModel):
+    """A container as the store keeps it: the spec asked for plus the last known state."""
+
+    cuid: str
+    seq: int = 0
+    owner: str
+    spec: ContainerSpec
+    engine: str = "local"
+    status: Status = Status.CREATING
+    exit_code: int | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+
+    def public(self) -> dict[str, Any]:
+        """The container object of SPEC §4."""
+        spec = self.spec
+        return {
+            "cuid": self.cuid,
+            "name": spec.name,
+            "image": spec.image,
+            "status": self.status.value,
+            "env": dict(spec.env),
+            "tags": list(spec.tags),
+            "labels": dict(spec.labels),
+            "command": spec.command,
+            "resources": spec.resources.model_dump(exclude_none=True),
+            "ports": [p.model_dump() for p in spec.ports],
+            "restart": spec.restart.value,
+            "network": spec.network,
+            "owner": self.owner,
+            "engine": self.engine,
+            "created_at": _iso(self.created_at),
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+            "exit_code": self.exit_code,
+            "error": self.error,
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+class LiveState(BaseModel):
+    """What the engine says about a container right now."""
+
+    status: Status
+    exit_code: int | None = None
+    oom_killed: bool = False
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    restart_count: int = 0
+    health: str | None = None
+    container_id: str | None = None
+    replicas: int = 1
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    USER = "user"
+    VIEWER = "viewer"
+
+
+class Account(BaseModel):
+    username: str
+    role: Role
+    password_hash: str = Field(repr=False)
+    password_changed: bool = False
+    created_at: datetime = Field(default_factory=utcnow)

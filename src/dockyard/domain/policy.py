@@ -1,0 +1,108 @@
+"""Deny-by-default check of the final Compose document (SPEC §4).
+
+Whatever produced the document, the container must not get the host: no
+privileged mode, no host namespaces, no host paths but its own ``app/`` folder,
+no added capabilities or devices. Keys that are not known to be safe are refused.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dockyard.errors import ValidationError
+
+_SAFE_KEYS = frozenset(
+    {
+        "image",
+        "pull_policy",
+        "init",
+        "tty",
+        "stdin_open",
+        "user",
+        "working_dir",
+        "environment",
+        "labels",
+        "volumes",
+        "restart",
+        "stop_grace_period",
+        "security_opt",
+        "command",
+        "entrypoint",
+        "cpus",
+        "mem_limit",
+        "pids_limit",
+        "ports",
+        "networks",
+        "network_mode",
+    }
+)
+_SAFE_SECURITY_OPTS = frozenset({"no-new-privileges:true"})
+
+# Request fields that ask for the host, refused with a code of their own.
+HOST_ACCESS_FIELDS = frozenset(
+    {
+        "privileged",
+        "cap_add",
+        "devices",
+        "volumes",
+        "network_mode",
+        "pid",
+        "ipc",
+        "userns_mode",
+        "security_opt",
+        "binds",
+        "mounts",
+        "host_config",
+        "uts",
+        "cgroup",
+        "cgroup_parent",
+        "sysctls",
+        "device_cgroup_rules",
+        "runtime",
+    }
+)
+
+
+def host_access_denied(field: str) -> ValidationError:
+    return ValidationError(
+        f"'{field}' would give the container access to the host and is not allowed",
+        code="HOST_ACCESS_DENIED",
+        details={"field": field},
+    )
+
+
+def check_document(document: dict[str, Any], app_dir: Path, network: str) -> None:
+    services = document.get("services") or {}
+    if set(document) - {"name", "services", "networks"}:
+        raise host_access_denied(sorted(set(document) - {"name", "services", "networks"})[0])
+    for networks in (document.get("networks") or {}).values():
+        if networks != {"external": True, "name": network}:
+            raise host_access_denied("networks")
+    for service in services.values():
+        _check_service(service, app_dir, network)
+
+
+def _check_service(service: dict[str, Any], app_dir: Path, network: str) -> None:
+    for key in service:
+        if key not in _SAFE_KEYS:
+            raise host_access_denied(key)
+    if service.get("network_mode") not in (None, "none"):
+        raise host_access_denied("network_mode")
+    for net in service.get("networks") or []:
+        if net != network:
+            raise host_access_denied("networks")
+    for opt in service.get("security_opt") or []:
+        if opt not in _SAFE_SECURITY_OPTS:
+            raise host_access_denied("security_opt")
+    for volume in service.get("volumes") or []:
+        if not (
+            isinstance(volume, dict)
+            and volume.get("type") == "bind"
+            and Path(str(volume.get("source"))) == app_dir
+            and volume.get("target") == "/app"
+            and set(volume) == {"type", "source", "target"}
+        ):
+            raise host_access_denied("volumes")
+    if service.get("pull_policy") != "never":
+        raise host_access_denied("pull_policy")

@@ -1,0 +1,140 @@
+"""Keep the database (what was asked) and Docker (what runs) in agreement (SPEC §1, §9).
+
+``Reconciler.run_once`` runs at start-up and periodically; ``StateFollower`` applies
+engine events as they come, so that a status read from the store is current.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import suppress
+from dataclasses import dataclass, field
+
+import structlog
+
+from dockyard.domain.containers import ContainerService
+from dockyard.domain.models import ContainerRecord, ContainerSpec, Status
+from dockyard.domain.protocols import AccountRepository, ContainerRepository, Engine
+from dockyard.errors import DockyardError
+
+log = structlog.get_logger("dockyard.reconcile")
+
+
+@dataclass
+class ReconcileReport:
+    missing: list[str] = field(default_factory=list)
+    adopted: list[str] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)
+    completed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+
+
+class Reconciler:
+    def __init__(
+        self,
+        repo: ContainerRepository,
+        accounts: AccountRepository,
+        engine: Engine,
+        containers: ContainerService,
+    ) -> None:
+        self._repo = repo
+        self._accounts = accounts
+        self._engine = engine
+        self._containers = containers
+        self.last_report = ReconcileReport()
+
+    async def run_once(self, *, startup: bool) -> ReconcileReport:
+        """At start-up, interrupted creates and deletes are finished too; later they
+        may be in progress in this very process, so they are left alone."""
+        report = ReconcileReport()
+        managed = {m.cuid: m for m in await self._engine.list_managed()}
+        records = await self._repo.all()
+        for record in records:
+            if record.status is Status.CREATING:
+                if startup:
+                    await self._finish_create(record, report)
+                continue
+            if record.status is Status.REMOVING:
+                if startup:
+                    await self._containers.finish_delete(record.cuid)
+                    report.removed.append(record.cuid)
+                continue
+            seen = managed.get(record.cuid)
+            if seen is None:
+                if record.status not in (Status.MISSING, Status.FAILED):
+                    record.status = Status.MISSING
+                    await self._repo.save(record)
+                    report.missing.append(record.cuid)
+            elif seen.status is not record.status:
+                await self._containers.refresh(record)
+                report.updated.append(record.cuid)
+        known = {record.cuid for record in records}
+        for cuid, seen in managed.items():
+            if cuid in known:
+                continue
+            owner = seen.labels.get("dockyard.owner", "")
+            if owner and await self._accounts.get(owner) is not None and seen.image:
+                adopted = ContainerRecord(
+                    cuid=cuid, owner=owner, status=seen.status, spec=ContainerSpec(image=seen.image)
+                )
+                await self._repo.insert(adopted)
+                report.adopted.append(cuid)
+            else:
+                report.orphans.append(cuid)
+        for name in ("missing", "adopted", "orphans", "completed", "failed", "removed"):
+            items = getattr(report, name)
+            if items:
+                log.warning(f"reconcile.{name}", cuids=items)
+        self.last_report = report
+        return report
+
+    async def _finish_create(self, record: ContainerRecord, report: ReconcileReport) -> None:
+        try:
+            await self._containers.complete_create(record, start=False)
+            report.completed.append(record.cuid)
+        except (DockyardError, OSError) as exc:
+            record.status = Status.FAILED
+            record.error = f"interrupted create could not be completed: {exc}"
+            await self._repo.save(record)
+            report.failed.append(record.cuid)
+
+    async def run_forever(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.run_once(startup=False)
+            except DockyardError as exc:
+                log.warning("reconcile.failed", error=exc.code)
+
+
+class StateFollower:
+    """Applies the engine's container events to the store as they arrive."""
+
+    def __init__(
+        self, repo: ContainerRepository, engine: Engine, containers: ContainerService
+    ) -> None:
+        self._repo = repo
+        self._engine = engine
+        self._containers = containers
+        self.connected = asyncio.Event()
+
+    async def run_forever(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                self.connected.set()
+                async for event in self._engine.stream_events():
+                    backoff = 0.5
+                    if event.action.startswith(("exec_", "attach", "resize", "top")):
+                        continue
+                    record = await self._repo.get(event.cuid)
+                    if record is not None:
+                        with suppress(DockyardError):
+                            await self._containers.refresh(record)
+            except DockyardError as exc:
+                log.warning("events.disconnected", error=exc.code)
+            self.connected.clear()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10)

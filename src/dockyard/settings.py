@@ -1,0 +1,109 @@
+"""Settings, read once from the environment and ``.env`` (SPEC §2).
+
+Nothing below this module reads ``os.environ``: a ``Settings`` is built at the edge
+(``cli.py``) and passed down.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_UID_GID = re.compile(r"^\d{1,10}:\d{1,10}$")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    app_user: str | None = None
+    app_pass: SecretStr | None = None
+    default_user_uid: str = "1000:1000"
+    host: str = "0.0.0.0"
+    port: int = Field(default=8080, ge=0, le=65535)
+    data_dir: Path = Path("./data")
+    log_dir: Path = Path("./logs")
+    database_url: str | None = None
+    docker_host: str | None = None
+    dev_mode: bool = False
+
+    # Beyond SPEC §2: operational knobs with safe defaults (docs/configuration.md).
+    compose_bin: Path | None = None
+    network_name: str = "dockyard"
+    max_concurrency: int = Field(default_factory=lambda: 2 * (os.cpu_count() or 1), ge=1)
+    compose_timeout: float = Field(default=120.0, gt=0)
+    engine_timeout: float = Field(default=30.0, gt=0)
+    stop_timeout: int = Field(default=10, ge=0, le=600)
+    reconcile_interval: float = Field(default=60.0, gt=0)
+    credential_cache_ttl: float = Field(default=60.0, ge=0)
+    login_failures_per_minute: int = Field(default=10, ge=1)
+    trusted_proxies: str = ""
+
+    @field_validator("default_user_uid")
+    @classmethod
+    def _uid_gid(cls, value: str) -> str:
+        if not _UID_GID.match(value):
+            raise ValueError("must look like uid:gid, e.g. 1000:1000")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _db_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(
+            ("sqlite:", "sqlite+aiosqlite:", "postgresql:", "postgres:", "postgresql+asyncpg:")
+        ):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return value
+
+    @model_validator(mode="after")
+    def _absolute_paths(self) -> Settings:
+        self.data_dir = self.data_dir.expanduser().resolve()
+        self.log_dir = self.log_dir.expanduser().resolve()
+        return self
+
+    @property
+    def uid(self) -> int:
+        return int(self.default_user_uid.split(":")[0])
+
+    @property
+    def gid(self) -> int:
+        return int(self.default_user_uid.split(":")[1])
+
+    @property
+    def containers_dir(self) -> Path:
+        return self.data_dir / "containers"
+
+    @property
+    def async_database_url(self) -> str:
+        """The SQLAlchemy URL with its async driver."""
+        url = self.database_url or f"sqlite:///{self.data_dir / 'dockyard.db'}"
+        for prefix, replacement in (
+            ("sqlite+aiosqlite:", "sqlite+aiosqlite:"),
+            ("sqlite:", "sqlite+aiosqlite:"),
+            ("postgresql+asyncpg:", "postgresql+asyncpg:"),
+            ("postgresql:", "postgresql+asyncpg:"),
+            ("postgres:", "postgresql+asyncpg:"),
+        ):
+            if url.startswith(prefix):
+                return replacement + url[len(prefix) :]
+        return url
+
+
+def describe_error(exc: Exception) -> str:
+    """One line naming the bad setting, for start-up failures."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        parts = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]).upper() or "settings"
+            parts.append(f"{name}: {err['msg']}")
+        return "invalid setting " + "; ".join(parts)
+    return f"invalid settings: {exc}"

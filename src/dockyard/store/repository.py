@@ -1,0 +1,142 @@
+"""Repositories: the domain's ``ContainerRepository`` and ``AccountRepository``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dockyard.domain.models import Account, ContainerRecord, ContainerSpec, Role, Status
+from dockyard.domain.protocols import ContainerQuery
+from dockyard.store.tables import accounts, containers
+
+
+def _tags_text(tags: list[str]) -> str:
+    return "," + ",".join(tags) + ","
+
+
+def _like_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _row_values(record: ContainerRecord) -> dict[str, Any]:
+    return {
+        "cuid": record.cuid,
+        "owner": record.owner,
+        "image": record.spec.image,
+        "name": record.spec.name,
+        "tags_text": _tags_text(record.spec.tags),
+        "status": record.status.value,
+        "spec": record.spec.model_dump(mode="json"),
+        "engine": record.engine,
+        "exit_code": record.exit_code,
+        "error": record.error,
+        "created_at": record.created_at,
+        "started_at": record.started_at,
+        "finished_at": record.finished_at,
+    }
+
+
+def _record(row: Any) -> ContainerRecord:
+    return ContainerRecord(
+        cuid=row.cuid,
+        seq=row.seq,
+        owner=row.owner,
+        spec=ContainerSpec.model_validate(row.spec),
+        engine=row.engine,
+        status=Status(row.status),
+        exit_code=row.exit_code,
+        error=row.error,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )
+
+
+class SqlContainerRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def insert(self, record: ContainerRecord) -> ContainerRecord:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(insert(containers).values(**_row_values(record)))
+            record.seq = int(result.inserted_primary_key[0])  # type: ignore[index]
+        return record
+
+    async def get(self, cuid: str) -> ContainerRecord | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(containers).where(containers.c.cuid == cuid))).first()
+        return _record(row) if row else None
+
+    async def save(self, record: ContainerRecord) -> None:
+        values = _row_values(record)
+        values.pop("cuid")
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(containers).where(containers.c.cuid == record.cuid).values(**values)
+            )
+
+    async def delete(self, cuid: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(containers).where(containers.c.cuid == cuid))
+
+    async def query(self, query: ContainerQuery) -> list[ContainerRecord]:
+        stmt: Select[Any] = select(containers).order_by(containers.c.seq.desc()).limit(query.limit)
+        if query.owner is not None:
+            stmt = stmt.where(containers.c.owner == query.owner)
+        if query.statuses:
+            stmt = stmt.where(containers.c.status.in_([s.value for s in query.statuses]))
+        if query.image:
+            stmt = stmt.where(containers.c.image == query.image)
+        if query.tag:
+            pattern = "%," + _like_escape(query.tag) + ",%"
+            stmt = stmt.where(containers.c.tags_text.like(pattern, escape="\\"))
+        if query.before_seq is not None:
+            stmt = stmt.where(containers.c.seq < query.before_seq)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [_record(row) for row in rows]
+
+    async def all(self) -> list[ContainerRecord]:
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(select(containers).order_by(containers.c.seq))).all()
+        return [_record(row) for row in rows]
+
+
+class SqlAccountRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def get(self, username: str) -> Account | None:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(select(accounts).where(accounts.c.username == username))
+            ).first()
+        if row is None:
+            return None
+        return Account(
+            username=row.username,
+            role=Role(row.role),
+            password_hash=row.password_hash,
+            password_changed=row.password_changed,
+            created_at=row.created_at,
+        )
+
+    async def insert(self, account: Account) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(insert(accounts).values(**account.model_dump()))
+
+    async def save(self, account: Account) -> None:
+        values = account.model_dump()
+        values.pop("username")
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(accounts).where(accounts.c.username == account.username).values(**values)
+            )
+
+    async def count(self) -> int:
+        async with self._engine.connect() as conn:
+            return int(
+                (await conn.execute(select(func.count()).select_from(accounts))).scalar_one()
+            )
