@@ -19,7 +19,7 @@ import structlog
 from dockyard.domain.access import Principal
 from dockyard.domain.models import Account, Role
 from dockyard.domain.protocols import AccountRepository
-from dockyard.errors import AuthError, RateLimitedError, ValidationError
+from dockyard.errors import AuthError, ConflictError, RateLimitedError, ValidationError
 
 log = structlog.get_logger("dockyard.auth")
 
@@ -96,6 +96,17 @@ class Authenticator:
         """Drop cached credentials of one account (password change, deletion)."""
         for key in [k for k, (p, _) in self._cache.items() if p.username == username]:
             self._cache.pop(key, None)
+
+    async def add_account(self, username: str, password: str, role: Role) -> Account:
+        """Create an account (the accounts API builds on this)."""
+        if await self._accounts.get(username) is not None:
+            raise ConflictError(
+                f"account {username} exists", code="ACCOUNT_EXISTS", details={"username": username}
+            )
+        password_hash = await asyncio.to_thread(self._hasher.hash, password)
+        account = Account(username=username, role=role, password_hash=password_hash)
+        await self._accounts.insert(account)
+        return account
 
     async def bootstrap(self, username: str | None, password: str | None) -> None:
         """Create the first admin from APP_USER/APP_PASS (SPEC §2)."""

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole suite: unit, integration (real Docker) and e2e (real server), with the store
+# tests also run against a throwaway PostgreSQL that this script starts and stops.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PG_DIR=${DOCKYARD_PG_DIR:-/tmp/dockyard-pg-$(echo "$PWD" | md5sum | cut -c1-8)}
+if [ ! -x /usr/lib/postgresql/15/bin/pg_ctl ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "run-tests: installing PostgreSQL 15 ..." >&2
+  export DEBIAN_FRONTEND=noninteractive
+  timeout 600 apt-get update -qq && timeout 900 apt-get install -y -qq postgresql-15 >/dev/null
+fi
+pg_started=0
+if [ -x /usr/lib/postgresql/15/bin/pg_ctl ]; then
+  if url=$(bash scripts/pg-test.sh start "$PG_DIR"); then
+    export DOCKYARD_TEST_PG_URL=$url
+    pg_started=1
+  else
+    echo "run-tests: PostgreSQL did not start; its store tests will be reported as failed" >&2
+    export DOCKYARD_TEST_PG_URL=unavailable
+  fi
+fi
+cleanup() { if [ "$pg_started" = 1 ]; then bash scripts/pg-test.sh stop "$PG_DIR" >/dev/null 2>&1 || true; fi; }
+trap cleanup EXIT
+
+.venv/bin/pytest "$@"

@@ -1,0 +1,74 @@
+"""Helpers for tests that use the real Docker engine (through the docker CLI)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pytest
+
+BUSYBOX = "dockyard-test/busybox:latest"
+PYTHON = "dockyard-test/python:latest"
+TEST_NETWORK = "dockyard-test"
+
+T = TypeVar("T")
+
+
+def docker(*args: str, check: bool = True, timeout: float = 60) -> str:
+    out = subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check and out.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} failed: {out.stderr}")
+    return out.stdout
+
+
+def inspect(name: str) -> dict[str, Any]:
+    return json.loads(docker("inspect", name))[0]  # type: ignore[no-any-return]
+
+
+def engine_ready() -> str | None:
+    """None when the engine and test images are there, else why not."""
+    try:
+        docker("info", timeout=15)
+    except (AssertionError, OSError, subprocess.TimeoutExpired) as exc:
+        return f"no Docker engine: {exc}"
+    for image in (BUSYBOX, PYTHON):
+        if docker("image", "inspect", image, check=False, timeout=15) == "":
+            return f"test image {image} missing (run scripts/test-images.sh)"
+    return None
+
+
+def require_engine() -> None:
+    reason = engine_ready()
+    if reason is None:
+        return
+    if os.environ.get("DOCKYARD_REQUIRE_DOCKER") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def project_containers(cuid: str) -> list[str]:
+    return docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={cuid}").split()
+
+
+def remove_project(cuid: str) -> None:
+    ids = project_containers(cuid)
+    if ids:
+        docker("rm", "-f", *ids, check=False)
+
+
+def wait_for(probe: Callable[[], T | None], timeout: float = 30, what: str = "condition") -> T:
+    """Poll a condition until it holds (never a bare sleep as synchronisation)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)

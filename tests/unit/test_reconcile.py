@@ -1,0 +1,51 @@
+"""Reconcile rules with an in-memory engine: missing, adopted, orphaned, interrupted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dockyard.domain.models import ContainerRecord, ContainerSpec, Status, new_cuid
+from dockyard.domain.protocols import ManagedContainer
+from tests.conftest import FakeWorld
+
+
+async def test_reconcile(fake_world: FakeWorld, fake_client: Any) -> None:
+    services = fake_world.app.state.services
+    repo = services.containers._repo
+    made = (await fake_client.post("/containers", json={"image": "busybox:test"})).json()
+    fake_world.engine.containers.pop(made["cuid"])  # vanished behind our back
+
+    interrupted = ContainerRecord(
+        cuid=new_cuid(), owner="admin", spec=ContainerSpec(image="busybox:test")
+    )
+    await repo.insert(interrupted)  # a create killed before Compose ran
+    (fake_world.settings.containers_dir / interrupted.cuid / "app").mkdir(parents=True)
+
+    stray, orphan = new_cuid(), new_cuid()
+    fake_world.engine.containers[stray] = ManagedContainer(
+        cuid=stray, labels={"dockyard.owner": "admin"}, status=Status.RUNNING, image="img"
+    )
+    fake_world.engine.containers[orphan] = ManagedContainer(
+        cuid=orphan, labels={"dockyard.owner": "ghost"}, status=Status.RUNNING, image="img"
+    )
+
+    report = await services.reconciler.run_once(startup=True)
+    assert report.missing == [made["cuid"]]
+    assert report.completed == [interrupted.cuid]
+    assert report.adopted == [stray] and report.orphans == [orphan]
+    assert (await repo.get(made["cuid"])).status is Status.MISSING
+    assert (await repo.get(interrupted.cuid)).status is Status.CREATED
+    assert (await repo.get(stray)).owner == "admin"
+
+    # An interrupted create that cannot be completed is marked failed, never left a ghost.
+    broken = ContainerRecord(cuid=new_cuid(), owner="admin", spec=ContainerSpec(image="x:y"))
+    await repo.insert(broken)
+    fake_world.compose.fail_next = "no such image"
+    report = await services.reconciler.run_once(startup=True)
+    failed = await repo.get(broken.cuid)
+    assert report.failed == [broken.cuid] and failed.status is Status.FAILED and failed.error
+    # Later passes leave in-flight creates alone.
+    inflight = ContainerRecord(cuid=new_cuid(), owner="admin", spec=ContainerSpec(image="x"))
+    await repo.insert(inflight)
+    await services.reconciler.run_once(startup=False)
+    assert (await repo.get(inflight.cuid)).status is Status.CREATING

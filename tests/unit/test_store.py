@@ -1,0 +1,113 @@
+"""The store against SQLite and a real PostgreSQL (started by scripts/run-tests.sh)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from dockyard.domain.models import ContainerRecord, ContainerSpec, Status, new_cuid
+from dockyard.domain.protocols import ContainerQuery
+from dockyard.store import Database
+from dockyard.store.repository import SqlContainerRepository
+
+PG_URL = os.environ.get("DOCKYARD_TEST_PG_URL")
+
+
+def _backends() -> list[object]:
+    params: list[object] = ["sqlite"]
+    reason = "DOCKYARD_TEST_PG_URL not set (make test sets it)"
+    params.append(pytest.param("postgresql", marks=pytest.mark.skipif(not PG_URL, reason=reason)))
+    return params
+
+
+@pytest.fixture(params=_backends())
+async def repo(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[SqlContainerRepository]:
+    if request.param == "sqlite":
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
+    else:
+        assert PG_URL and PG_URL != "unavailable", "PostgreSQL for tests did not start"
+        db = Database(PG_URL.replace("postgresql://", "postgresql+asyncpg://", 1))
+        async with db.engine.begin() as conn:
+            await conn.execute(text("DROP TABLE IF EXISTS containers, accounts, alembic_version"))
+    await db.migrate()
+    await db.migrate()  # idempotent
+    yield SqlContainerRepository(db.engine)
+    await db.close()
+
+
+def record(
+    owner: str = "alice",
+    tags: list[str] | None = None,
+    image: str = "img:1",
+    status: Status = Status.CREATED,
+) -> ContainerRecord:
+    spec = ContainerSpec(image=image, tags=tags or [], env={"SECRET": "v"})
+    return ContainerRecord(cuid=new_cuid(), owner=owner, spec=spec, status=status)
+
+
+async def test_round_trip(repo: SqlContainerRepository) -> None:
+    saved = await repo.insert(record(tags=["a", "b"]))
+    loaded = await repo.get(saved.cuid)
+    assert loaded is not None
+    assert loaded.spec == saved.spec and loaded.seq == saved.seq > 0
+    assert loaded.created_at == saved.created_at and loaded.created_at.tzinfo is not None
+    loaded.status = Status.RUNNING
+    loaded.exit_code = 3
+    await repo.save(loaded)
+    again = await repo.get(saved.cuid)
+    assert again is not None and again.status is Status.RUNNING and again.exit_code == 3
+    await repo.delete(saved.cuid)
+    assert await repo.get(saved.cuid) is None
+
+
+async def test_filters(repo: SqlContainerRepository) -> None:
+    a = await repo.insert(record(tags=["web", "prod"], image="nginx:1"))
+    b = await repo.insert(record(tags=["web_x"], status=Status.RUNNING))
+    c = await repo.insert(record(owner="bob", tags=["web"], status=Status.PAUSED))
+
+    async def cuids(**kw: object) -> list[str]:
+        return [r.cuid for r in await repo.query(ContainerQuery(**kw))]  # type: ignore[arg-type]
+
+    assert await cuids() == [c.cuid, b.cuid, a.cuid]
+    assert await cuids(owner="alice") == [b.cuid, a.cuid]
+    assert await cuids(tag="web") == [c.cuid, a.cuid]
+    assert await cuids(tag="web%") == []  # LIKE wildcards are taken literally
+    assert await cuids(tag="web_x") == [b.cuid]
+    assert await cuids(statuses=[Status.RUNNING, Status.PAUSED]) == [c.cuid, b.cuid]
+    assert await cuids(image="nginx:1") == [a.cuid]
+
+
+async def test_pagination_stays_correct_under_inserts_and_deletes(
+    repo: SqlContainerRepository,
+) -> None:
+    made = [await repo.insert(record()) for _ in range(25)]
+    seen: list[str] = []
+    before: int | None = None
+    page_no = 0
+    while True:
+        rows = await repo.query(ContainerQuery(limit=10, before_seq=before))
+        seen += [r.cuid for r in rows]
+        if len(rows) < 10:
+            break
+        before = rows[-1].seq
+        page_no += 1
+        if page_no == 1:
+            # Between pages: new ones arrive (newer, so not in later pages) and one
+            # not yet seen is deleted.
+            await asyncio.gather(*(repo.insert(record()) for _ in range(5)))
+            await repo.delete(made[3].cuid)
+    expected = [r.cuid for r in reversed(made) if r.cuid != made[3].cuid]
+    assert seen == expected
+
+
+async def test_concurrent_writers(repo: SqlContainerRepository) -> None:
+    rows = await asyncio.gather(*(repo.insert(record()) for _ in range(50)))
+    assert len({r.seq for r in rows}) == 50
+    assert len(await repo.all()) == 50
