@@ -23,4 +23,5 @@ fi
 cleanup() { if [ "$pg_started" = 1 ]; then bash scripts/pg-test.sh stop "$PG_DIR" >/dev/null 2>&1 || true; fi; }
 trap cleanup EXIT
 
+export DOCKYARD_REQUIRE_DOCKER=1
 .venv/bin/pytest "$@"

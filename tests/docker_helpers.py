@@ -27,6 +27,13 @@ def docker(*args: str, check: bool = True, timeout: float = 60) -> str:
     return out.stdout
 
 
+def image_present(ref: str) -> bool:
+    out = subprocess.run(
+        ["docker", "image", "inspect", ref], capture_output=True, timeout=30, check=False
+    )
+    return out.returncode == 0
+
+
 def inspect(name: str) -> dict[str, Any]:
     return json.loads(docker("inspect", name))[0]  # type: ignore[no-any-return]
 
@@ -38,7 +45,7 @@ def engine_ready() -> str | None:
     except (AssertionError, OSError, subprocess.TimeoutExpired) as exc:
         return f"no Docker engine: {exc}"
     for image in (BUSYBOX, PYTHON):
-        if docker("image", "inspect", image, check=False, timeout=15) == "":
+        if not image_present(image):
             return f"test image {image} missing (run scripts/test-images.sh)"
     return None
 

@@ -1,0 +1,94 @@
+"""SIGKILL the real server in the middle of creates; after a restart, no ghost remains."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ADMIN, basic
+from tests.docker_helpers import BUSYBOX, docker, remove_project
+from tests.server import Server
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    srv = Server(
+        tmp_path,
+        {
+            "APP_USER": ADMIN[0],
+            "APP_PASS": ADMIN[1],
+            "DATA_DIR": str(tmp_path / "data"),
+            "LOG_DIR": str(tmp_path / "logs"),
+        },
+    )
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        containers = tmp_path / "data" / "containers"
+        if containers.exists():
+            for cuid in os.listdir(containers):
+                remove_project(cuid)
+
+
+async def test_sigkill_mid_creates_leaves_no_ghost(server: Server, tmp_path: Path) -> None:
+    server.start()
+    headers = basic(*ADMIN)
+    accepted: list[str] = []
+
+    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60) as client:
+
+        async def one() -> None:
+            try:
+                resp = await client.post(
+                    "/containers", json={"image": BUSYBOX, "command": "sleep 600", "start": True}
+                )
+            except httpx.HTTPError:
+                return  # the server died under this request
+            if resp.status_code == 201:
+                accepted.append(resp.json()["cuid"])
+
+        tasks = [asyncio.create_task(one()) for _ in range(12)]
+        # Kill once some creates have answered and others are still in flight.
+        for _ in range(600):
+            if len(accepted) >= 2:
+                break
+            await asyncio.sleep(0.02)
+        server.kill()
+        await asyncio.gather(*tasks)
+    assert len(accepted) >= 2
+
+    server.start()
+    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60) as client:
+        listed = (await client.get("/containers", params={"limit": 500})).json()["containers"]
+        by_cuid = {c["cuid"]: c for c in listed}
+        # Every create that answered 201 survived, and its container exists and runs.
+        for cuid in accepted:
+            assert by_cuid[cuid]["status"] == "running", by_cuid[cuid]
+        # No record is left half-made: each is either a real container or marked failed.
+        for c in listed:
+            assert c["status"] in ("created", "running", "failed"), c
+        # Every labelled project in the engine that belongs to this server has a record.
+        data = str(tmp_path / "data" / "containers")
+        engine_projects = {
+            line.split()[1]
+            for line in docker(
+                "ps",
+                "-a",
+                "--format",
+                '{{.Label "com.docker.compose.project.working_dir"}} {{.Label "dockyard.cuid"}}',
+            ).splitlines()
+            if line.startswith(data)
+        }
+        assert engine_projects <= set(by_cuid)
+        # And no folder without a record.
+        assert set(os.listdir(data)) <= set(by_cuid)
+        # Recovered containers can be driven as usual.
+        for cuid in list(by_cuid):
+            assert (await client.delete(f"/containers/{cuid}")).status_code == 204
+        assert os.listdir(data) == []
