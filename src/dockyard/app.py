@@ -12,7 +12,9 @@ from fastapi import FastAPI
 from dockyard.adapters.compose import CliComposeRunner, find_compose_binary
 from dockyard.adapters.engine import DockerEngine
 from dockyard.adapters.security import Argon2Hasher, MemoryLoginLimiter
+from dockyard.api import auth as auth_api
 from dockyard.api import containers as containers_api
+from dockyard.api import docs as docs_api
 from dockyard.api import errors as api_errors
 from dockyard.api import system as system_api
 from dockyard.api.deps import Services
@@ -111,6 +113,9 @@ def create_app(
         version="0.1.0",
         summary="Run Docker containers for API clients, safely.",
         lifespan=lifespan,
+        openapi_url=None,  # served by api/docs.py, behind credentials
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.services = services
@@ -118,6 +123,8 @@ def create_app(
     app.state.follower = follower
     api_errors.install(app)
     app.include_router(system_api.router)
+    app.include_router(auth_api.router)
+    app.include_router(docs_api.router)
     app.include_router(containers_api.router)
     app.add_middleware(
         RequestContextMiddleware, action_log=action_log, metrics=metrics, dev_mode=settings.dev_mode

@@ -42,7 +42,6 @@ class Settings(BaseSettings):
     reconcile_interval: float = Field(default=60.0, gt=0)
     credential_cache_ttl: float = Field(default=60.0, ge=0)
     login_failures_per_minute: int = Field(default=10, ge=1)
-    trusted_proxies: str = ""
 
     @field_validator("default_user_uid")
     @classmethod

@@ -206,3 +206,24 @@ async def test_stacktrace_only_in_dev_mode(tmp_path: Any, dev_mode: bool) -> Non
         ) as client:
             resp = await client.post("/containers", json={})
     assert ("stacktrace" in resp.json()) is dev_mode
+
+
+async def test_only_livez_is_open(fake_world: FakeWorld, fake_client: httpx.AsyncClient) -> None:
+    """Deny by default: every route but /livez refuses a request without credentials."""
+    anon = httpx.AsyncClient(transport=fake_client._transport, base_url="http://test")
+    schema = fake_world.app.openapi()
+    routes = [(m.upper(), p) for p, ops in schema["paths"].items() for m in ops]
+    routes += [("GET", "/openapi.json"), ("GET", "/docs")]
+    assert len(routes) > 15
+    open_routes = []
+    for method, path in routes:
+        resp = await anon.request(
+            method, path.replace("{cuid}", "c00000000-0000-4000-8000-000000000000")
+        )
+        if resp.status_code != 401:
+            open_routes.append((method, path))
+    assert open_routes == [("GET", "/livez")]
+    assert (await fake_client.get("/openapi.json")).json()["info"]["title"] == "Dockyard"
+    assert "swagger" in (await fake_client.get("/docs")).text.lower()
+    assert (await fake_client.get("/auth/whoami")).json() == {"username": "admin", "role": "admin"}
+    await anon.aclose()
