@@ -31,6 +31,27 @@ from dockyard.store.repository import SqlAccountRepository, SqlContainerReposito
 log = structlog.get_logger("dockyard")
 
 
+async def preflight(settings: Settings) -> None:
+    """What start-up needs, checked before the server binds, so that a failure is one
+    clear line: the database migrates, the admin can be bootstrapped, the engine answers."""
+    database = Database(settings.async_database_url)
+    engine = DockerEngine(settings.docker_host, settings.engine_timeout)
+    try:
+        await database.migrate()
+        auth = Authenticator(
+            SqlAccountRepository(database.engine),
+            Argon2Hasher(),
+            MemoryLoginLimiter(1),
+            cache_ttl=0,
+        )
+        app_pass = settings.app_pass.get_secret_value() if settings.app_pass else None
+        await auth.bootstrap(settings.app_user, app_pass)
+        await engine.version()
+    finally:
+        await engine.close()
+        await database.close()
+
+
 def create_app(
     settings: Settings,
     *,

@@ -38,9 +38,10 @@ def load_settings() -> Settings:
 def serve(settings: Settings) -> None:
     import uvicorn
 
-    from dockyard.app import create_app
+    from dockyard.app import create_app, preflight
 
     try:
+        asyncio.run(preflight(settings))
         app = create_app(settings)
     except DockyardError as exc:
         print(f"dockyard: {exc.message}", file=sys.stderr)
