@@ -8,9 +8,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+
+from tests.conftest import ADMIN
+from tests.docker_helpers import remove_project, require_engine
 
 DOCKYARD = str(Path(sys.executable).parent / "dockyard")
 
@@ -72,3 +77,28 @@ class Server:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+@contextmanager
+def running_server(tmp_path: Path, *, start: bool = True) -> Iterator[Server]:
+    """A real server on its own data dir; its containers are removed afterwards."""
+    require_engine()
+    srv = Server(
+        tmp_path,
+        {
+            "APP_USER": ADMIN[0],
+            "APP_PASS": ADMIN[1],
+            "DATA_DIR": str(tmp_path / "data"),
+            "LOG_DIR": str(tmp_path / "logs"),
+        },
+    )
+    if start:
+        srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        containers = tmp_path / "data" / "containers"
+        if containers.exists():
+            for cuid in os.listdir(containers):
+                remove_project(cuid)

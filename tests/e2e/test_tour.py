@@ -17,10 +17,8 @@ from tests.docker_helpers import (
     PYTHON,
     docker,
     image_present,
-    remove_project,
-    require_engine,
 )
-from tests.server import Server
+from tests.server import Server, running_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_ENV_VALUE = "env-value-that-must-never-be-logged-7f3a"
@@ -29,25 +27,8 @@ WRONG_PASSWORD = "wrong-password-that-must-never-be-logged-9c1d"
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    require_engine()
-    srv = Server(
-        tmp_path,
-        {
-            "APP_USER": ADMIN[0],
-            "APP_PASS": ADMIN[1],
-            "DATA_DIR": str(tmp_path / "data"),
-            "LOG_DIR": str(tmp_path / "logs"),
-        },
-    )
-    srv.start()
-    try:
+    with running_server(tmp_path, start=True) as srv:
         yield srv
-    finally:
-        srv.stop()
-        containers = tmp_path / "data" / "containers"
-        if containers.exists():
-            for cuid in os.listdir(containers):
-                remove_project(cuid)
 
 
 def test_readme_tour_runs_as_written(server: Server) -> None:

@@ -11,29 +11,14 @@ import httpx
 import pytest
 
 from tests.conftest import ADMIN, basic
-from tests.docker_helpers import BUSYBOX, docker, remove_project
-from tests.server import Server
+from tests.docker_helpers import BUSYBOX, docker
+from tests.server import Server, running_server
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    srv = Server(
-        tmp_path,
-        {
-            "APP_USER": ADMIN[0],
-            "APP_PASS": ADMIN[1],
-            "DATA_DIR": str(tmp_path / "data"),
-            "LOG_DIR": str(tmp_path / "logs"),
-        },
-    )
-    try:
+    with running_server(tmp_path, start=False) as srv:
         yield srv
-    finally:
-        srv.stop()
-        containers = tmp_path / "data" / "containers"
-        if containers.exists():
-            for cuid in os.listdir(containers):
-                remove_project(cuid)
 
 
 async def test_sigkill_mid_creates_leaves_no_ghost(server: Server, tmp_path: Path) -> None:

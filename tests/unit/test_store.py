@@ -111,3 +111,26 @@ async def test_concurrent_writers(repo: SqlContainerRepository) -> None:
     rows = await asyncio.gather(*(repo.insert(record()) for _ in range(50)))
     assert len({r.seq for r in rows}) == 50
     assert len(await repo.all()) == 50
+
+
+async def test_host_ports_and_state_only_saves(repo: SqlContainerRepository) -> None:
+    spec = ContainerSpec(
+        image="img:1",
+        ports=[{"host": 8080, "container": 80}, {"host": 53, "container": 53, "protocol": "udp"}],
+    )
+    held = await repo.insert(ContainerRecord(cuid=new_cuid(), owner="a", spec=spec))
+    assert await repo.holding_port(8080, "tcp", exclude=None) == held.cuid
+    assert await repo.holding_port(53, "udp", exclude=None) == held.cuid
+    assert await repo.holding_port(53, "tcp", exclude=None) is None
+    assert await repo.holding_port(808, "tcp", exclude=None) is None
+    assert await repo.holding_port(8080, "tcp", exclude=held.cuid) is None
+
+    # A state update from an event must not undo a spec change saved meanwhile.
+    stale = await repo.get(held.cuid)
+    assert stale is not None
+    fresh = stale.model_copy(update={"spec": spec.model_copy(update={"env": {"NEW": "1"}})})
+    await repo.save(fresh)
+    stale.status = Status.RUNNING
+    await repo.save_state(stale)
+    final = await repo.get(held.cuid)
+    assert final is not None and final.status is Status.RUNNING and final.spec.env == {"NEW": "1"}

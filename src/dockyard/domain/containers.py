@@ -186,7 +186,7 @@ class ContainerService:
             record.started_at = state.started_at or record.started_at
             record.finished_at = state.finished_at
         if before != (record.status, record.exit_code, record.started_at, record.finished_at):
-            await self._repo.save(record)
+            await self._repo.save_state(record)
         return state
 
     # -- create ----------------------------------------------------------------
@@ -205,7 +205,6 @@ class ContainerService:
         record = ContainerRecord(cuid=new_cuid(), owner=principal.username, spec=spec)
         record = await self._repo.insert(record)
         try:
-            await asyncio.to_thread(self._make_folders, record.cuid)
             await self.complete_create(record, start=start)
         except BaseException:
             # Nothing half-made may stay behind: no project, no folder, no record.
@@ -219,6 +218,7 @@ class ContainerService:
         """Write the project and let Compose create (or create and start) it."""
         cuid = record.cuid
         async with self._locked(cuid):
+            await asyncio.to_thread(self._make_folders, cuid)
             document = self.document(record)
             await self._compose.write(self.project_dir(cuid), document)
             async with self._heavy:
@@ -232,9 +232,9 @@ class ContainerService:
 
     def _make_folders(self, cuid: str) -> None:
         project = self.project_dir(cuid)
-        project.mkdir(mode=0o700, parents=True, exist_ok=False)
+        project.mkdir(mode=0o700, parents=True, exist_ok=True)
         app = project / "app"
-        app.mkdir(mode=0o755)
+        app.mkdir(mode=0o755, exist_ok=True)
         if os.geteuid() == 0:
             os.chown(app, self._config.uid, self._config.gid)
 
@@ -246,19 +246,13 @@ class ContainerService:
                 code="DUPLICATE_PORT",
                 details={"field": "ports"},
             )
-        if not wanted:
-            return
-        for other in await self._repo.all():
-            if other.cuid == cuid or other.status in (Status.FAILED,):
-                continue
-            taken = {(p.host, p.protocol) for p in other.spec.ports if p.host}
-            for host, proto in wanted:
-                if (host, proto) in taken:
-                    raise ConflictError(
-                        f"host port {host}/{proto} is already bound by another container",
-                        code="PORT_IN_USE",
-                        details={"port": host, "protocol": proto},
-                    )
+        for host, proto in wanted:
+            if await self._repo.holding_port(host, proto, exclude=cuid):
+                raise ConflictError(
+                    f"host port {host}/{proto} is already bound by another container",
+                    code="PORT_IN_USE",
+                    details={"port": host, "protocol": proto},
+                )
 
     async def _compose_up(self, record: ContainerRecord) -> None:
         try:

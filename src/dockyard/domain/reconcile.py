@@ -65,7 +65,7 @@ class Reconciler:
             if seen is None:
                 if record.status not in (Status.MISSING, Status.FAILED):
                     record.status = Status.MISSING
-                    await self._repo.save(record)
+                    await self._repo.save_state(record)
                     report.missing.append(record.cuid)
             elif seen.status is not record.status:
                 await self._containers.refresh(record)
@@ -118,13 +118,11 @@ class StateFollower:
         self._repo = repo
         self._engine = engine
         self._containers = containers
-        self.connected = asyncio.Event()
 
     async def run_forever(self) -> None:
         backoff = 0.5
         while True:
             try:
-                self.connected.set()
                 async for event in self._engine.stream_events():
                     backoff = 0.5
                     if event.action.startswith(("exec_", "attach", "resize", "top")):
@@ -135,6 +133,5 @@ class StateFollower:
                             await self._containers.refresh(record)
             except DockyardError as exc:
                 log.warning("events.disconnected", error=exc.code)
-            self.connected.clear()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 10)

@@ -16,6 +16,10 @@ def _tags_text(tags: list[str]) -> str:
     return "," + ",".join(tags) + ","
 
 
+def _host_ports_text(record: ContainerRecord) -> str:
+    return "," + ",".join(f"{p.host}/{p.protocol}" for p in record.spec.ports if p.host) + ","
+
+
 def _like_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -27,6 +31,7 @@ def _row_values(record: ContainerRecord) -> dict[str, Any]:
         "image": record.spec.image,
         "name": record.spec.name,
         "tags_text": _tags_text(record.spec.tags),
+        "host_ports": _host_ports_text(record),
         "status": record.status.value,
         "spec": record.spec.model_dump(mode="json"),
         "engine": record.engine,
@@ -77,9 +82,34 @@ class SqlContainerRepository:
                 update(containers).where(containers.c.cuid == record.cuid).values(**values)
             )
 
+    async def save_state(self, record: ContainerRecord) -> None:
+        """Only the observed state: never overwrites a spec that changed meanwhile."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(containers)
+                .where(containers.c.cuid == record.cuid)
+                .values(
+                    status=record.status.value,
+                    exit_code=record.exit_code,
+                    started_at=record.started_at,
+                    finished_at=record.finished_at,
+                )
+            )
+
     async def delete(self, cuid: str) -> None:
         async with self._engine.begin() as conn:
             await conn.execute(delete(containers).where(containers.c.cuid == cuid))
+
+    async def holding_port(self, port: int, protocol: str, *, exclude: str | None) -> str | None:
+        stmt = select(containers.c.cuid).where(
+            containers.c.host_ports.like(f"%,{port}/{protocol},%"),
+            containers.c.status != Status.FAILED.value,
+        )
+        if exclude is not None:
+            stmt = stmt.where(containers.c.cuid != exclude)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(stmt.limit(1))).first()
+        return str(row.cuid) if row else None
 
     async def query(self, query: ContainerQuery) -> list[ContainerRecord]:
         stmt: Select[Any] = select(containers).order_by(containers.c.seq.desc()).limit(query.limit)

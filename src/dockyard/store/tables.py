@@ -60,6 +60,8 @@ containers = Table(
     Column("name", String(64)),
     # ",a,b," so that one tag can be matched with LIKE on every database.
     Column("tags_text", Text, nullable=False, default=","),
+    # ",8080/tcp,9000/udp," so that a host port can be found with LIKE.
+    Column("host_ports", Text, nullable=False, default=","),
     Column("status", String(16), nullable=False),
     Column("spec", JSON, nullable=False),
     Column("engine", String(64), nullable=False, default="local"),

@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("image", sa.String(255), nullable=False),
         sa.Column("name", sa.String(64)),
         sa.Column("tags_text", sa.Text, nullable=False),
+        sa.Column("host_ports", sa.Text, nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("spec", sa.JSON, nullable=False),
         sa.Column("engine", sa.String(64), nullable=False),
