@@ -39,7 +39,7 @@ async def preflight(settings: Settings) -> None:
     try:
         await database.migrate()
         auth = Authenticator(
-            SqlAccountRepository(database.engine),
+            SqlAccountRepository(database),
             Argon2Hasher(),
             MemoryLoginLimiter(1),
             cache_ttl=0,
@@ -72,8 +72,8 @@ def create_app(
         )
     engine = engine or DockerEngine(settings.docker_host, settings.engine_timeout)
     database = Database(settings.async_database_url)
-    container_repo = SqlContainerRepository(database.engine)
-    account_repo = SqlAccountRepository(database.engine)
+    container_repo = SqlContainerRepository(database)
+    account_repo = SqlAccountRepository(database)
     placement = Placement(
         network=settings.network_name,
         user=settings.default_user_uid,

@@ -19,7 +19,7 @@ from dockyard.store.repository import SqlAccountRepository
 async def accounts(tmp_path: Path) -> SqlAccountRepository:
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}")
     await db.migrate()
-    return SqlAccountRepository(db.engine)
+    return SqlAccountRepository(db)
 
 
 async def test_bootstrap_then_basic_with_cache(accounts: SqlAccountRepository) -> None:

@@ -38,7 +38,7 @@ async def repo(
             await conn.execute(text("DROP TABLE IF EXISTS containers, accounts, alembic_version"))
     await db.migrate()
     await db.migrate()  # idempotent
-    yield SqlContainerRepository(db.engine)
+    yield SqlContainerRepository(db)
     await db.close()
 
 

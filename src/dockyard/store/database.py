@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from dockyard.errors import StorageIOError
 
@@ -17,7 +20,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 class Database:
-    """Owns the SQLAlchemy engine; SQLite runs in WAL mode with a busy timeout."""
+    """Owns the SQLAlchemy engine; SQLite runs in WAL mode with a busy timeout.
+
+    SQLite allows one writer at a time; writers that collide wait in SQLite's busy
+    handler, which sleeps in growing steps (tens of ms). So on SQLite, writes queue on an
+    asyncio lock instead (one writer, reads in parallel), and never meet in SQLite."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -33,6 +40,21 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self._write_lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction, for writes."""
+        if self.is_sqlite:
+            async with self._write_lock, self.engine.begin() as conn:
+                yield conn
+        else:
+            async with self.engine.begin() as conn:
+                yield conn
+
+    def reading(self) -> Any:
+        """A connection for reads (``async with db.reading() as conn``)."""
+        return self.engine.connect()
 
     async def migrate(self) -> None:
         try:

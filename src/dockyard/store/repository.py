@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Select, delete, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dockyard.domain.models import Account, ContainerRecord, ContainerSpec, Role, Status
 from dockyard.domain.protocols import ContainerQuery
+from dockyard.store.database import Database
 from dockyard.store.tables import accounts, containers
 
 
@@ -60,31 +60,31 @@ def _record(row: Any) -> ContainerRecord:
 
 
 class SqlContainerRepository:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def insert(self, record: ContainerRecord) -> ContainerRecord:
-        async with self._engine.begin() as conn:
+        async with self._db.writing() as conn:
             result = await conn.execute(insert(containers).values(**_row_values(record)))
             record.seq = int(result.inserted_primary_key[0])  # type: ignore[index]
         return record
 
     async def get(self, cuid: str) -> ContainerRecord | None:
-        async with self._engine.connect() as conn:
+        async with self._db.reading() as conn:
             row = (await conn.execute(select(containers).where(containers.c.cuid == cuid))).first()
         return _record(row) if row else None
 
     async def save(self, record: ContainerRecord) -> None:
         values = _row_values(record)
         values.pop("cuid")
-        async with self._engine.begin() as conn:
+        async with self._db.writing() as conn:
             await conn.execute(
                 update(containers).where(containers.c.cuid == record.cuid).values(**values)
             )
 
     async def save_state(self, record: ContainerRecord) -> None:
         """Only the observed state: never overwrites a spec that changed meanwhile."""
-        async with self._engine.begin() as conn:
+        async with self._db.writing() as conn:
             await conn.execute(
                 update(containers)
                 .where(containers.c.cuid == record.cuid)
@@ -97,7 +97,7 @@ class SqlContainerRepository:
             )
 
     async def delete(self, cuid: str) -> None:
-        async with self._engine.begin() as conn:
+        async with self._db.writing() as conn:
             await conn.execute(delete(containers).where(containers.c.cuid == cuid))
 
     async def holding_port(self, port: int, protocol: str, *, exclude: str | None) -> str | None:
@@ -107,7 +107,7 @@ class SqlContainerRepository:
         )
         if exclude is not None:
             stmt = stmt.where(containers.c.cuid != exclude)
-        async with self._engine.connect() as conn:
+        async with self._db.reading() as conn:
             row = (await conn.execute(stmt.limit(1))).first()
         return str(row.cuid) if row else None
 
@@ -124,22 +124,22 @@ class SqlContainerRepository:
             stmt = stmt.where(containers.c.tags_text.like(pattern, escape="\\"))
         if query.before_seq is not None:
             stmt = stmt.where(containers.c.seq < query.before_seq)
-        async with self._engine.connect() as conn:
+        async with self._db.reading() as conn:
             rows = (await conn.execute(stmt)).all()
         return [_record(row) for row in rows]
 
     async def all(self) -> list[ContainerRecord]:
-        async with self._engine.connect() as conn:
+        async with self._db.reading() as conn:
             rows = (await conn.execute(select(containers).order_by(containers.c.seq))).all()
         return [_record(row) for row in rows]
 
 
 class SqlAccountRepository:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def get(self, username: str) -> Account | None:
-        async with self._engine.connect() as conn:
+        async with self._db.reading() as conn:
             row = (
                 await conn.execute(select(accounts).where(accounts.c.username == username))
             ).first()
@@ -154,19 +154,19 @@ class SqlAccountRepository:
         )
 
     async def insert(self, account: Account) -> None:
-        async with self._engine.begin() as conn:
+        async with self._db.writing() as conn:
             await conn.execute(insert(accounts).values(**account.model_dump()))
 
     async def save(self, account: Account) -> None:
         values = account.model_dump()
         values.pop("username")
-        async with self._engine.begin() as conn:
+        async with self._db.writing() as conn:
             await conn.execute(
                 update(accounts).where(accounts.c.username == account.username).values(**values)
             )
 
     async def count(self) -> int:
-        async with self._engine.connect() as conn:
+        async with self._db.reading() as conn:
             return int(
                 (await conn.execute(select(func.count()).select_from(accounts))).scalar_one()
             )

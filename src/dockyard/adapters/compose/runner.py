@@ -146,13 +146,14 @@ async def _reap(proc: asyncio.subprocess.Process) -> None:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    """Write-then-rename, mode 0600: the file holds env values."""
+    """Write-then-rename, mode 0600: the file holds env values.
+
+    No fsync: the file is derived from the database and rewritten before every
+    create, start and recreate, so a torn write after a power loss heals itself."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".compose-", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except BaseException:
