@@ -9,7 +9,7 @@ from typing import Any
 
 from dockyard.domain.models import LiveState, Status
 from dockyard.domain.protocols import EngineEvent, ManagedContainer
-from dockyard.errors import ComposeError
+from dockyard.errors import ComposeError, NotFoundError
 
 _VERB_STATUS = {
     "create": Status.CREATED,
@@ -52,6 +52,15 @@ class FakeEngine:
 
     async def close(self) -> None:
         return None
+
+    async def changes(self, cuid: str) -> list[dict[str, Any]]:
+        return []
+
+    async def archive_stat(self, cuid: str, path: str) -> dict[str, Any] | None:
+        return None
+
+    async def archive_to(self, cuid: str, path: str, dest: Path, limit: int) -> None:
+        raise NotFoundError(f"{path} does not exist", code="PATH_NOT_FOUND")
 
 
 class FakeCompose:

@@ -16,12 +16,15 @@ from dockyard.api import auth as auth_api
 from dockyard.api import containers as containers_api
 from dockyard.api import docs as docs_api
 from dockyard.api import errors as api_errors
+from dockyard.api import files as files_api
 from dockyard.api import system as system_api
 from dockyard.api.deps import Services
 from dockyard.api.middleware import ActionLog, Metrics, RequestContextMiddleware
+from dockyard.domain.archives import ArchiveLimits
 from dockyard.domain.auth import Authenticator, PasswordHasher
 from dockyard.domain.composition import Placement
 from dockyard.domain.containers import ContainerConfig, ContainerService
+from dockyard.domain.files import FileLimits, FileService
 from dockyard.domain.protocols import ComposeRunner, Engine
 from dockyard.domain.reconcile import Reconciler, StateFollower
 from dockyard.settings import Settings
@@ -94,8 +97,26 @@ def create_app(
     )
     reconciler = Reconciler(container_repo, account_repo, engine, container_service)
     follower = StateFollower(container_repo, engine, container_service)
+    file_limits = FileLimits(
+        max_upload_bytes=settings.upload_max_bytes,
+        max_download_zip_bytes=settings.download_zip_max_bytes,
+        archive=ArchiveLimits(
+            max_entries=settings.archive_max_entries,
+            max_unpacked_bytes=settings.unpacked_max_bytes,
+            max_ratio=settings.archive_max_ratio,
+        ),
+    )
+    file_service = FileService(
+        container_service,
+        engine,
+        settings.data_dir / "tmp",
+        settings.uid,
+        settings.gid,
+        file_limits,
+    )
     services = Services(
         containers=container_service,
+        files=file_service,
         auth=authenticator,
         reconciler=reconciler,
         compose_version=compose_version or "unknown",
@@ -147,6 +168,7 @@ def create_app(
     app.include_router(auth_api.router)
     app.include_router(docs_api.router)
     app.include_router(containers_api.router)
+    app.include_router(files_api.router)
     app.add_middleware(
         RequestContextMiddleware, action_log=action_log, metrics=metrics, dev_mode=settings.dev_mode
     )

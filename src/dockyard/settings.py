@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     reconcile_interval: float = Field(default=60.0, gt=0)
     credential_cache_ttl: float = Field(default=60.0, ge=0)
     login_failures_per_minute: int = Field(default=10, ge=1)
+    upload_max_bytes: int = Field(default=1024**3, ge=1)
+    unpacked_max_bytes: int = Field(default=4 * 1024**3, ge=1)
+    archive_max_entries: int = Field(default=100_000, ge=1)
+    archive_max_ratio: int = Field(default=200, ge=1)
+    download_zip_max_bytes: int = Field(default=4 * 1024**3, ge=1)
 
     @field_validator("default_user_uid")
     @classmethod

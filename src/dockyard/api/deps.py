@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from dockyard.domain.access import Principal
 from dockyard.domain.auth import Authenticator
 from dockyard.domain.containers import ContainerService
+from dockyard.domain.files import FileService
 from dockyard.domain.reconcile import Reconciler
 from dockyard.errors import AuthError
 
@@ -22,6 +23,7 @@ class Services:
     """What routers may use; built once by ``app.create_app``."""
 
     containers: ContainerService
+    files: FileService
     auth: Authenticator
     reconciler: Reconciler
     compose_version: str

@@ -15,6 +15,8 @@ class Permission(StrEnum):
     CONTAINERS_UPDATE = "containers:update"
     CONTAINERS_CONTROL = "containers:control"
     CONTAINERS_DELETE = "containers:delete"
+    FILES_READ = "files:read"
+    FILES_WRITE = "files:write"
     SYSTEM_READ = "system:read"
 
 
@@ -22,7 +24,9 @@ _USER = frozenset(Permission)
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.USER: _USER,
-    Role.VIEWER: frozenset({Permission.CONTAINERS_READ, Permission.SYSTEM_READ}),
+    Role.VIEWER: frozenset(
+        {Permission.CONTAINERS_READ, Permission.FILES_READ, Permission.SYSTEM_READ}
+    ),
 }
 
 

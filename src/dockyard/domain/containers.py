@@ -120,7 +120,7 @@ class ContainerService:
         return doc
 
     @asynccontextmanager
-    async def _locked(self, cuid: str) -> Any:
+    async def locked(self, cuid: str) -> Any:
         async with self._locks[cuid]:
             yield
 
@@ -217,7 +217,7 @@ class ContainerService:
     async def complete_create(self, record: ContainerRecord, *, start: bool) -> None:
         """Write the project and let Compose create (or create and start) it."""
         cuid = record.cuid
-        async with self._locked(cuid):
+        async with self.locked(cuid):
             await asyncio.to_thread(self._make_folders, cuid)
             document = self.document(record)
             await self._compose.write(self.project_dir(cuid), document)
@@ -326,7 +326,7 @@ class ContainerService:
         """Store the new spec; recreate a running container so that it takes effect."""
         self._require_usable(record)
         old_spec = record.spec
-        async with self._locked(record.cuid):
+        async with self.locked(record.cuid):
             await self.refresh(record)
             running = record.status in (Status.RUNNING, Status.RESTARTING, Status.PAUSED)
             record.spec = spec
@@ -355,7 +355,7 @@ class ContainerService:
         principal.require(Permission.CONTAINERS_CONTROL)
         record = await self.owned(principal, cuid)
         self._require_usable(record)
-        async with self._locked(cuid):
+        async with self.locked(cuid):
             await self.refresh(record)
             if plan(action, record.status) is Plan.NOOP:
                 return record
@@ -392,7 +392,7 @@ class ContainerService:
     async def delete(self, principal: Principal, cuid: str) -> None:
         principal.require(Permission.CONTAINERS_DELETE)
         record = await self.owned(principal, cuid)
-        async with self._locked(cuid):
+        async with self.locked(cuid):
             record.status = Status.REMOVING
             await self._repo.save(record)
             await self.finish_delete(cuid)

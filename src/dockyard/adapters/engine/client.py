@@ -8,9 +8,11 @@ translated there once, chained, into ``EngineError``s.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import aiodocker
@@ -20,7 +22,13 @@ import structlog
 from dockyard.domain.composition import container_name
 from dockyard.domain.models import LiveState, Status
 from dockyard.domain.protocols import EngineEvent, ManagedContainer
-from dockyard.errors import DeadlineError, EngineError, EngineUnavailableError
+from dockyard.errors import (
+    DeadlineError,
+    EngineError,
+    EngineUnavailableError,
+    NotFoundError,
+    PayloadTooLargeError,
+)
 
 log = structlog.get_logger("dockyard.engine")
 
@@ -138,6 +146,77 @@ class DockerEngine:
         except EngineError as exc:
             if "already exists" not in exc.message:
                 raise
+
+    async def changes(self, cuid: str) -> list[dict[str, Any]]:
+        try:
+            rows = await self._json(f"containers/{container_name(cuid)}/changes")
+        except _Missing:
+            raise NotFoundError(
+                "the container is gone from the engine", code="CONTAINER_MISSING"
+            ) from None
+        return list(rows or [])
+
+    async def archive_stat(self, cuid: str, path: str) -> dict[str, Any] | None:
+        """The engine's stat of a path in the container (HEAD on the archive endpoint)."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                async with self._client()._query(
+                    f"containers/{container_name(cuid)}/archive",
+                    method="HEAD",
+                    params={"path": path},
+                ) as response:
+                    raw = response.headers.get("X-Docker-Container-Path-Stat", "")
+        except aiodocker.DockerError as exc:
+            if exc.status == 404:
+                return None
+            raise self._translate(exc) from exc
+        except TimeoutError:
+            raise DeadlineError(
+                "the engine did not answer in time", code="ENGINE_TIMEOUT"
+            ) from None
+        try:
+            stat: dict[str, Any] = json.loads(base64.b64decode(raw))
+        except ValueError:
+            return None
+        return stat
+
+    async def archive_to(self, cuid: str, path: str, dest: Path, limit: int) -> None:
+        """Stream the engine's tar of ``path`` into ``dest``, at most ``limit`` bytes."""
+        written = 0
+        try:
+            async with self._client()._query(
+                f"containers/{container_name(cuid)}/archive",
+                params={"path": path},
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=self._timeout),
+            ) as response:
+                with dest.open("wb") as handle:
+                    async for chunk in response.content.iter_chunked(1024 * 1024):
+                        written += len(chunk)
+                        if written > limit:
+                            raise PayloadTooLargeError(
+                                f"{path} holds more than {limit} bytes",
+                                code="DOWNLOAD_TOO_LARGE",
+                                details={"limit": limit},
+                            )
+                        await asyncio.to_thread(handle.write, chunk)
+        except aiodocker.DockerError as exc:
+            if exc.status == 404:
+                raise NotFoundError(
+                    f"{path} does not exist in the container",
+                    code="PATH_NOT_FOUND",
+                    details={"path": path},
+                ) from exc
+            raise self._translate(exc) from exc
+        except aiohttp.ClientError as exc:
+            raise EngineUnavailableError("the engine's archive stream broke") from exc
+
+    @staticmethod
+    def _translate(exc: aiodocker.DockerError) -> EngineError:
+        if exc.status == _AIODOCKER_CONNECT_FAILED:
+            return EngineUnavailableError("the Docker engine cannot be reached")
+        return EngineError(
+            f"the engine refused: {exc.message}", details={"engine_status": exc.status}
+        )
 
     async def stream_events(self) -> AsyncIterator[EngineEvent]:
         params = {"filters": json.dumps({"type": ["container"], "label": [MANAGED]})}
