@@ -1,0 +1,53 @@
+"""``GET /audit``: the trail of accepted changes (admins)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Query
+
+from dockyard.api.deps import PrincipalDep, ServicesDep
+from dockyard.domain.audit import MAX_PAGE
+from dockyard.errors import ValidationError
+
+router = APIRouter(tags=["accounts"])
+
+
+@router.get("/audit")
+async def list_audit(
+    principal: PrincipalDep,
+    services: ServicesDep,
+    user: str | None = None,
+    action: str | None = Query(default=None, description="e.g. start_container"),
+    resource: str | None = Query(default=None, description="a cuid, account, key id or role"),
+    since: datetime | None = Query(default=None, description="ISO 8601, inclusive"),
+    until: datetime | None = Query(default=None, description="ISO 8601, exclusive"),
+    limit: int = Query(default=50),
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """Audit entries, newest first, with cursor pagination."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValidationError(
+            f"limit must be between 1 and {MAX_PAGE}",
+            code="INVALID_LIMIT",
+            details={"field": "limit", "provided": limit},
+        )
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise ValidationError(
+                f"{name} needs a time zone (e.g. 2024-05-01T12:00:00Z)",
+                code="INVALID_FIELD",
+                details={"field": name, "provided": value.isoformat()},
+            )
+    page = await services.audit.page(
+        principal,
+        username=user,
+        action=action,
+        resource=resource,
+        since=since,
+        until=until,
+        limit=limit,
+        cursor=cursor,
+    )
+    return {"entries": [e.public() for e in page.entries], "next_cursor": page.next_cursor}

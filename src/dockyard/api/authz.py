@@ -1,0 +1,98 @@
+"""The one authorization check every route and WebSocket goes through (deny by default).
+
+Each route template names the permission it needs. ``PrincipalDep`` (and
+``get_ws_principal``) authenticate the caller and then look the matched route up here: a
+route that is not listed is refused to everybody, so a new route is closed until someone
+decides who may use it. ``tests/unit/test_accounts_authz.py`` proves the table and the
+application's routes are the same set, and that each route refuses a role without its
+permission. The domain checks the permission again (and ownership: another account's
+resource answers 404), so a caller that bypasses HTTP is held to the same rules.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import structlog
+
+from dockyard.domain.access import Permission, Principal
+from dockyard.errors import ForbiddenError
+
+log = structlog.get_logger("dockyard.authz")
+
+P = Permission
+AUTHENTICATED: Final = None  # any authenticated principal; the route acts on its own account
+
+OPEN_ROUTES: frozenset[tuple[str, str]] = frozenset({("GET", "/livez")})
+
+ROUTE_PERMISSIONS: dict[tuple[str, str], Permission | None] = {
+    # system
+    ("GET", "/healthz"): P.SYSTEM_READ,
+    ("GET", "/metrics"): P.SYSTEM_READ,
+    ("GET", "/openapi.json"): AUTHENTICATED,
+    ("GET", "/docs"): AUTHENTICATED,
+    # credentials of the caller itself
+    ("GET", "/auth/whoami"): AUTHENTICATED,
+    ("POST", "/auth/token"): AUTHENTICATED,
+    ("POST", "/auth/ws-ticket"): AUTHENTICATED,
+    ("GET", "/auth/tokens"): AUTHENTICATED,
+    ("DELETE", "/auth/tokens/{token_id}"): AUTHENTICATED,
+    ("GET", "/accounts/me"): AUTHENTICATED,
+    ("PUT", "/accounts/me/password"): AUTHENTICATED,
+    # containers
+    ("POST", "/containers"): P.CONTAINERS_CREATE,
+    ("GET", "/containers"): P.CONTAINERS_READ,
+    ("GET", "/containers/{cuid}"): P.CONTAINERS_READ,
+    ("GET", "/containers/{cuid}/status"): P.CONTAINERS_READ,
+    ("GET", "/containers/{cuid}/logs"): P.CONTAINERS_READ,
+    ("GET", "/containers/{cuid}/metrics"): P.CONTAINERS_READ,
+    ("GET", "/events"): P.CONTAINERS_READ,
+    ("PATCH", "/containers/{cuid}"): P.CONTAINERS_UPDATE,
+    ("PATCH", "/containers/{cuid}/ports"): P.CONTAINERS_UPDATE,
+    ("DELETE", "/containers/{cuid}"): P.CONTAINERS_DELETE,
+    **{
+        ("POST", f"/containers/{{cuid}}/{verb}"): P.CONTAINERS_CONTROL
+        for verb in ("start", "stop", "restart", "pause", "unpause", "kill")
+    },
+    # files
+    ("POST", "/containers/{cuid}/upload-zip"): P.FILES_WRITE,
+    ("GET", "/containers/{cuid}/download"): P.FILES_READ,
+    ("GET", "/containers/{cuid}/download-zip"): P.FILES_READ,
+    ("GET", "/containers/{cuid}/files"): P.FILES_READ,
+    ("GET", "/containers/{cuid}/changes"): P.FILES_READ,
+    ("GET", "/containers/{cuid}/changes/archive"): P.FILES_READ,
+    # the terminal
+    ("WS", "/ws/{cuid}"): P.CONTAINERS_EXEC,
+    # accounts, roles, keys, audit
+    ("GET", "/accounts"): P.ACCOUNTS_MANAGE,
+    ("POST", "/accounts"): P.ACCOUNTS_MANAGE,
+    ("GET", "/accounts/{username}"): P.ACCOUNTS_MANAGE,
+    ("PATCH", "/accounts/{username}"): P.ACCOUNTS_MANAGE,
+    ("DELETE", "/accounts/{username}"): P.ACCOUNTS_MANAGE,
+    ("GET", "/roles"): AUTHENTICATED,
+    ("GET", "/roles/{name}"): AUTHENTICATED,
+    ("POST", "/roles"): P.ACCOUNTS_MANAGE,
+    ("PATCH", "/roles/{name}"): P.ACCOUNTS_MANAGE,
+    ("DELETE", "/roles/{name}"): P.ACCOUNTS_MANAGE,
+    ("GET", "/servicekeys"): P.KEYS_MANAGE,
+    ("POST", "/servicekeys"): P.KEYS_MANAGE,
+    ("DELETE", "/servicekeys"): P.KEYS_MANAGE,
+    ("DELETE", "/servicekeys/{key_id}"): P.KEYS_MANAGE,
+    ("GET", "/audit"): P.AUDIT_READ,
+}
+
+
+def authorize(principal: Principal, method: str, route: str | None) -> None:
+    """Refuse unless the route is declared and the principal holds its permission."""
+    key = ("GET" if method == "HEAD" else method, route or "")
+    try:
+        permission = ROUTE_PERMISSIONS[key]
+    except KeyError:
+        log.warning("authz.undeclared_route", method=key[0], route=key[1])
+        raise ForbiddenError(
+            "this route declares no permission, so nobody may use it",
+            code="PERMISSION_UNDECLARED",
+            details={"method": key[0], "route": key[1]},
+        ) from None
+    if permission is not AUTHENTICATED:
+        principal.require(permission)

@@ -1,0 +1,71 @@
+"""``/roles``: the built-in roles and custom ones (sets of permissions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from dockyard.api.deps import PrincipalDep, ServicesDep
+from dockyard.domain.access import Permission, parse_permissions
+
+router = APIRouter(prefix="/roles", tags=["accounts"])
+
+
+class CreateRole(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+    permissions: list[str] = Field(max_length=64)
+    description: str = Field(default="", max_length=255)
+
+
+class UpdateRole(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    permissions: list[str] | None = Field(default=None, max_length=64)
+    description: str | None = Field(default=None, max_length=255)
+
+
+@router.get("")
+async def list_roles(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+    """Every role and the permissions it carries, and every permission there is."""
+    return {
+        "roles": services.accounts.list_roles(),
+        "permissions": [p.value for p in Permission],
+    }
+
+
+@router.get("/{name}")
+async def get_role(name: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+    """One role."""
+    return services.accounts.get_role(name)
+
+
+@router.post("", status_code=201)
+async def create_role(
+    body: CreateRole, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    """A custom role; it may carry only permissions the caller holds."""
+    return await services.accounts.create_role(
+        principal, body.name, parse_permissions(body.permissions), body.description
+    )
+
+
+@router.patch("/{name}")
+async def update_role(
+    name: str, body: UpdateRole, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    """Replace a custom role's permissions or description; takes effect at once."""
+    permissions = parse_permissions(body.permissions) if body.permissions is not None else None
+    return await services.accounts.update_role(
+        principal, name, permissions=permissions, description=body.description
+    )
+
+
+@router.delete("/{name}", status_code=204)
+async def delete_role(name: str, principal: PrincipalDep, services: ServicesDep) -> Response:
+    """Delete a custom role that no account or key holds."""
+    await services.accounts.delete_role(principal, name)
+    return Response(status_code=204)

@@ -1,0 +1,445 @@
+"""Accounts, custom roles, service keys and tokens, managed on behalf of principals.
+
+Rules that hold whatever the route:
+- Nobody grants more than it holds: a role, an account's role, a key's role carry only
+  permissions the acting principal has, and an account stronger than the actor cannot be
+  changed or deleted by it.
+- At least one ``admin`` account remains; nobody deletes itself.
+- An account that still owns containers is not deleted (``ACCOUNT_HAS_CONTAINERS``).
+- Whatever shrinks what an account may do tells ``Authenticator.revoked``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import structlog
+
+from dockyard.domain.access import BUILTIN_ROLES, Permission, Principal, not_found
+from dockyard.domain.auth import Authenticator, check_password_rules
+from dockyard.domain.credentials import (
+    IssuedToken,
+    ServiceKey,
+    ServiceKeyRepository,
+    TokenRepository,
+    hash_secret,
+    new_key,
+)
+from dockyard.domain.models import Account, Role, utcnow
+from dockyard.domain.protocols import AccountRepository
+from dockyard.domain.quotas import Quota, Quotas, Usage
+from dockyard.domain.roles import CustomRole, RoleBook, RoleRepository, check_role_name
+from dockyard.errors import AuthError, ConflictError, ForbiddenError, ValidationError
+
+log = structlog.get_logger("dockyard.accounts")
+
+USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+RESERVED_NAMES = frozenset({"me"})
+MAX_KEY_TTL = 10 * 365 * 86400
+
+
+class AccountStore(AccountRepository, Protocol):
+    async def all(self) -> list[Account]: ...
+    async def delete(self, username: str) -> None: ...
+    async def count_role(self, role: str) -> int: ...
+    async def with_role(self, role: str) -> list[str]: ...
+    async def quota(self, username: str) -> Quota: ...
+    async def set_quota(self, username: str, quota: Quota) -> None: ...
+
+
+@dataclass
+class AccountView:
+    account: Account
+    quota: Quota
+    usage: Usage | None = None
+
+    def public(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "username": self.account.username,
+            "role": str(self.account.role),
+            "created_at": self.account.created_at.isoformat(),
+            "quota": self.quota.model_dump(),
+        }
+        if self.usage is not None:
+            out["usage"] = self.usage.public()
+        return out
+
+
+def role_public(name: str, permissions: frozenset[Permission], **extra: Any) -> dict[str, Any]:
+    return {"name": name, "permissions": sorted(p.value for p in permissions), **extra}
+
+
+class AccountService:
+    def __init__(
+        self,
+        accounts: AccountStore,
+        roles: RoleRepository,
+        keys: ServiceKeyRepository,
+        tokens: TokenRepository,
+        auth: Authenticator,
+        quotas: Quotas,
+        *,
+        token_ttl: float,
+        token_max_ttl: float,
+    ) -> None:
+        self._accounts = accounts
+        self._roles = roles
+        self._keys = keys
+        self._tokens = tokens
+        self._auth = auth
+        self._book: RoleBook = auth.roles
+        self.quotas = quotas
+        self.token_ttl = token_ttl
+        self.token_max_ttl = token_max_ttl
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _role_permissions(self, role: str, field: str = "role") -> frozenset[Permission]:
+        if not self._book.exists(role):
+            raise ValidationError(
+                f"no role named {role!r}",
+                code="UNKNOWN_ROLE",
+                details={"field": field, "provided": role[:64]},
+            )
+        return self._book.permissions(role)
+
+    async def _account(self, username: str) -> Account:
+        account = await self._accounts.get(username)
+        if account is None:
+            raise not_found("account", username)
+        return account
+
+    def _not_stronger(self, principal: Principal, account: Account) -> None:
+        if not self._book.permissions(str(account.role)) <= principal.permissions:
+            raise ForbiddenError(
+                f"account {account.username} holds permissions you do not",
+                code="PERMISSION_DENIED",
+                details={"username": account.username},
+            )
+
+    async def _keep_an_admin(self, account: Account) -> None:
+        if str(account.role) == Role.ADMIN.value and await self._accounts.count_role("admin") <= 1:
+            raise ConflictError(
+                "the last admin account cannot lose its role or be deleted",
+                code="LAST_ADMIN",
+                details={"username": account.username},
+            )
+
+    # -- accounts --------------------------------------------------------------
+
+    async def list_accounts(self, principal: Principal) -> list[AccountView]:
+        principal.require(Permission.ACCOUNTS_MANAGE)
+        accounts = await self._accounts.all()
+        return [AccountView(a, await self._accounts.quota(a.username)) for a in accounts]
+
+    async def view(self, principal: Principal, username: str) -> AccountView:
+        if username != principal.username:
+            principal.require(Permission.ACCOUNTS_MANAGE)
+        account = await self._account(username)
+        return AccountView(
+            account, await self._accounts.quota(username), await self.quotas.usage(username)
+        )
+
+    async def create_account(
+        self,
+        principal: Principal,
+        username: str,
+        password: str,
+        role: str,
+        quota: Quota | None,
+    ) -> AccountView:
+        principal.require(Permission.ACCOUNTS_MANAGE)
+        if not USERNAME.match(username) or username.lower() in RESERVED_NAMES:
+            raise ValidationError(
+                "username: letters, digits, '_', '.', '@', '-'; at most 64 characters",
+                code="INVALID_FIELD",
+                details={"field": "username", "provided": username[:64]},
+            )
+        check_password_rules(password)
+        principal.require_all(self._role_permissions(role), f"role {role!r}")
+        account = await self._auth.add_account(username, password, role)
+        account.password_changed = True  # only the bootstrap admin follows APP_PASS
+        await self._accounts.save(account)
+        if quota is not None:
+            await self._accounts.set_quota(username, quota)
+        log.info("account.created", user=username, role=role, by=principal.username)
+        return AccountView(account, quota or Quota())
+
+    async def update_account(
+        self,
+        principal: Principal,
+        username: str,
+        *,
+        role: str | None = None,
+        password: str | None = None,
+        quota: Quota | None = None,
+    ) -> AccountView:
+        principal.require(Permission.ACCOUNTS_MANAGE)
+        account = await self._account(username)
+        self._not_stronger(principal, account)
+        shrunk = False
+        if role is not None and role != str(account.role):
+            principal.require_all(self._role_permissions(role), f"role {role!r}")
+            await self._keep_an_admin(account)
+            shrunk = not self._book.permissions(str(account.role)) <= self._book.permissions(role)
+            account.role = role
+        if password is not None:
+            check_password_rules(password)
+            account.password_hash = await self._auth.hash_password(password)
+            account.password_changed = True
+            await self._tokens.revoke(utcnow(), owner=username)
+            shrunk = True
+        await self._accounts.save(account)
+        if quota is not None:
+            await self._accounts.set_quota(username, quota)
+        self._auth.forget(username)
+        if shrunk:
+            await self._auth.revoked(username)
+        log.info("account.updated", user=username, by=principal.username)
+        return AccountView(account, await self._accounts.quota(username))
+
+    async def delete_account(self, principal: Principal, username: str) -> None:
+        principal.require(Permission.ACCOUNTS_MANAGE)
+        account = await self._account(username)
+        if username == principal.username:
+            raise ConflictError(
+                "an account cannot delete itself", code="CANNOT_DELETE_SELF", details={}
+            )
+        self._not_stronger(principal, account)
+        await self._keep_an_admin(account)
+        usage = await self.quotas.usage(username)
+        if usage.containers:
+            raise ConflictError(
+                f"account {username} still owns {usage.containers} container(s); delete them first",
+                code="ACCOUNT_HAS_CONTAINERS",
+                details={"username": username, "containers": usage.containers},
+            )
+        for key in await self._keys.of_owner(username):
+            await self._keys.delete(key.id)
+        await self._tokens.revoke(utcnow(), owner=username)
+        await self._accounts.delete(username)
+        await self._auth.revoked(username)
+        log.info("account.deleted", user=username, by=principal.username)
+
+    async def change_own_password(
+        self, principal: Principal, current: str, new: str, source: str
+    ) -> None:
+        """Needs the current password whatever the credential (a stolen token is not
+        enough); every token of the account is revoked."""
+        account = await self._account(principal.username)
+        if not await self._auth.verify_password(account, current, source):
+            raise AuthError("the current password is wrong", code="INVALID_CREDENTIALS")
+        check_password_rules(new, "new_password")
+        account.password_hash = await self._auth.hash_password(new)
+        account.password_changed = True
+        await self._accounts.save(account)
+        await self._tokens.revoke(utcnow(), owner=account.username)
+        await self._auth.revoked(account.username)
+        log.info("account.password_changed", user=account.username)
+
+    # -- roles -----------------------------------------------------------------
+
+    def list_roles(self) -> list[dict[str, Any]]:
+        out = [role_public(name, perms, builtin=True) for name, perms in BUILTIN_ROLES.items()]
+        for role in self._book.all_custom():
+            out.append(
+                role_public(
+                    role.name,
+                    role.permissions,
+                    builtin=False,
+                    description=role.description,
+                    created_by=role.created_by,
+                )
+            )
+        return out
+
+    def get_role(self, name: str) -> dict[str, Any]:
+        if name in BUILTIN_ROLES:
+            return role_public(name, BUILTIN_ROLES[name], builtin=True)
+        role = self._book.custom(name)
+        if role is None:
+            raise not_found("role", name)
+        return role_public(
+            name,
+            role.permissions,
+            builtin=False,
+            description=role.description,
+            created_by=role.created_by,
+        )
+
+    def _custom(self, name: str) -> CustomRole:
+        if name in BUILTIN_ROLES:
+            raise ConflictError(
+                f"the built-in role {name!r} cannot be changed",
+                code="ROLE_BUILTIN",
+                details={"name": name},
+            )
+        role = self._book.custom(name)
+        if role is None:
+            raise not_found("role", name)
+        return role
+
+    async def create_role(
+        self,
+        principal: Principal,
+        name: str,
+        permissions: frozenset[Permission],
+        description: str,
+    ) -> dict[str, Any]:
+        principal.require(Permission.ACCOUNTS_MANAGE)
+        check_role_name(name)
+        if self._book.exists(name):
+            raise ConflictError(f"role {name!r} exists", code="ROLE_EXISTS", details={"name": name})
+        principal.require_all(permissions, f"role {name!r}")
+        role = CustomRole(
+            name=name,
+            permissions=permissions,
+            description=description,
+            created_by=principal.username,
+        )
+        await self._roles.insert(role)
+        self._book.remember(role)
+        log.info("role.created", role=name, by=principal.username)
+        return self.get_role(name)
+
+    async def update_role(
+        self,
+        principal: Principal,
+        name: str,
+        *,
+        permissions: frozenset[Permission] | None,
+        description: str | None,
+    ) -> dict[str, Any]:
+        principal.require(Permission.ACCOUNTS_MANAGE)
+        role = self._custom(name)
+        principal.require_all(role.permissions, f"role {name!r}")
+        updated = role.model_copy()
+        if permissions is not None:
+            principal.require_all(permissions, f"role {name!r}")
+            updated.permissions = permissions
+        if description is not None:
+            updated.description = description
+        await self._roles.save(updated)
+        self._book.remember(updated)
+        self._auth.forget_all()
+        if not role.permissions <= updated.permissions:
+            for username in await self._holders(name):
+                await self._auth.revoked(username)
+        log.info("role.updated", role=name, by=principal.username)
+        return self.get_role(name)
+
+    async def _holders(self, role: str) -> set[str]:
+        holders = set(await self._accounts.with_role(role))
+        holders.update(key.owner for key in await self._keys.using_role(role))
+        return holders
+
+    async def delete_role(self, principal: Principal, name: str) -> None:
+        principal.require(Permission.ACCOUNTS_MANAGE)
+        role = self._custom(name)
+        principal.require_all(role.permissions, f"role {name!r}")
+        holders = await self._holders(name)
+        if holders:
+            raise ConflictError(
+                f"role {name!r} is held by accounts or service keys",
+                code="ROLE_IN_USE",
+                details={"name": name, "holders": sorted(holders)[:20]},
+            )
+        await self._roles.delete(name)
+        self._book.forget(name)
+        log.info("role.deleted", role=name, by=principal.username)
+
+    # -- service keys ----------------------------------------------------------
+
+    async def create_key(
+        self,
+        principal: Principal,
+        *,
+        description: str,
+        role: str | None,
+        expires_in: float | None,
+    ) -> tuple[str, ServiceKey]:
+        """A new key acting as ``principal``'s account; the secret is returned once."""
+        principal.require(Permission.KEYS_MANAGE)
+        account = await self._account(principal.username)
+        carried = self._book.permissions(str(account.role))
+        if role is not None:
+            carried = carried & self._role_permissions(role)
+        principal.require_all(carried, "the service key")
+        expires_at: datetime | None = None
+        if expires_in is not None:
+            if not 0 < expires_in <= MAX_KEY_TTL:
+                raise ValidationError(
+                    f"expires_in must be between 1 and {MAX_KEY_TTL} seconds",
+                    code="INVALID_FIELD",
+                    details={"field": "expires_in", "provided": expires_in},
+                )
+            expires_at = utcnow() + timedelta(seconds=expires_in)
+        if principal.expires_at is not None:
+            # A key made with an expiring credential does not outlive it.
+            limit = datetime.fromtimestamp(principal.expires_at, UTC)
+            expires_at = min(expires_at, limit) if expires_at else limit
+        secret = new_key()
+        key = ServiceKey(
+            owner=principal.username,
+            key_hash=hash_secret(secret),
+            prefix=secret[:10],
+            description=description,
+            role=role,
+            expires_at=expires_at,
+        )
+        await self._keys.insert(key)
+        log.info("servicekey.created", key_id=key.id, owner=key.owner, role=role)
+        return secret, key
+
+    async def list_keys(self, principal: Principal, owner: str | None) -> list[ServiceKey]:
+        principal.require(Permission.KEYS_MANAGE)
+        if not principal.is_admin:
+            owner = principal.username
+        return await self._keys.of_owner(owner)
+
+    async def revoke_key(
+        self, principal: Principal, key_id: str | None = None, *, secret: str | None = None
+    ) -> None:
+        principal.require(Permission.KEYS_MANAGE)
+        key = None
+        if secret is not None:
+            key = await self._keys.by_hash(hash_secret(secret))
+        elif key_id is not None:
+            key = await self._keys.get(key_id)
+        shown = key_id or (secret[:10] if secret else "")
+        if key is None or not principal.sees(key.owner):
+            raise not_found("servicekey", shown)
+        await self._keys.delete(key.id)
+        await self._tokens.revoke(utcnow(), key_id=key.id)
+        await self._auth.revoked(key.owner)
+        log.info("servicekey.revoked", key_id=key.id, owner=key.owner, by=principal.username)
+
+    # -- tokens ----------------------------------------------------------------
+
+    async def issue_token(
+        self, principal: Principal, *, expires_in: float | None, role: str | None
+    ) -> tuple[str, IssuedToken]:
+        ttl = self.token_ttl if expires_in is None else expires_in
+        if not 0 < ttl <= self.token_max_ttl:
+            raise ValidationError(
+                f"expires_in must be between 1 and {int(self.token_max_ttl)} seconds",
+                code="INVALID_FIELD",
+                details={"field": "expires_in", "provided": expires_in},
+            )
+        token, issued = await self._auth.issue_token(principal, ttl, role=role)
+        log.info("token.issued", token_id=issued.id, owner=issued.owner)
+        return token, issued
+
+    async def list_tokens(self, principal: Principal) -> list[IssuedToken]:
+        return await self._tokens.active_of(principal.username, utcnow())
+
+    async def revoke_token(self, principal: Principal, token_id: str) -> None:
+        token = await self._tokens.get(token_id)
+        if token is None or token.revoked_at is not None or not principal.sees(token.owner):
+            raise not_found("token", token_id)
+        await self._tokens.revoke(utcnow(), token_id=token_id)
+        await self._auth.revoked(token.owner)
+        log.info("token.revoked", token_id=token_id, owner=token.owner, by=principal.username)
