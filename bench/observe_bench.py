@@ -1,0 +1,398 @@
+"""What observation costs (issue 4): metrics and logs, against the raw Engine API.
+
+Run from the repository root, as root, with a Docker engine and the local image
+``dockyard-test/busybox:latest`` (``bash scripts/test-images.sh``); nothing is pulled:
+``.venv/bin/python bench/observe_bench.py``. It starts its own ``dockyard serve`` on
+127.0.0.1:<free port> with its data in a temporary directory (bench/run.py's helpers) and
+measures, in one run, each against the engine's own endpoint on its unix socket:
+
+1. ``GET /containers/{cuid}/metrics`` (answered from the background collector) vs the
+   engine's one-shot stats (``stats?stream=false&one-shot=true``), and for reference
+   ``stats?stream=false`` (what ``docker stats --no-stream`` waits for); target: p50 of the
+   API at most 10 ms. Also the first request for a container (sampled on the spot).
+2. ``GET /containers/{cuid}/logs?tail=100`` vs the engine's ``logs?tail=100``.
+3. The whole log of 100,000 lines (6.7 MB) vs the engine's; the bodies are compared byte
+   for byte.
+
+Requests are interleaved (API, engine, API, …) on keep-alive clients, after a warm-up. It
+prints a table and writes ``bench/results/observe-latest.json``. Everything it makes
+(server, containers, temporary directory, the network if it created it) is removed at
+the end, also after a failure or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+# bench/run.py: the server, clean-up and statistics helpers.
+import run as base
+
+OUT = base.RESULTS / "observe-latest.json"
+# Its own network, so that a concurrent bench/run.py (which uses "dockyard-bench") and this
+# script never remove each other's.
+base.NETWORK = "dockyard-bench-observe"
+LINES = 100_000
+# ~67 bytes a line with the terminal's \r\n: 6.7 MB of log.
+LOG_COMMAND = (
+    "awk 'BEGIN { for (i = 1; i <= LINES; i++) "
+    'printf "line %06d the quick brown fox jumps over the lazy dog 0123456789\\n", i }\''
+    "; sleep 600"
+).replace("LINES", str(LINES))
+TARGETS = {"metrics_p50_ms": 10.0}
+
+
+def log(msg: str) -> None:
+    print(f"[observe-bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def timed(call: Callable[[], httpx.Response]) -> tuple[float, httpx.Response]:
+    t0 = time.perf_counter()
+    resp = call()
+    dt = time.perf_counter() - t0
+    if resp.status_code != 200:
+        where = f"{resp.request.method} {resp.request.url.path}"
+        raise base.BenchError(f"{where}: {resp.status_code} {resp.text[:300]}")
+    return dt, resp
+
+
+def interleaved(
+    calls: dict[str, Callable[[], httpx.Response]], count: int, warmup: int
+) -> dict[str, list[float]]:
+    for _ in range(warmup):
+        for call in calls.values():
+            timed(call)
+    times: dict[str, list[float]] = {key: [] for key in calls}
+    for _ in range(count):
+        for key, call in calls.items():
+            times[key].append(timed(call)[0])
+    return times
+
+
+def create(ctx: base.Ctx, client: httpx.Client, command: str) -> str:
+    resp = client.post(
+        "/containers",
+        json={"image": base.IMAGE, "command": command, "start": True},
+        timeout=base.CREATE_TIMEOUT,
+    )
+    if resp.status_code != 201:
+        raise base.BenchError(f"POST /containers: {resp.status_code} {resp.text[:300]}")
+    cuid = str(resp.json()["cuid"])
+    ctx.api_cuids.add(cuid)
+    return cuid
+
+
+def engine_id(engine: httpx.Client, cuid: str) -> str:
+    return str(engine.get(f"/containers/{cuid}-app-1/json").json()["Id"])
+
+
+# -- 1. metrics ------------------------------------------------------------------------------
+
+
+def bench_metrics(ctx: base.Ctx, requests: int, oneshots: int, full: int) -> dict[str, Any]:
+    log(f"1. metrics: {requests} API requests vs {oneshots} one-shot and {full} full engine stats")
+    with ctx.client() as client, ctx.engine() as engine:
+        cuid = create(ctx, client, "while :; do sleep 0.05; done")
+        cid = engine_id(engine, cuid)
+        cold, first = timed(lambda: client.get(f"/containers/{cuid}/metrics"))
+        api = interleaved({"api": lambda: client.get(f"/containers/{cuid}/metrics")}, requests, 50)
+        ages = [
+            client.get(f"/containers/{cuid}/metrics").json()["sample_age_ms"] for _ in range(50)
+        ]
+        oneshot = interleaved(
+            {
+                "oneshot": lambda: engine.get(
+                    f"/containers/{cid}/stats", params={"stream": "false", "one-shot": "true"}
+                )
+            },
+            oneshots,
+            1,
+        )
+        full_stats = interleaved(
+            {"full": lambda: engine.get(f"/containers/{cid}/stats", params={"stream": "false"})},
+            full,
+            0,
+        )
+        last = client.get(f"/containers/{cuid}/metrics").json()
+    api_s = base.summary(api["api"])
+    raw_s = base.summary(oneshot["oneshot"])
+    return {
+        "requests": requests,
+        "api": api_s,
+        "api_first_request_ms": round(cold * 1000, 2),
+        "first_answer": {k: first.json()[k] for k in ("cpu_percent", "sample_age_ms", "source")},
+        "sample_age_ms": {"p50": base.pct(ages, 50), "max": max(ages)},
+        "engine_oneshot": raw_s,
+        "engine_full": base.summary(full_stats["full"]),
+        "ratio_p50": base.ratio(api_s["p50_ms"], raw_s["p50_ms"]),
+        "last_answer": last,
+        "target": f"p50 <= {TARGETS['metrics_p50_ms']} ms",
+        "met": api_s["p50_ms"] <= TARGETS["metrics_p50_ms"],
+    }
+
+
+# -- 2 and 3. logs ---------------------------------------------------------------------------
+
+
+def wait_for_lines(engine: httpx.Client, name: str, deadline_s: float = 180) -> None:
+    deadline = time.monotonic() + deadline_s
+    wanted = f"line {LINES:06d}".encode()
+    while time.monotonic() < deadline:
+        resp = engine.get(f"/containers/{name}/logs", params={"stdout": "1", "tail": "2"})
+        if wanted in resp.content:
+            return
+        time.sleep(0.2)
+    raise base.BenchError(f"the log container did not print {LINES} lines in {deadline_s} s")
+
+
+def bench_logs(ctx: base.Ctx, requests: int, full_runs: int) -> dict[str, Any]:
+    log(f"2/3. logs: tail=100 x {requests}, all {LINES:,} lines x {full_runs}, vs the engine")
+    with ctx.client() as client, ctx.engine() as engine:
+        cuid = create(ctx, client, LOG_COMMAND)
+        name = f"{cuid}-app-1"
+        wait_for_lines(engine, name)
+        raw_params = {"stdout": "1", "stderr": "1"}
+        tail = interleaved(
+            {
+                "api": lambda: client.get(f"/containers/{cuid}/logs", params={"tail": "100"}),
+                "raw": lambda: engine.get(
+                    f"/containers/{name}/logs", params={**raw_params, "tail": "100"}
+                ),
+            },
+            requests,
+            20,
+        )
+        # The whole log through curl on both sides: a C client, so that the figure is the
+        # server's and the engine's, not the Python client's (httpx parsing the engine's
+        # 100,000 one-line chunks takes longer than the engine takes to send them).
+        api_url = f"{ctx.url}/containers/{cuid}/logs"
+        raw_url = f"http://docker/containers/{name}/logs?stdout=1&stderr=1"
+        user = f"{ctx.auth[0]}:{ctx.auth[1]}"
+        curl_api = ["curl", "-sf", "-u", user, api_url]
+        curl_raw = ["curl", "-sf", "--unix-socket", base.docker_socket(), raw_url]
+        curl_times: dict[str, list[float]] = {"api": [], "raw": []}
+        for n in range(full_runs + 1):  # the first round is a warm-up
+            for key, argv in (("api", curl_api), ("raw", curl_raw)):
+                dt = curl(ctx.root / f"full-{key}.log", argv)
+                if n:
+                    curl_times[key].append(dt)
+        # The same through httpx, for the record.
+        py = interleaved(
+            {
+                "api": lambda: client.get(f"/containers/{cuid}/logs", timeout=120),
+                "raw": lambda: engine.get(
+                    f"/containers/{name}/logs", params=raw_params, timeout=120
+                ),
+            },
+            max(full_runs // 2, 1),
+            0,
+        )
+    api_body = (ctx.root / "full-api.log").read_bytes()
+    raw_body = (ctx.root / "full-raw.log").read_bytes()
+    if api_body != raw_body:
+        raise base.BenchError(
+            f"the API's log ({len(api_body)} bytes) differs from the engine's ({len(raw_body)})"
+        )
+    size = len(api_body)
+    tail_api, tail_raw = base.summary(tail["api"]), base.summary(tail["raw"])
+    full_api, full_raw = base.summary(curl_times["api"]), base.summary(curl_times["raw"])
+    py_api, py_raw = base.summary(py["api"]), base.summary(py["raw"])
+    mb = size / 1e6
+    return {
+        "tail100": {
+            "requests": requests,
+            "api": tail_api,
+            "raw": tail_raw,
+            "ratio_p50": base.ratio(tail_api["p50_ms"], tail_raw["p50_ms"]),
+        },
+        "full": {
+            "runs": full_runs,
+            "client": "curl",
+            "lines": LINES,
+            "bytes": size,
+            "sha256": hashlib.sha256(api_body).hexdigest(),
+            "identical": True,
+            "api": full_api,
+            "raw": full_raw,
+            "api_mb_per_s": round(mb / (full_api["p50_ms"] / 1000), 1),
+            "raw_mb_per_s": round(mb / (full_raw["p50_ms"] / 1000), 1),
+            "ratio_p50": base.ratio(full_api["p50_ms"], full_raw["p50_ms"]),
+            "httpx": {
+                "api": py_api,
+                "raw": py_raw,
+                "ratio_p50": base.ratio(py_api["p50_ms"], py_raw["p50_ms"]),
+            },
+        },
+    }
+
+
+def curl(dest: Path, argv: list[str]) -> float:
+    """Fetch into ``dest``; curl's own total time (the process start is not counted)."""
+    out = base.run_cmd([*argv, "-o", str(dest), "-w", "%{time_total}"], timeout=300)
+    if out.returncode != 0:
+        raise base.BenchError(f"curl {argv[-1]}: exit {out.returncode} {out.stderr[:300]}")
+    return float(out.stdout.strip())
+
+
+# -- report -------------------------------------------------------------------------------------
+
+
+def print_table(results: dict[str, Any]) -> None:
+    b = results["benchmarks"]
+    table = [("benchmark", "Dockyard", "engine", "ratio (p50)", "target", "met")]
+    if "metrics" in b:
+        r = b["metrics"]
+        table.append(
+            (
+                f"1. GET …/metrics p50 / p99, n={r['requests']}",
+                f"{r['api']['p50_ms']:.2f} / {r['api']['p99_ms']:.2f} ms",
+                f"{r['engine_oneshot']['p50_ms']:.0f} / {r['engine_oneshot']['p99_ms']:.0f} ms",
+                f"{r['ratio_p50']:.4f}",
+                r["target"],
+                "yes" if r["met"] else "NO",
+            )
+        )
+    if "logs" in b:
+        t, f = b["logs"]["tail100"], b["logs"]["full"]
+        table.append(
+            (
+                f"2. logs tail=100 p50 / p99, n={t['requests']}",
+                f"{t['api']['p50_ms']:.2f} / {t['api']['p99_ms']:.2f} ms",
+                f"{t['raw']['p50_ms']:.2f} / {t['raw']['p99_ms']:.2f} ms",
+                f"{t['ratio_p50']:.2f}",
+                "-",
+                "-",
+            )
+        )
+        table.append(
+            (
+                f"3. logs, {f['lines']:,} lines ({f['bytes'] / 1e6:.1f} MB), curl, p50, "
+                f"n={f['runs']}",
+                f"{f['api']['p50_ms']:.0f} ms ({f['api_mb_per_s']} MB/s)",
+                f"{f['raw']['p50_ms']:.0f} ms ({f['raw_mb_per_s']} MB/s)",
+                f"{f['ratio_p50']:.2f}",
+                "-",
+                "-",
+            )
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    print()
+    for n, row in enumerate(table):
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+    if "metrics" in b:
+        r = b["metrics"]
+        print(
+            f"  * 1: the first request for a container took {r['api_first_request_ms']} ms "
+            f"(sampled on the spot, CPU % over 0.1 s); sample age p50 "
+            f"{r['sample_age_ms']['p50']} ms, max {r['sample_age_ms']['max']} ms; engine "
+            f"stats?stream=false p50 {r['engine_full']['p50_ms']:.0f} ms"
+        )
+    if "logs" in b:
+        h = b["logs"]["full"]["httpx"]
+        print(
+            f"  * 3: the same read through httpx: {h['api']['p50_ms']:.0f} ms vs "
+            f"{h['raw']['p50_ms']:.0f} ms (ratio {h['ratio_p50']:.2f}); bodies identical"
+        )
+    m = results.get("machine", {})
+    print(
+        f"\n{m.get('cpus')} CPUs, Docker {m.get('docker_server_version')} "
+        f"({m.get('docker_cgroup')}); {results['duration_s']:.0f} s; figures in {OUT}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=500, help="metrics and tail requests")
+    parser.add_argument("--oneshots", type=int, default=20, help="engine one-shot stats calls")
+    parser.add_argument("--full-stats", type=int, default=3, help="engine stream=false calls")
+    parser.add_argument("--full-logs", type=int, default=10, help="whole-log reads each side")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("observe-bench: run as root (the server drives Docker)", file=sys.stderr)
+        return 2
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    sys.path.insert(0, str(base.REPO / "src"))
+    from dockyard.adapters.compose import find_compose_binary
+
+    binary, compose_version = find_compose_binary()
+    root = Path(tempfile.mkdtemp(prefix="dyobs-")).resolve()
+    ctx = base.Ctx(
+        root=root,
+        data_dir=root / "data",
+        log_dir=root / "logs",
+        raw_root=root / "raw",
+        compose_bin=str(binary),
+        compose_version=compose_version,
+        password=secrets.token_urlsafe(24),
+    )
+    results: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "benchmarks": {},
+    }
+    started = time.perf_counter()
+    status = 0
+    try:
+        with ctx.engine() as engine:
+            if engine.get(f"/images/{base.IMAGE}/json").status_code != 200:
+                raise base.BenchError(f"{base.IMAGE} is not on the engine")
+            ctx.network_existed = engine.get(f"/networks/{base.NETWORK}").status_code == 200
+        results["machine"] = base.machine(ctx)
+        log(f"server: starting, data in {ctx.data_dir}")
+        base.start_server(ctx)
+        with ctx.client() as client:
+            client.get("/auth/whoami").raise_for_status()  # pays argon2 once
+        b = results["benchmarks"]
+        b["metrics"] = bench_metrics(ctx, args.requests, args.oneshots, args.full_stats)
+        b["logs"] = bench_logs(ctx, args.requests, args.full_logs)
+    except KeyboardInterrupt as exc:
+        log(f"interrupted ({exc}); cleaning up")
+        status = 130
+    except Exception as exc:
+        log(f"FAILED: {type(exc).__name__}: {exc}")
+        status = 1
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if ctx.server_log and ctx.server_log.exists():
+            base.RESULTS.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(OSError):
+                shutil.copyfile(ctx.server_log, base.RESULTS / "observe-latest-server.log")
+        ctx.server_log = None  # bench/run.py's own server log stays as it is
+        results["cleanup_problems"] = problems = base.cleanup(ctx)
+        for problem in problems:
+            log(f"cleanup problem: {problem}")
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    results["duration_s"] = round(time.perf_counter() - started, 1)
+    results["complete"] = status == 0
+    base.RESULTS.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    if results["benchmarks"]:
+        print_table(results)
+    return status or (1 if problems else 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

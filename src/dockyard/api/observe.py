@@ -1,0 +1,132 @@
+"""Observation routes (SPEC §4, §7): a container's logs and metrics, and ``/events``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from dockyard.api.deps import PrincipalDep, ServicesDep
+from dockyard.domain.events import Event, event_filter
+from dockyard.domain.logs import log_query
+from dockyard.domain.observe import LeasedStream
+from dockyard.errors import ValidationError
+
+router = APIRouter(tags=["observe"])
+
+# Proxies must not buffer or cache a stream that is read as it comes.
+_STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+@router.get(
+    "/containers/{cuid}/logs",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
+async def container_logs(
+    cuid: str,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    follow: bool = False,
+    tail: str | None = Query(default=None, description="a line count, or all (default)"),
+    since: str | None = Query(default=None, description="unix seconds, ISO 8601, or 10m"),
+    until: str | None = Query(default=None, description="unix seconds, ISO 8601, or 10m"),
+    timestamps: bool = False,
+    stdout: bool = True,
+    stderr: bool = True,
+) -> StreamingResponse:
+    """The container's output; follow=true streams until it stops or the client leaves."""
+    query = log_query(
+        follow=follow,
+        tail=tail,
+        since=since,
+        until=until,
+        timestamps=timestamps,
+        stdout=stdout,
+        stderr=stderr,
+    )
+    stream = await services.logs.open(principal, cuid, query)
+    return StreamingResponse(
+        _closing(stream), media_type="text/plain; charset=utf-8", headers=_STREAM_HEADERS
+    )
+
+
+@router.get("/containers/{cuid}/metrics")
+async def container_metrics(
+    cuid: str, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    """CPU %, memory, network and block I/O, pids: the latest sample and its age."""
+    return await services.metrics.get(principal, cuid)
+
+
+@router.get(
+    "/events",
+    response_model=None,
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+)
+async def list_events(
+    request: Request,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    cuid: str | None = None,
+    types: str | None = Query(
+        default=None, alias="type", description="comma list, e.g. start,die,oom"
+    ),
+    since: str | None = Query(default=None, description="unix seconds, ISO 8601, or 10m"),
+    until: str | None = Query(default=None, description="unix seconds, ISO 8601, or 10m"),
+    limit: int = 100,
+    cursor: str | None = None,
+    follow: bool = False,
+) -> Response | dict[str, Any]:
+    """Container events, newest first; follow=true streams new ones (Server-Sent Events)."""
+    flt = event_filter(cuid=cuid, types=types, since=since, until=until)
+    if follow:
+        after = _last_event_id(request.headers.get("last-event-id"))
+        stream = await services.events.follow(principal, flt, after=after)
+        return StreamingResponse(
+            _sse(stream), media_type="text/event-stream", headers=_STREAM_HEADERS
+        )
+    page = await services.events.page(principal, flt, limit=limit, cursor=cursor)
+    return {"events": [e.public() for e in page.events], "next_cursor": page.next_cursor}
+
+
+async def _closing(stream: LeasedStream[bytes]) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in stream:
+            yield chunk
+    finally:
+        await stream.aclose()
+
+
+async def _sse(stream: LeasedStream[Event | None]) -> AsyncIterator[bytes]:
+    """One event per message: ``id: <seq>`` and one ``data:`` line of JSON; a comment
+    line now and then keeps proxies from closing a quiet stream."""
+    try:
+        yield b": events follow\n\n"
+        async for event in stream:
+            if event is None:
+                yield b": keep-alive\n\n"
+                continue
+            data = json.dumps(event.public(), separators=(",", ":"))
+            yield f"id: {event.seq}\ndata: {data}\n\n".encode()
+    finally:
+        await stream.aclose()
+
+
+def _last_event_id(raw: str | None) -> int | None:
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ValidationError(
+            "Last-Event-ID must be an event id this service sent",
+            code="INVALID_LAST_EVENT_ID",
+            details={"provided": raw[:32]},
+        )
+    return value
