@@ -1,0 +1,228 @@
+"""The WebSocket terminal ``/ws/{cuid}`` (SPEC §5).
+
+Every session ends with exactly one ``exit`` frame (the real exit code) or one ``error``
+frame, then a close with a meaningful code: 1000 after an exit, 1008 when refused or
+revoked, 1007 for a malformed client frame, 1011 when the container vanished or the
+engine failed, 1001 when the service shuts down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+from contextlib import suppress
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, WebSocket
+from fastapi.responses import JSONResponse
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from dockyard.api.deps import Services, get_ws_principal
+from dockyard.api.errors import KIND_STATUS
+from dockyard.domain.terminal import SIGNALS, Utf8Framer
+from dockyard.domain.terminals import Connection
+from dockyard.errors import DockyardError, ValidationError
+
+log = structlog.get_logger("dockyard.terminal")
+router = APIRouter()
+
+MAX_STDIN = 1024 * 1024
+
+
+@router.websocket("/ws/{cuid}")
+async def terminal(websocket: WebSocket, cuid: str) -> None:
+    services: Services = websocket.app.state.services
+    try:
+        principal = await get_ws_principal(websocket)
+    except DockyardError as exc:
+        await _deny(websocket, exc)
+        return
+    websocket.state.user = principal.username
+    try:
+        cols, rows, cmd, tty = _query(websocket)
+        connection = await services.terminals.open(
+            principal, cuid, cmd=cmd, tty=tty, cols=cols, rows=rows
+        )
+    except DockyardError as exc:
+        websocket.state.error_code = exc.code
+        await websocket.accept()
+        await _final(websocket, _error_frame(exc.kind, exc.code, exc.message), 1008)
+        return
+    await websocket.accept()
+    try:
+        await _run(websocket, connection)
+    finally:
+        with suppress(Exception):
+            await connection.close()
+        services.terminals.release(connection)
+
+
+async def _run(websocket: WebSocket, conn: Connection) -> None:
+    framers = {"stdout": Utf8Framer("stdout"), "stderr": Utf8Framer("stderr")}
+    outcome: dict[str, Any] = {}
+
+    async def pump_out() -> None:
+        while (out := await conn.read()) is not None:
+            for frame in framers[out.stream].feed(out.data):
+                await websocket.send_text(json.dumps(frame))
+        for framer in framers.values():
+            for frame in framer.flush():
+                await websocket.send_text(json.dumps(frame))
+        outcome["stream_ended"] = True
+
+    async def pump_in() -> None:
+        while True:
+            try:
+                text = await websocket.receive_text()
+            except WebSocketDisconnect:
+                outcome["client_gone"] = True
+                return
+            except KeyError:  # a binary frame: not part of the protocol
+                raise ValidationError("frames are JSON text", code="INVALID_FRAME") from None
+            if await _handle(conn, text):
+                outcome["client_closed"] = True
+                return
+
+    tasks = {
+        asyncio.create_task(pump_out(), name="terminal-out"),
+        asyncio.create_task(pump_in(), name="terminal-in"),
+        asyncio.create_task(conn.session.ended.wait(), name="terminal-ended"),
+    }
+    done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    failure: BaseException | None = None
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            failure = task.exception()
+    if outcome.get("client_closed") and conn.is_exec:
+        # Let the killed process's last output and its exit code come through.
+        await conn.end_by_client()
+        out_task = next(t for t in pending if t.get_name() == "terminal-out")
+        with suppress(TimeoutError, Exception):
+            await asyncio.wait_for(asyncio.shield(out_task), timeout=10)
+    for task in pending:
+        task.cancel()
+    for task in pending:
+        with suppress(BaseException):
+            await task
+
+    if outcome.get("client_gone"):
+        await conn.end_by_client()  # a vanished client leaves no exec process behind
+        return
+    if conn.session.reason is not None:
+        reason_code, message, close_code = conn.session.reason
+        await _final(websocket, _error_frame("state_error", reason_code, message), close_code)
+        return
+    if isinstance(failure, DockyardError):
+        close = 1007 if isinstance(failure, ValidationError) else 1011
+        await _final(websocket, _error_frame(failure.kind, failure.code, failure.message), close)
+        return
+    if failure is not None:
+        log.warning("terminal.failed", error=type(failure).__name__)
+        await _final(websocket, _error_frame("internal_error", "INTERNAL", "terminal failed"), 1011)
+        return
+    if outcome.get("client_closed") and not conn.is_exec:
+        await _final(websocket, {"type": "exit", "code": None, "detached": True}, 1000)
+        return
+    try:
+        code = await conn.exit_code()
+    except DockyardError:
+        code = None
+    if code is None:
+        await _final(
+            websocket,
+            _error_frame("not_found", "CONTAINER_GONE", "the container was removed"),
+            1011,
+        )
+    else:
+        await _final(websocket, {"type": "exit", "code": code}, 1000)
+
+
+async def _handle(conn: Connection, text: str) -> bool:
+    """Apply one client frame; True when the client asked to close."""
+    try:
+        frame = json.loads(text)
+        kind = frame["type"]
+    except (ValueError, KeyError, TypeError):
+        raise ValidationError("a frame is JSON with a 'type'", code="INVALID_FRAME") from None
+    if kind == "stdin":
+        data = frame.get("data", "")
+        if not isinstance(data, str):
+            raise ValidationError("stdin data must be a string", code="INVALID_FRAME")
+        if frame.get("encoding", "utf8") == "base64":
+            try:
+                raw = base64.b64decode(data, validate=True)
+            except binascii.Error:
+                raise ValidationError("stdin data is not base64", code="INVALID_FRAME") from None
+        else:
+            raw = data.encode()
+        if len(raw) > MAX_STDIN:
+            raise ValidationError("stdin frame too large", code="FRAME_TOO_LARGE")
+        await conn.write(raw)
+    elif kind == "resize":
+        cols, rows = frame.get("cols"), frame.get("rows")
+        if not (
+            isinstance(cols, int)
+            and isinstance(rows, int)
+            and 0 < cols <= 1000
+            and 0 < rows <= 1000
+        ):
+            raise ValidationError("resize needs cols and rows (1..1000)", code="INVALID_FRAME")
+        await conn.resize(cols, rows)
+    elif kind == "signal":
+        name = str(frame.get("name", "")).upper().removeprefix("SIG")
+        if name not in SIGNALS:
+            raise ValidationError(
+                f"signal must be one of {', '.join(SIGNALS)}", code="INVALID_SIGNAL"
+            )
+        await conn.signal(name)
+    elif kind == "close":
+        return True
+    else:
+        raise ValidationError(f"unknown frame type {kind!r}", code="INVALID_FRAME")
+    return False
+
+
+def _query(websocket: WebSocket) -> tuple[int, int, str | None, bool]:
+    params = websocket.query_params
+    try:
+        cols = int(params.get("cols", "80"))
+        rows = int(params.get("rows", "24"))
+    except ValueError:
+        raise ValidationError("cols and rows are numbers", code="INVALID_FIELD") from None
+    if not (0 < cols <= 1000 and 0 < rows <= 1000):
+        raise ValidationError("cols and rows must be 1..1000", code="INVALID_FIELD")
+    tty = params.get("tty", "true").lower() not in ("false", "0", "no")
+    return cols, rows, params.get("cmd"), tty
+
+
+def _error_frame(kind: str, code: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "error": {"error": kind, "code": code, "message": message}}
+
+
+async def _final(websocket: WebSocket, frame: dict[str, Any], close_code: int) -> None:
+    if websocket.client_state is not WebSocketState.CONNECTED:
+        return
+    with suppress(Exception):
+        await websocket.send_text(json.dumps(frame))
+        await websocket.close(code=close_code)
+
+
+async def _deny(websocket: WebSocket, exc: DockyardError) -> None:
+    """Refuse before accept, with the HTTP status and error body when the server can."""
+    status = KIND_STATUS.get(exc.kind, 403)
+    websocket.state.error_code = exc.code
+    body = {
+        "error": exc.kind,
+        "code": exc.code,
+        "message": exc.message,
+        "status": status,
+        "request_id": getattr(websocket.state, "request_id", None),
+        "details": exc.details,
+    }
+    try:
+        await websocket.send_denial_response(JSONResponse(body, status_code=status))
+    except RuntimeError:
+        await websocket.close(code=1008)
