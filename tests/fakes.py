@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from dockyard.domain.models import LiveState, Status
-from dockyard.domain.protocols import EngineEvent, ManagedContainer
+from dockyard.domain.protocols import (
+    ContainerProcess,
+    EngineEvent,
+    LogQuery,
+    ManagedContainer,
+    ResourceSample,
+)
 from dockyard.errors import ComposeError, NotFoundError
 
 _VERB_STATUS = {
@@ -28,6 +35,10 @@ class FakeEngine:
         self.images = set(images)
         self.containers: dict[str, ManagedContainer] = {}
         self.inspects = 0
+        self.logs: dict[str, list[bytes]] = {}
+        self.log_queries: list[LogQuery] = []
+        self.hold_follow = False
+        self.stats_calls: dict[str, int] = {}
 
     async def inspect(self, cuid: str) -> LiveState | None:
         self.inspects += 1
@@ -61,6 +72,63 @@ class FakeEngine:
 
     async def archive_to(self, cuid: str, path: str, dest: Path, limit: int) -> None:
         raise NotFoundError(f"{path} does not exist", code="PATH_NOT_FOUND")
+
+    # -- observation (issue 4): logs from ``self.logs``, stats that tick -------------
+
+    async def process(self, cuid: str) -> ContainerProcess | None:
+        found = self.containers.get(cuid)
+        if found is None:
+            return None
+        return ContainerProcess(container_id=f"id-{cuid}", pid=0, status=found.status, tty=True)
+
+    async def stats_once(self, container_id: str) -> ResourceSample | None:
+        """Half a core busy, 10 MiB used: the clock moves 1 s and the CPU 0.5 s a call."""
+        cuid = container_id.removeprefix("id-")
+        found = self.containers.get(cuid)
+        if found is None or found.status not in (Status.RUNNING, Status.PAUSED):
+            return None
+        self.stats_calls[cuid] = calls = self.stats_calls.get(cuid, 0) + 1
+        return ResourceSample(
+            source="engine",
+            clock_ns=calls * 1_000_000_000,
+            at=datetime.now(UTC),
+            cpu_ns=calls * 500_000_000,
+            online_cpus=2,
+            memory_used=10 * 1024 * 1024,
+            memory_limit=64 * 1024 * 1024,
+            net_rx=1,
+            net_tx=2,
+            blk_read=3,
+            blk_write=4,
+            pids=5,
+        )
+
+    async def open_logs(self, cuid: str, query: LogQuery) -> FakeLogStream:
+        if cuid not in self.containers:
+            raise NotFoundError("the container is gone from the engine", code="CONTAINER_MISSING")
+        self.log_queries.append(query)
+        return FakeLogStream(list(self.logs.get(cuid, [])), hold=query.follow and self.hold_follow)
+
+
+class FakeLogStream:
+    """Yields its chunks; with ``hold`` it then waits (a follow of a quiet container)."""
+
+    def __init__(self, chunks: list[bytes], *, hold: bool) -> None:
+        self.chunks = chunks
+        self.hold = hold
+        self.closed = False
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._gen()
+
+    async def _gen(self) -> AsyncIterator[bytes]:
+        for chunk in self.chunks:
+            yield chunk
+        if self.hold:
+            await asyncio.Event().wait()
+
+    async def aclose(self) -> None:
+        self.closed = True
 
 
 class FakeCompose:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from typing import Any
 
 import structlog
 
@@ -54,11 +55,30 @@ def serve(settings: Settings) -> None:
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=10,
+        # Pings find a vanished terminal client within ~10 s (its exec is then killed).
+        ws_ping_interval=5.0,
+        ws_ping_timeout=5.0,
+        ws_max_size=2 * 1024 * 1024,
     )
-    server = uvicorn.Server(config)
+    server = _server(config)
     server.run()
     if not server.started:
         raise SystemExit(3)
+
+
+def _server(config: Any) -> Any:
+    """uvicorn's server, but terminal sessions get their last frame before it closes
+    WebSockets on shutdown (it would send them 1012 without a word)."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            services = getattr(config.app.state, "services", None)
+            if services is not None:
+                await services.terminals.shutdown()
+            await super().shutdown(sockets)
+
+    return Server(config)
 
 
 def migrate(settings: Settings) -> None:

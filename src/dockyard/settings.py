@@ -6,6 +6,7 @@ Nothing below this module reads ``os.environ``: a ``Settings`` is built at the e
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -42,11 +43,27 @@ class Settings(BaseSettings):
     reconcile_interval: float = Field(default=60.0, gt=0)
     credential_cache_ttl: float = Field(default=60.0, ge=0)
     login_failures_per_minute: int = Field(default=10, ge=1)
+    # Accounts (issue 5): bearer tokens from POST /auth/token, WebSocket origins.
+    token_ttl: float = Field(default=3600.0, gt=0)
+    token_max_ttl: float = Field(default=7 * 86400.0, gt=0)
+    ws_allowed_origins: str = ""  # comma list of extra origins, e.g. https://ui.example.com
     upload_max_bytes: int = Field(default=1024**3, ge=1)
     unpacked_max_bytes: int = Field(default=4 * 1024**3, ge=1)
     archive_max_entries: int = Field(default=100_000, ge=1)
     archive_max_ratio: int = Field(default=200, ge=1)
     download_zip_max_bytes: int = Field(default=4 * 1024**3, ge=1)
+    fetch_allow_nets: str = ""  # comma list of CIDRs a create's URLs may reach anyway
+    fetch_max_bytes: int = Field(default=1024**3, ge=1)
+    fetch_timeout: float = Field(default=300.0, gt=0)
+    terminal_sessions_per_user: int = Field(default=20, ge=1)
+    terminal_sessions_per_container: int = Field(default=10, ge=1)
+    # Observation (issue 4): log follows, the metrics collector, the events table.
+    log_follow_per_container: int = Field(default=8, ge=1)
+    log_follow_max: int = Field(default=128, ge=1)
+    metrics_interval: float = Field(default=1.0, gt=0, le=60)
+    metrics_idle: float = Field(default=60.0, gt=0)
+    events_max: int = Field(default=100_000, ge=1)
+    events_follow_max: int = Field(default=64, ge=1)
 
     @field_validator("default_user_uid")
     @classmethod
@@ -66,6 +83,19 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite:/// or postgresql://")
         return value
 
+    @field_validator("fetch_allow_nets")
+    @classmethod
+    def _allow_nets(cls, value: str) -> str:
+        for item in value.split(","):
+            if item.strip():
+                try:
+                    ipaddress.ip_network(item.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"{item.strip()!r} is not a network (e.g. 10.1.0.0/16)"
+                    ) from None
+        return value
+
     @model_validator(mode="after")
     def _absolute_paths(self) -> Settings:
         self.data_dir = self.data_dir.expanduser().resolve()
@@ -83,6 +113,17 @@ class Settings(BaseSettings):
     @property
     def containers_dir(self) -> Path:
         return self.data_dir / "containers"
+
+    @property
+    def token_secret_file(self) -> Path:
+        """Signs bearer tokens; generated on first start, mode 0600."""
+        return self.data_dir / "token-secret"
+
+    @property
+    def allowed_origins(self) -> frozenset[str]:
+        return frozenset(
+            o.strip().rstrip("/").lower() for o in self.ws_allowed_origins.split(",") if o.strip()
+        )
 
     @property
     def async_database_url(self) -> str:

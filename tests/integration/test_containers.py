@@ -376,6 +376,8 @@ async def test_reconcile_marks_missing_and_adopts(live: Live, tmp_path: Path) ->
             f"dockyard.owner={owner}",
             "--label",
             f"com.docker.compose.project={cuid}",
+            "--label",
+            f"com.docker.compose.project.working_dir={live.settings.containers_dir / cuid}",
             BUSYBOX,
             "sleep",
             "600",

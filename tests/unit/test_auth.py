@@ -26,7 +26,7 @@ async def test_bootstrap_then_basic_with_cache(accounts: SqlAccountRepository) -
     auth = Authenticator(accounts, Argon2Hasher(), MemoryLoginLimiter(5), cache_ttl=60)
     await auth.bootstrap("admin", "first-password")
     stored = await accounts.get("admin")
-    assert stored is not None and stored.role is Role.ADMIN
+    assert stored is not None and stored.role == Role.ADMIN
     assert "first-password" not in stored.password_hash
     principal = await auth.basic("admin", "first-password", "1.2.3.4")
     assert principal.username == "admin" and principal.is_admin

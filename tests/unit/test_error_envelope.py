@@ -225,5 +225,7 @@ async def test_only_livez_is_open(fake_world: FakeWorld, fake_client: httpx.Asyn
     assert open_routes == [("GET", "/livez")]
     assert (await fake_client.get("/openapi.json")).json()["info"]["title"] == "Dockyard"
     assert "swagger" in (await fake_client.get("/docs")).text.lower()
-    assert (await fake_client.get("/auth/whoami")).json() == {"username": "admin", "role": "admin"}
+    me = (await fake_client.get("/auth/whoami")).json()
+    assert (me["username"], me["role"], me["credential"]) == ("admin", "admin", "basic")
+    assert "accounts:manage" in me["permissions"]
     await anon.aclose()

@@ -21,21 +21,31 @@ async def test_reconcile(fake_world: FakeWorld, fake_client: Any) -> None:
     await repo.insert(interrupted)  # a create killed before Compose ran
     (fake_world.settings.containers_dir / interrupted.cuid / "app").mkdir(parents=True)
 
-    stray, orphan = new_cuid(), new_cuid()
-    fake_world.engine.containers[stray] = ManagedContainer(
-        cuid=stray, labels={"dockyard.owner": "admin"}, status=Status.RUNNING, image="img"
-    )
-    fake_world.engine.containers[orphan] = ManagedContainer(
-        cuid=orphan, labels={"dockyard.owner": "ghost"}, status=Status.RUNNING, image="img"
-    )
+    stray, orphan, foreign = new_cuid(), new_cuid(), new_cuid()
+    home = fake_world.settings.containers_dir
+    for cuid, owner, where in (
+        (stray, "admin", home),
+        (orphan, "ghost", home),
+        (foreign, "admin", "/elsewhere/containers"),
+    ):
+        fake_world.engine.containers[cuid] = ManagedContainer(
+            cuid=cuid,
+            labels={"dockyard.owner": owner},
+            status=Status.RUNNING,
+            image="img",
+            project_dir=f"{where}/{cuid}",
+        )
 
     report = await services.reconciler.run_once(startup=True)
     assert report.missing == [made["cuid"]]
     assert report.completed == [interrupted.cuid]
     assert report.adopted == [stray] and report.orphans == [orphan]
+    # Another Dockyard's container on the same engine is left alone entirely.
+    assert await repo.get(foreign) is None
     assert (await repo.get(made["cuid"])).status is Status.MISSING
     assert (await repo.get(interrupted.cuid)).status is Status.CREATED
     assert (await repo.get(stray)).owner == "admin"
+    assert await repo.get(foreign) is None and foreign not in report.orphans
 
     # An interrupted create that cannot be completed is marked failed, never left a ghost.
     broken = ContainerRecord(cuid=new_cuid(), owner="admin", spec=ContainerSpec(image="x:y"))

@@ -35,7 +35,9 @@ async def repo(
         assert PG_URL and PG_URL != "unavailable", "PostgreSQL for tests did not start"
         db = Database(PG_URL.replace("postgresql://", "postgresql+asyncpg://", 1))
         async with db.engine.begin() as conn:
-            await conn.execute(text("DROP TABLE IF EXISTS containers, accounts, alembic_version"))
+            # Every table of every revision, whatever later revisions add.
+            await conn.execute(text("DROP SCHEMA public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
     await db.migrate()
     await db.migrate()  # idempotent
     yield SqlContainerRepository(db)

@@ -8,9 +8,12 @@ from fastapi import APIRouter, Query, Response
 
 from dockyard.api.deps import PrincipalDep, ServicesDep
 from dockyard.api.schemas import CreateContainer, PortsBody, UpdateContainer
+from dockyard.domain.access import Permission
 from dockyard.domain.containers import MAX_PAGE, iter_statuses
 from dockyard.domain.lifecycle import Action
-from dockyard.domain.models import ContainerSpec
+from dockyard.domain.models import ContainerRecord, ContainerSpec
+from dockyard.domain.provision import FIELDS as PROVISION_FIELDS
+from dockyard.domain.provision import Provision
 from dockyard.errors import ValidationError
 
 router = APIRouter(prefix="/containers", tags=["containers"])
@@ -21,8 +24,26 @@ async def create_container(
     body: CreateContainer, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
     """Create a container (and start it with "start": true)."""
-    spec = ContainerSpec.model_validate(body.model_dump(exclude={"start"}))
-    record = await services.containers.create(principal, spec, start=body.start)
+    wanted = Provision.parse(
+        script=body.script,
+        script_url=body.script_url,
+        data_url=body.data_url,
+        data_path=body.data_path,
+    )
+    spec = ContainerSpec.model_validate(body.model_dump(exclude={"start", *PROVISION_FIELDS}))
+    provision = None
+    if wanted is not None:
+        principal.require(Permission.FILES_WRITE)
+
+        async def provision(record: ContainerRecord) -> None:
+            await services.files.provision(record, wanted)
+
+    record = await services.containers.create(
+        principal, spec, start=body.start, provision=provision
+    )
+    services.events.action(
+        principal, "container.created", record.cuid, record.owner, image=spec.image
+    )
     return record.public()
 
 
@@ -69,13 +90,20 @@ async def update_container(
     """Change env, tags, resources or image; a running container is recreated."""
     patch = body.model_dump(exclude_unset=True)
     record = await services.containers.update(principal, cuid, patch)
+    # The names of what changed, never values (env values are secrets).
+    services.events.action(
+        principal, "container.updated", record.cuid, record.owner, fields=sorted(patch)
+    )
     return record.public()
 
 
 @router.delete("/{cuid}", status_code=204)
 async def delete_container(cuid: str, principal: PrincipalDep, services: ServicesDep) -> Response:
     """Stop and remove the container, its project and its folder."""
+    principal.require(Permission.CONTAINERS_DELETE)
+    owner = (await services.containers.owned(principal, cuid)).owner  # for its event
     await services.containers.delete(principal, cuid)
+    services.events.action(principal, "container.deleted", cuid, owner)
     return Response(status_code=204)
 
 
@@ -84,7 +112,11 @@ async def update_ports(
     cuid: str, body: PortsBody, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
     """Replace the port bindings."""
-    return (await services.containers.set_ports(principal, cuid, body.ports)).public()
+    record = await services.containers.set_ports(principal, cuid, body.ports)
+    services.events.action(
+        principal, "container.updated", record.cuid, record.owner, fields=["ports"]
+    )
+    return record.public()
 
 
 @router.get("/{cuid}/status")
@@ -93,11 +125,16 @@ async def container_status(
 ) -> dict[str, Any]:
     """Status, exit code, OOM kill, times, restart count, health."""
     record, state = await services.containers.live(principal, cuid)
+    # The engine's flag, or exit 137 after an `oom` event seen since the last start.
+    oom_killed = state.oom_killed or (
+        record.exit_code == 137
+        and await services.events.oom_seen(record.cuid, state.started_at, state.finished_at)
+    )
     return {
         "cuid": record.cuid,
         "status": record.status.value,
         "exit_code": record.exit_code,
-        "oom_killed": state.oom_killed,
+        "oom_killed": oom_killed,
         "started_at": record.public()["started_at"],
         "finished_at": record.public()["finished_at"],
         "restart_count": state.restart_count,
@@ -108,7 +145,16 @@ async def container_status(
 
 def _action_route(action: Action) -> None:
     async def endpoint(cuid: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
-        return (await services.containers.act(principal, cuid, action)).public()
+        record = await services.containers.act(principal, cuid, action)
+        services.events.action(
+            principal,
+            "container.action",
+            record.cuid,
+            record.owner,
+            action=action.value,
+            status=record.status.value,
+        )
+        return record.public()
 
     endpoint.__name__ = f"{action.value}_container"
     router.add_api_route(

@@ -1,4 +1,4 @@
-"""Request dependencies: the app's services and the authenticated principal."""
+"""Request dependencies: the app's services and the authenticated, authorized principal."""
 
 from __future__ import annotations
 
@@ -7,15 +7,25 @@ import binascii
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, WebSocket
+from starlette.requests import HTTPConnection
 
+from dockyard.api.authz import authorize
 from dockyard.domain.access import Principal
+from dockyard.domain.accounts import AccountService
+from dockyard.domain.audit import AuditTrail
 from dockyard.domain.auth import Authenticator
 from dockyard.domain.containers import ContainerService
+from dockyard.domain.events import EventService
 from dockyard.domain.files import FileService
+from dockyard.domain.logs import LogService
+from dockyard.domain.metrics import MetricsService
+from dockyard.domain.quotas import Quotas
 from dockyard.domain.reconcile import Reconciler
-from dockyard.errors import AuthError
+from dockyard.domain.terminals import TerminalService
+from dockyard.errors import AuthError, ForbiddenError
 
 
 @dataclass
@@ -24,11 +34,18 @@ class Services:
 
     containers: ContainerService
     files: FileService
+    logs: LogService
+    metrics: MetricsService
+    events: EventService
+    terminals: TerminalService
     auth: Authenticator
     reconciler: Reconciler
     compose_version: str
     engine_version: Callable[[], Awaitable[str]]
     database_ping: Callable[[], Awaitable[bool]]
+    accounts: AccountService
+    quotas: Quotas
+    audit: AuditTrail
 
 
 def get_services(request: Request) -> Services:
@@ -36,17 +53,11 @@ def get_services(request: Request) -> Services:
     return services
 
 
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+def client_address(conn: HTTPConnection) -> str:
+    return conn.client.host if conn.client else "unknown"
 
 
-async def get_principal(request: Request) -> Principal:
-    header = request.headers.get("authorization")
-    if not header:
-        raise AuthError("credentials required", code="AUTH_REQUIRED")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "basic":
-        raise AuthError("unsupported authorization scheme", code="UNSUPPORTED_SCHEME")
+def _basic(value: str) -> tuple[str, str]:
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
@@ -54,10 +65,97 @@ async def get_principal(request: Request) -> Principal:
     username, sep, password = decoded.partition(":")
     if not sep or not username:
         raise AuthError("malformed Basic credentials", code="MALFORMED_CREDENTIALS")
-    services = get_services(request)
-    principal = await services.auth.basic(username, password, client_address(request))
-    request.state.user = principal.username
+    return username, password
+
+
+async def authenticate(conn: HTTPConnection) -> Principal:
+    """Who is calling: Basic, ``X-Service-Key`` or ``Authorization: Bearer`` (one of them)."""
+    auth: Authenticator = conn.app.state.services.auth
+    source = client_address(conn)
+    key = conn.headers.get("x-service-key")
+    header = conn.headers.get("authorization")
+    if key is not None and header is not None:
+        raise AuthError(
+            "send one credential: Authorization or X-Service-Key", code="MALFORMED_CREDENTIALS"
+        )
+    if key is not None:
+        principal = await auth.service_key(key.strip(), source)
+    elif not header:
+        raise AuthError("credentials required", code="AUTH_REQUIRED")
+    else:
+        scheme, _, value = header.partition(" ")
+        scheme = scheme.lower()
+        if scheme == "basic":
+            principal = await auth.basic(*_basic(value), source)
+        elif scheme == "bearer":
+            principal = await auth.bearer(value.strip(), source)
+        else:
+            raise AuthError("unsupported authorization scheme", code="UNSUPPORTED_SCHEME")
+    _remember(conn, principal)
     return principal
+
+
+def _remember(conn: HTTPConnection, principal: Principal) -> None:
+    # For the action log and the audit trail (api/middleware.py).
+    conn.state.user = principal.username
+    conn.state.credential = principal.credential
+
+
+async def get_principal(request: Request) -> Principal:
+    """The authenticated caller, allowed by the route's declared permission."""
+    principal = await authenticate(request)
+    authorize(principal, request.method, getattr(request.scope.get("route"), "path", None))
+    return principal
+
+
+async def get_ws_principal(websocket: WebSocket) -> Principal:
+    """The principal of a WebSocket: the same headers as HTTP, or ``?ticket=`` from
+    ``POST /auth/ws-ticket`` (browsers). A present ``Origin`` must be the service's own
+    (the ``Host`` the client connected to) or one of ``WS_ALLOWED_ORIGINS``. Raises
+    ``AuthError`` (401) or ``ForbiddenError`` (403) before anything is accepted."""
+    check_origin(websocket)
+    ticket = websocket.query_params.get("ticket")
+    if ticket is not None:
+        auth: Authenticator = websocket.app.state.services.auth
+        principal = auth.redeem_ticket(ticket)
+        _remember(websocket, principal)
+    else:
+        principal = await authenticate(websocket)
+    authorize(principal, "WS", getattr(websocket.scope.get("route"), "path", None))
+    return principal
+
+
+_DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
+
+
+def check_origin(conn: HTTPConnection) -> None:
+    origin = conn.headers.get("origin")
+    if origin is None:
+        return  # not a browser: nothing to check
+    allowed: frozenset[str] = conn.app.state.settings.allowed_origins
+    if origin.rstrip("/").lower() in allowed or _same_host(origin, conn.headers.get("host")):
+        return
+    raise ForbiddenError(
+        "this WebSocket's Origin is not the service's own",
+        code="ORIGIN_DENIED",
+        details={"origin": origin[:200]},
+    )
+
+
+def _same_host(origin: str, host: str | None) -> bool:
+    if not host:
+        return False
+    try:
+        parts = urlsplit(origin)
+        wanted = urlsplit(f"//{host}")
+        default = _DEFAULT_PORTS.get(parts.scheme.lower())
+        if default is None or not parts.hostname or not wanted.hostname:
+            return False
+        return parts.hostname.lower() == wanted.hostname.lower() and (parts.port or default) == (
+            wanted.port or default
+        )
+    except ValueError:  # a malformed port
+        return False
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

@@ -61,7 +61,12 @@ async def upload_zip(
             code="UNSUPPORTED_MEDIA_TYPE",
             details={"content_type": content_type.decode("latin-1")[:100]},
         )
-    spooled = await services.files.receive(body)
+    # The caller's upload quota, when smaller than the service's limit (409 past it).
+    limit = await services.quotas.upload_limit(
+        principal.username, services.files.limits.max_upload_bytes
+    )
+    with limit.enforced():
+        spooled = await services.files.receive(body, limit.bytes)
     return await services.files.upload_zip(principal, cuid, path, spooled)
 
 

@@ -8,6 +8,7 @@ import re
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -16,9 +17,18 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dockyard.domain.audit import AuditEntry
+
 log = structlog.get_logger("dockyard.api")
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+# The audit trail: every authenticated request but these methods (domain/audit.py).
+AuditSink = Callable[[AuditEntry], None]
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+_RESOURCE_PARAMS = ("cuid", "username", "key_id", "token_id", "name")
+_RESOURCE_FIELDS = ("cuid", "id", "username", "name")
+_CREATED_MAX = 64 * 1024
 
 
 class ActionLog:
@@ -55,12 +65,19 @@ class Metrics:
 
 class RequestContextMiddleware:
     def __init__(
-        self, app: ASGIApp, *, action_log: ActionLog, metrics: Metrics, dev_mode: bool
+        self,
+        app: ASGIApp,
+        *,
+        action_log: ActionLog,
+        metrics: Metrics,
+        dev_mode: bool,
+        audit: AuditSink | None = None,
     ) -> None:
         self.app = app
         self.action_log = action_log
         self.metrics = metrics
         self.dev_mode = dev_mode
+        self.audit = audit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -71,14 +88,24 @@ class RequestContextMiddleware:
         state["request_id"] = request_id
         started = time.perf_counter()
         response: dict[str, Any] = {"status": None}
+        # Audited before the last byte leaves, so a client that reads /audit next sees it.
+        audit_pending = self.audit is not None and scope.get("method", "WS") not in _READS
+        created = bytearray()
 
         async def send_with_id(message: Message) -> None:
+            nonlocal audit_pending
             if message["type"] in ("http.response.start", "websocket.http.response.start"):
                 response["status"] = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             elif message["type"] == "websocket.accept":
                 response["status"] = 101
+            elif message["type"] == "http.response.body" and audit_pending:
+                if response["status"] == 201 and len(created) < _CREATED_MAX:
+                    created.extend(message.get("body", b""))
+                if not message.get("more_body", False):
+                    audit_pending = False
+                    self._audit(scope, state, response["status"] or 500, bytes(created))
             await send(message)
 
         try:
@@ -91,7 +118,34 @@ class RequestContextMiddleware:
             else:
                 raise
         finally:
+            if audit_pending:
+                self._audit(scope, state, response["status"] or 500, b"")
             self._record(scope, state, response["status"] or 500, started)
+
+    def _audit(self, scope: Scope, state: dict[str, Any], status: int, created: bytes) -> None:
+        """One accepted change: who, what, which resource, outcome. Never a body value
+        but the new resource's id, taken from a 201's answer."""
+        user = state.get("user")
+        if user is None or self.audit is None:
+            return  # not authenticated: the action log has it, the audit does not
+        params = scope.get("path_params") or {}
+        resource = next((str(params[k]) for k in _RESOURCE_PARAMS if k in params), None)
+        if resource is None and created:
+            resource = _created_id(created)
+        client = scope.get("client")
+        self.audit(
+            AuditEntry(
+                username=user,
+                credential=state.get("credential") or "basic",
+                method=scope.get("method", "WS"),
+                route=getattr(scope.get("route"), "path", "unmatched"),
+                action=getattr(scope.get("endpoint"), "__name__", "unknown"),
+                resource=resource[:128] if resource else None,
+                request_id=state.get("request_id"),
+                status=status,
+                source=client[0] if client else None,
+            )
+        )
 
     def _record(self, scope: Scope, state: dict[str, Any], status: int, started: float) -> None:
         duration = time.perf_counter() - started
@@ -114,6 +168,19 @@ class RequestContextMiddleware:
                 "error": state.get("error_code"),
             }
         )
+
+
+def _created_id(body: bytes) -> str | None:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(data, dict):
+        for field in _RESOURCE_FIELDS:
+            value = data.get(field)
+            if isinstance(value, str | int) and not isinstance(value, bool):
+                return str(value)
+    return None
 
 
 def _request_id(scope: Scope) -> str:

@@ -11,6 +11,23 @@ from dockyard.domain.models import ContainerSpec, Port
 
 class CreateContainer(ContainerSpec):
     start: bool = Field(default=False, description="start it right away")
+    # Create-time inputs, put into /app before the first start; not part of the spec.
+    script: str | None = Field(
+        default=None,
+        max_length=16 * 1024 * 1024,
+        description="base64 text written to /app/boot.py",
+    )
+    script_url: str | None = Field(
+        default=None, max_length=4096, description="fetched and written to /app/boot.py"
+    )
+    data_url: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="fetched into data_path; a ZIP or tar (.gz, .bz2, .xz) is unpacked",
+    )
+    data_path: str | None = Field(
+        default=None, description="folder under /app for data_url (default /app)"
+    )
 
 
 class UpdateContainer(BaseModel):

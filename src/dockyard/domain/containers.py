@@ -12,7 +12,7 @@ import binascii
 import os
 import shutil
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +35,7 @@ from dockyard.domain.models import (
 )
 from dockyard.domain.policy import check_document
 from dockyard.domain.protocols import ComposeRunner, ContainerQuery, ContainerRepository, Engine
+from dockyard.domain.quotas import NoQuotas, QuotaGuard
 from dockyard.errors import (
     ComposeError,
     ConflictError,
@@ -46,6 +47,8 @@ from dockyard.errors import (
 log = structlog.get_logger("dockyard.containers")
 
 MAX_PAGE = 500
+
+Provisioner = Callable[[ContainerRecord], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -90,13 +93,18 @@ class ContainerService:
         engine: Engine,
         config: ContainerConfig,
         heavy_limit: int,
+        quotas: QuotaGuard | None = None,
     ) -> None:
         self._repo = repo
         self._compose = compose
         self._engine = engine
         self._config = config
+        self._quotas: QuotaGuard = quotas or NoQuotas()
         self._heavy = asyncio.Semaphore(heavy_limit)
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # True while the engine's event stream is followed (StateFollower): statuses in
+        # the store are then current, and a read need not ask the engine again.
+        self.events_live = False
 
     # -- paths and documents ---------------------------------------------------
 
@@ -134,10 +142,15 @@ class ContainerService:
             raise not_found("container", cuid)
         return record
 
+    def busy(self, cuid: str) -> bool:
+        lock = self._locks.get(cuid)
+        return lock is not None and lock.locked()
+
     async def get(self, principal: Principal, cuid: str) -> ContainerRecord:
         principal.require(Permission.CONTAINERS_READ)
         record = await self.owned(principal, cuid)
-        await self.refresh(record)
+        if not self.events_live:
+            await self.refresh(record)  # events are not followed right now: ask the engine
         return record
 
     async def live(self, principal: Principal, cuid: str) -> tuple[ContainerRecord, LiveState]:
@@ -192,8 +205,14 @@ class ContainerService:
     # -- create ----------------------------------------------------------------
 
     async def create(
-        self, principal: Principal, spec: ContainerSpec, *, start: bool
+        self,
+        principal: Principal,
+        spec: ContainerSpec,
+        *,
+        start: bool,
+        provision: Provisioner | None = None,
     ) -> ContainerRecord:
+        """``provision`` fills the new container's folder before Compose first sees it."""
         principal.require(Permission.CONTAINERS_CREATE)
         if not await self._engine.image_exists(spec.image):
             raise ValidationError(
@@ -203,9 +222,10 @@ class ContainerService:
             )
         await self._check_ports(spec.ports, cuid=None)
         record = ContainerRecord(cuid=new_cuid(), owner=principal.username, spec=spec)
-        record = await self._repo.insert(record)
+        async with self._quotas.admit(record.owner, spec):  # 409 QUOTA_EXCEEDED
+            record = await self._repo.insert(record)
         try:
-            await self.complete_create(record, start=start)
+            await self.complete_create(record, start=start, provision=provision)
         except BaseException:
             # Nothing half-made may stay behind: no project, no folder, no record.
             with suppress(Exception):
@@ -214,11 +234,15 @@ class ContainerService:
         log.info("container.created", cuid=record.cuid, owner=record.owner, image=spec.image)
         return record
 
-    async def complete_create(self, record: ContainerRecord, *, start: bool) -> None:
+    async def complete_create(
+        self, record: ContainerRecord, *, start: bool, provision: Provisioner | None = None
+    ) -> None:
         """Write the project and let Compose create (or create and start) it."""
         cuid = record.cuid
         async with self.locked(cuid):
             await asyncio.to_thread(self._make_folders, cuid)
+            if provision is not None:
+                await provision(record)  # before the document: boot.py decides what runs
             document = self.document(record)
             await self._compose.write(self.project_dir(cuid), document)
             async with self._heavy:
@@ -311,6 +335,8 @@ class ContainerService:
                 code="IMAGE_NOT_FOUND",
                 details={"field": "image", "provided": spec.image},
             )
+        if spec.resources != record.spec.resources:
+            await self._quotas.check(record.owner, spec, replacing=record.cuid)
         return await self._apply(record, spec)
 
     async def set_ports(

@@ -148,6 +148,29 @@ class HostTree:
                 )
         return sorted(found, key=lambda e: e.name)
 
+    def size(self, parts: Sequence[str]) -> int:
+        """Bytes in the regular files below ``parts`` (links and special files skipped)."""
+        with self.directory(parts) as top:
+            return self._size(top)
+
+    def _size(self, dir_fd: int) -> int:
+        total = 0
+        with os.scandir(dir_fd) as it:
+            entries = [(e.name, e.stat(follow_symlinks=False)) for e in it]
+        for name, st in entries:
+            if stat.S_ISREG(st.st_mode):
+                total += st.st_size
+            elif stat.S_ISDIR(st.st_mode):
+                try:
+                    child = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+                except OSError:
+                    continue
+                try:
+                    total += self._size(child)
+                finally:
+                    os.close(child)
+        return total
+
     def walk_files(
         self, parts: Sequence[str]
     ) -> Iterator[tuple[tuple[str, ...], os.stat_result, int]]:
@@ -189,9 +212,12 @@ class HostTree:
 class Transaction:
     """Moves a staged tree into place; on any failure every change is undone.
 
-    Files that are replaced are first moved aside into ``backup`` (same file system, so
-    every step is a rename), then the staged ones are renamed in. ``rollback`` reverses
-    the journal."""
+    The staged tree is merged into the target folder top-down: a staged entry whose name
+    is free in the target moves in with one ``rename`` (a whole new folder at once);
+    a folder that exists on both sides is merged entry by entry; a file that exists is
+    first moved aside into ``backup``. Everything is a rename on one file system, and a
+    ``check`` pass refuses conflicts before anything changes. ``rollback`` reverses the
+    journal (what was placed goes into ``backup``, what was set aside comes back)."""
 
     def __init__(self, tree: HostTree, staging_fd: int, backup_fd: int) -> None:
         self.tree = tree
@@ -203,99 +229,96 @@ class Transaction:
     def check(
         self,
         target: Sequence[str],
-        dirs: Sequence[tuple[str, ...]],
-        files: Sequence[tuple[str, ...]],
+        dirs: Sequence[tuple[str, ...]] = (),
+        files: Sequence[tuple[str, ...]] = (),
     ) -> None:
         """Refuse up front what could not be applied, before anything changes."""
-        for rel in dirs:
-            self._check_dir((*target, *rel))
-        for rel in files:
-            full = (*target, *rel)
-            self._check_dir(full[:-1])
+        for depth in range(1, len(target) + 1):
             try:
-                mode = self.tree.lstat(full).st_mode
+                mode = self.tree.lstat(target[:depth]).st_mode
             except NotFoundError:
-                continue
-            if stat.S_ISDIR(mode):
-                raise ConflictError(
-                    f"{_shown(full)} is a folder; a file cannot replace it",
-                    code="PATH_CONFLICT",
-                    details={"path": _shown(full)},
-                )
-
-    def _check_dir(self, parts: tuple[str, ...]) -> None:
-        for depth in range(1, len(parts) + 1):
-            try:
-                mode = self.tree.lstat(parts[:depth]).st_mode
-            except NotFoundError:
-                return
+                return  # the rest of the target is made fresh: nothing can conflict
             if not stat.S_ISDIR(mode):
-                raise ConflictError(
-                    f"{_shown(parts[:depth])} is a {kind_of(mode)}, not a folder",
-                    code="PATH_CONFLICT",
-                    details={"path": _shown(parts[:depth])},
-                )
+                raise _conflict(target[:depth], f"is a {kind_of(mode)}, not a folder")
+        with self.tree.directory(target) as dst:
+            self._merge(self.staging_fd, dst, tuple(target), apply=False)
 
     def apply(
         self,
         target: Sequence[str],
-        dirs: Sequence[tuple[str, ...]],
-        files: Sequence[tuple[str, ...]],
+        dirs: Sequence[tuple[str, ...]] = (),
+        files: Sequence[tuple[str, ...]] = (),
     ) -> None:
-        for rel in dirs:
-            self._ensure_dir((*target, *rel))
-        for rel in files:
-            full = (*target, *rel)
-            with (
-                self.tree.directory(full[:-1]) as dest,
-                _opened_dir(self.staging_fd, rel[:-1]) as src,
-            ):
-                name = full[-1]
-                try:
-                    os.stat(name, dir_fd=dest, follow_symlinks=False)
-                    exists = True
-                except FileNotFoundError:
-                    exists = False
-                if exists:
-                    self._counter += 1
-                    aside = f"{self._counter}"
-                    os.rename(name, aside, src_dir_fd=dest, dst_dir_fd=self.backup_fd)
-                    self._journal.append(("aside", full, aside))
-                os.rename(rel[-1], name, src_dir_fd=src, dst_dir_fd=dest)
-                self._journal.append(("placed", full, "/".join(rel)))
-
-    def _ensure_dir(self, parts: tuple[str, ...]) -> None:
-        for depth in range(1, len(parts) + 1):
+        for depth in range(1, len(target) + 1):
             try:
-                self.tree.lstat(parts[:depth])
+                self.tree.lstat(target[:depth])
             except NotFoundError:
-                with self.tree.directory(parts[:depth], create=True):
+                with self.tree.directory(target[:depth], create=True):
                     pass
-                self._journal.append(("mkdir", parts[:depth], ""))
+                self._journal.append(("mkdir", tuple(target[:depth]), ""))
+        with self.tree.directory(target) as dst:
+            self._merge(self.staging_fd, dst, tuple(target), apply=True)
+
+    def _merge(self, src: int, dst: int, at: tuple[str, ...], *, apply: bool) -> None:
+        for name in sorted(os.listdir(src)):
+            full = (*at, name)
+            staged_dir = stat.S_ISDIR(os.stat(name, dir_fd=src, follow_symlinks=False).st_mode)
+            try:
+                existing = os.stat(name, dir_fd=dst, follow_symlinks=False).st_mode
+            except FileNotFoundError:
+                existing = None
+            if existing is None:
+                if apply:
+                    os.rename(name, name, src_dir_fd=src, dst_dir_fd=dst)
+                    self._journal.append(("placed", full, ""))
+                continue
+            if staged_dir:
+                if not stat.S_ISDIR(existing):
+                    raise _conflict(full, f"is a {kind_of(existing)}, not a folder")
+                child_src = os.open(name, _DIR_FLAGS, dir_fd=src)
+                try:
+                    try:
+                        child_dst = os.open(name, _DIR_FLAGS, dir_fd=dst)
+                    except OSError as exc:
+                        raise _walk_error(exc, full) from exc
+                    try:
+                        self._merge(child_src, child_dst, full, apply=apply)
+                    finally:
+                        os.close(child_dst)
+                finally:
+                    os.close(child_src)
+                continue
+            if stat.S_ISDIR(existing):
+                raise _conflict(full, "is a folder; a file cannot replace it")
+            if apply:
+                # A file or a link planted in its place: moved aside (never followed).
+                self._counter += 1
+                aside = str(self._counter)
+                os.rename(name, aside, src_dir_fd=dst, dst_dir_fd=self.backup_fd)
+                self._journal.append(("aside", full, aside))
+                os.rename(name, name, src_dir_fd=src, dst_dir_fd=dst)
+                self._journal.append(("placed", full, ""))
 
     def rollback(self) -> None:
         for action, full, extra in reversed(self._journal):
             with suppress(OSError, NotFoundError, ValidationError):
-                if action == "placed":
-                    with self.tree.directory(full[:-1]) as dest:
-                        os.unlink(full[-1], dir_fd=dest)
-                elif action == "aside":
-                    with self.tree.directory(full[:-1]) as dest:
-                        os.rename(extra, full[-1], src_dir_fd=self.backup_fd, dst_dir_fd=dest)
-                elif action == "mkdir":
-                    with self.tree.directory(full[:-1]) as dest:
-                        os.rmdir(full[-1], dir_fd=dest)
+                with self.tree.directory(full[:-1]) as parent:
+                    if action == "placed":
+                        self._counter += 1
+                        os.rename(
+                            full[-1],
+                            f"undo-{self._counter}",
+                            src_dir_fd=parent,
+                            dst_dir_fd=self.backup_fd,
+                        )
+                    elif action == "aside":
+                        os.rename(extra, full[-1], src_dir_fd=self.backup_fd, dst_dir_fd=parent)
+                    elif action == "mkdir":
+                        os.rmdir(full[-1], dir_fd=parent)
         self._journal.clear()
 
 
-@contextmanager
-def _opened_dir(base_fd: int, parts: Sequence[str]) -> Iterator[int]:
-    fd = os.dup(base_fd)
-    try:
-        for name in parts:
-            child = os.open(name, _DIR_FLAGS, dir_fd=fd)
-            os.close(fd)
-            fd = child
-        yield fd
-    finally:
-        os.close(fd)
+def _conflict(parts: Sequence[str], what: str) -> ConflictError:
+    return ConflictError(
+        f"{_shown(parts)} {what}", code="PATH_CONFLICT", details={"path": _shown(parts)}
+    )

@@ -222,7 +222,7 @@ class Role(StrEnum):
 
 class Account(BaseModel):
     username: str
-    role: Role
+    role: str  # a built-in Role's value or a custom role's name
     password_hash: str = Field(repr=False)
     password_changed: bool = False
     created_at: datetime = Field(default_factory=utcnow)

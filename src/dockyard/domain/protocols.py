@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from dockyard.domain.models import Account, ContainerRecord, LiveState, Status
+from dockyard.domain.terminal import TerminalStream
 
 
 class ComposeRunner(Protocol):
@@ -37,6 +39,65 @@ class EngineEvent:
     cuid: str
     action: str
     attributes: dict[str, str] = field(default_factory=dict)
+    time: datetime | None = None  # when the engine saw it (None: unknown)
+
+
+# -- observation (logs, metrics): issue 4 ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContainerProcess:
+    """The engine's view of a container's process: what metrics need to find it."""
+
+    container_id: str
+    pid: int  # 0 when not running
+    status: Status
+    tty: bool
+
+
+@dataclass(frozen=True)
+class ResourceSample:
+    """One reading of a container's counters (cumulative ones: CPU, network, block I/O).
+
+    ``clock_ns`` is a monotonic clock of the sample's source: only differences between two
+    samples of the same source mean anything (CPU % = Δcpu_ns / Δclock_ns)."""
+
+    source: str  # "cgroup" | "engine"
+    clock_ns: int
+    at: datetime
+    cpu_ns: int | None = None
+    online_cpus: int | None = None
+    memory_used: int | None = None
+    memory_limit: int | None = None
+    net_rx: int | None = None
+    net_tx: int | None = None
+    blk_read: int | None = None
+    blk_write: int | None = None
+    pids: int | None = None
+
+
+class ResourceReader(Protocol):
+    """Reads samples of local containers (cgroup files); None where it cannot."""
+
+    async def read(self, procs: Sequence[ContainerProcess]) -> list[ResourceSample | None]: ...
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    follow: bool = False
+    tail: int | None = None  # None: all
+    since: float | None = None  # unix seconds
+    until: float | None = None
+    timestamps: bool = False
+    stdout: bool = True
+    stderr: bool = True
+
+
+class ByteStream(Protocol):
+    """An open body from the engine: iterate it, and close it when done."""
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+    async def aclose(self) -> None: ...
 
 
 class Engine(Protocol):
@@ -50,8 +111,17 @@ class Engine(Protocol):
     async def changes(self, cuid: str) -> list[dict[str, Any]]: ...
     async def archive_stat(self, cuid: str, path: str) -> dict[str, Any] | None: ...
     async def archive_to(self, cuid: str, path: str, dest: Path, limit: int) -> None: ...
+    async def open_exec(
+        self, cuid: str, cmd: list[str], *, tty: bool, cols: int, rows: int, user: str
+    ) -> TerminalStream: ...
+    async def open_attach(self, cuid: str) -> TerminalStream: ...
+    async def recent_output(self, cuid: str, max_bytes: int) -> bytes: ...
     def stream_events(self) -> AsyncIterator[EngineEvent]: ...
     async def close(self) -> None: ...
+    # observation (issue 4)
+    async def process(self, cuid: str) -> ContainerProcess | None: ...
+    async def stats_once(self, container_id: str) -> ResourceSample | None: ...
+    async def open_logs(self, cuid: str, query: LogQuery) -> ByteStream: ...
 
 
 @dataclass
@@ -75,6 +145,24 @@ class ContainerRepository(Protocol):
     async def delete(self, cuid: str) -> None: ...
     async def query(self, query: ContainerQuery) -> list[ContainerRecord]: ...
     async def all(self) -> list[ContainerRecord]: ...
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A URL's body, saved to a file."""
+
+    url: str  # where it finally came from, without userinfo or query
+    size: int
+    content_type: str | None = None
+
+
+class UrlFetcher(Protocol):
+    """Fetches a client-given URL into ``dest`` (http and https, public addresses only).
+
+    Errors name ``field`` (the request field that gave the URL) and never show the URL's
+    userinfo or query."""
+
+    async def fetch(self, url: str, dest: Path, *, field: str) -> Fetched: ...
 
 
 class AccountRepository(Protocol):

@@ -7,6 +7,7 @@ engine events as they come, so that a status read from the store is current.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 
@@ -14,7 +15,12 @@ import structlog
 
 from dockyard.domain.containers import ContainerService
 from dockyard.domain.models import ContainerRecord, ContainerSpec, Status
-from dockyard.domain.protocols import AccountRepository, ContainerRepository, Engine
+from dockyard.domain.protocols import (
+    AccountRepository,
+    ContainerRepository,
+    Engine,
+    EngineEvent,
+)
 from dockyard.errors import DockyardError
 
 log = structlog.get_logger("dockyard.reconcile")
@@ -74,6 +80,9 @@ class Reconciler:
         for cuid, seen in managed.items():
             if cuid in known:
                 continue
+            if seen.project_dir != str(self._containers.project_dir(cuid)):
+                # Another Dockyard (another DATA_DIR) on the same engine: not ours to adopt.
+                continue
             owner = seen.labels.get("dockyard.owner", "")
             if owner and await self._accounts.get(owner) is not None and seen.image:
                 adopted = ContainerRecord(
@@ -110,14 +119,22 @@ class Reconciler:
 
 
 class StateFollower:
-    """Applies the engine's container events to the store as they arrive."""
+    """Applies the engine's container events to the store as they arrive.
+
+    ``listeners`` see each event first (events history, metrics); they must return at
+    once (queue, don't write), so that statuses keep following the engine promptly."""
 
     def __init__(
-        self, repo: ContainerRepository, engine: Engine, containers: ContainerService
+        self,
+        repo: ContainerRepository,
+        engine: Engine,
+        containers: ContainerService,
+        listeners: Sequence[Callable[[EngineEvent], None]] = (),
     ) -> None:
         self._repo = repo
         self._engine = engine
         self._containers = containers
+        self._listeners = tuple(listeners)
 
     async def run_forever(self) -> None:
         backoff = 0.5
@@ -125,13 +142,24 @@ class StateFollower:
             try:
                 async for event in self._engine.stream_events():
                     backoff = 0.5
+                    if not event.cuid:  # the stream is connected
+                        self._containers.events_live = True
+                        continue
                     if event.action.startswith(("exec_", "attach", "resize", "top")):
                         continue
+                    for listener in self._listeners:
+                        try:
+                            listener(event)
+                        except Exception as exc:  # a listener's bug must not stop statuses
+                            log.error("events.listener_failed", exc_type=type(exc).__name__)
+                    if self._containers.busy(event.cuid):
+                        continue  # an operation is under way; it reads the state when done
                     record = await self._repo.get(event.cuid)
                     if record is not None:
                         with suppress(DockyardError):
                             await self._containers.refresh(record)
             except DockyardError as exc:
                 log.warning("events.disconnected", error=exc.code)
+            self._containers.events_live = False
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 10)

@@ -1,15 +1,30 @@
-"""Repositories: the domain's ``ContainerRepository`` and ``AccountRepository``."""
+"""Repositories: containers, accounts (with quotas), roles, service keys, tokens, audit."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, delete, func, insert, select, update
 
-from dockyard.domain.models import Account, ContainerRecord, ContainerSpec, Role, Status
+from dockyard.domain.access import Permission, parse_permissions
+from dockyard.domain.audit import AuditEntry, AuditQuery
+from dockyard.domain.credentials import IssuedToken, ServiceKey
+from dockyard.domain.events import Event, EventQuery
+from dockyard.domain.models import Account, ContainerRecord, ContainerSpec, Status
 from dockyard.domain.protocols import ContainerQuery
+from dockyard.domain.quotas import Quota
+from dockyard.domain.roles import CustomRole
 from dockyard.store.database import Database
-from dockyard.store.tables import accounts, containers
+from dockyard.store.tables import (
+    accounts,
+    audit,
+    containers,
+    events,
+    roles,
+    service_keys,
+    tokens,
+)
 
 
 def _tags_text(tags: list[str]) -> str:
@@ -60,19 +75,34 @@ def _record(row: Any) -> ContainerRecord:
 
 
 class SqlContainerRepository:
+    """Containers in the database, with a write-through cache of single records.
+
+    ``GET /containers/{cuid}`` is the hottest read; the database stays the truth, and
+    one Dockyard process owns it, so every write passes through here and keeps the cache
+    in step (under the same write lock, in the same order as the database)."""
+
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._cache: dict[str, ContainerRecord] = {}
 
     async def insert(self, record: ContainerRecord) -> ContainerRecord:
         async with self._db.writing() as conn:
             result = await conn.execute(insert(containers).values(**_row_values(record)))
             record.seq = int(result.inserted_primary_key[0])  # type: ignore[index]
+            self._cache[record.cuid] = record.model_copy(deep=True)
         return record
 
     async def get(self, cuid: str) -> ContainerRecord | None:
+        cached = self._cache.get(cuid)
+        if cached is not None:
+            return cached.model_copy(deep=True)
         async with self._db.reading() as conn:
             row = (await conn.execute(select(containers).where(containers.c.cuid == cuid))).first()
-        return _record(row) if row else None
+        if row is None:
+            return None
+        record = _record(row)
+        self._cache.setdefault(cuid, record.model_copy(deep=True))
+        return record
 
     async def save(self, record: ContainerRecord) -> None:
         values = _row_values(record)
@@ -81,6 +111,7 @@ class SqlContainerRepository:
             await conn.execute(
                 update(containers).where(containers.c.cuid == record.cuid).values(**values)
             )
+            self._cache[record.cuid] = record.model_copy(deep=True)
 
     async def save_state(self, record: ContainerRecord) -> None:
         """Only the observed state: never overwrites a spec that changed meanwhile."""
@@ -95,10 +126,17 @@ class SqlContainerRepository:
                     finished_at=record.finished_at,
                 )
             )
+            cached = self._cache.get(record.cuid)
+            if cached is not None:
+                cached.status = record.status
+                cached.exit_code = record.exit_code
+                cached.started_at = record.started_at
+                cached.finished_at = record.finished_at
 
     async def delete(self, cuid: str) -> None:
         async with self._db.writing() as conn:
             await conn.execute(delete(containers).where(containers.c.cuid == cuid))
+            self._cache.pop(cuid, None)
 
     async def holding_port(self, port: int, protocol: str, *, exclude: str | None) -> str | None:
         stmt = select(containers.c.cuid).where(
@@ -145,13 +183,42 @@ class SqlAccountRepository:
             ).first()
         if row is None:
             return None
-        return Account(
-            username=row.username,
-            role=Role(row.role),
-            password_hash=row.password_hash,
-            password_changed=row.password_changed,
-            created_at=row.created_at,
-        )
+        return _account(row)
+
+    async def all(self) -> list[Account]:
+        async with self._db.reading() as conn:
+            rows = (await conn.execute(select(accounts).order_by(accounts.c.username))).all()
+        return [_account(row) for row in rows]
+
+    async def delete(self, username: str) -> None:
+        async with self._db.writing() as conn:
+            await conn.execute(delete(accounts).where(accounts.c.username == username))
+
+    async def count_role(self, role: str) -> int:
+        stmt = select(func.count()).select_from(accounts).where(accounts.c.role == role)
+        async with self._db.reading() as conn:
+            return int((await conn.execute(stmt)).scalar_one())
+
+    async def with_role(self, role: str) -> list[str]:
+        stmt = select(accounts.c.username).where(accounts.c.role == role)
+        async with self._db.reading() as conn:
+            return [str(r.username) for r in (await conn.execute(stmt)).all()]
+
+    async def quota(self, username: str) -> Quota:
+        return await _quota(self._db, username)
+
+    async def set_quota(self, username: str, quota: Quota) -> None:
+        async with self._db.writing() as conn:
+            await conn.execute(
+                update(accounts)
+                .where(accounts.c.username == username)
+                .values(
+                    quota_containers=quota.max_containers,
+                    quota_cpus=quota.max_cpus,
+                    quota_memory=quota.max_memory,
+                    quota_upload_bytes=quota.max_upload_bytes,
+                )
+            )
 
     async def insert(self, account: Account) -> None:
         async with self._db.writing() as conn:
@@ -170,3 +237,343 @@ class SqlAccountRepository:
             return int(
                 (await conn.execute(select(func.count()).select_from(accounts))).scalar_one()
             )
+
+
+# -- accounts, roles, keys, tokens, audit ----------------------------------------------
+
+
+def _account(row: Any) -> Account:
+    return Account(
+        username=row.username,
+        role=row.role,
+        password_hash=row.password_hash,
+        password_changed=row.password_changed,
+        created_at=row.created_at,
+    )
+
+
+async def _quota(db: Database, username: str) -> Quota:
+    stmt = select(
+        accounts.c.quota_containers,
+        accounts.c.quota_cpus,
+        accounts.c.quota_memory,
+        accounts.c.quota_upload_bytes,
+    ).where(accounts.c.username == username)
+    async with db.reading() as conn:
+        row = (await conn.execute(stmt)).first()
+    if row is None:
+        return Quota()
+    return Quota(
+        max_containers=row.quota_containers,
+        max_cpus=row.quota_cpus,
+        max_memory=row.quota_memory,
+        max_upload_bytes=row.quota_upload_bytes,
+    )
+
+
+class SqlQuotaStore:
+    """What ``Quotas`` reads: an account's limits and the specs of its containers."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def quota(self, username: str) -> Quota:
+        return await _quota(self._db, username)
+
+    async def specs_of(self, owner: str, *, exclude: str | None) -> list[ContainerSpec]:
+        stmt = select(containers.c.spec).where(
+            containers.c.owner == owner, containers.c.status != Status.FAILED.value
+        )
+        if exclude is not None:
+            stmt = stmt.where(containers.c.cuid != exclude)
+        async with self._db.reading() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [ContainerSpec.model_validate(row.spec) for row in rows]
+
+
+class SqlRoleRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    @staticmethod
+    def _values(role: CustomRole) -> dict[str, Any]:
+        return {
+            "name": role.name,
+            "permissions": sorted(p.value for p in role.permissions),
+            "description": role.description,
+            "created_by": role.created_by,
+            "created_at": role.created_at,
+        }
+
+    async def all(self) -> list[CustomRole]:
+        async with self._db.reading() as conn:
+            rows = (await conn.execute(select(roles).order_by(roles.c.name))).all()
+        return [
+            CustomRole(
+                name=row.name,
+                # A permission a later version dropped is ignored, never granted.
+                permissions=parse_permissions(p for p in row.permissions if _known(p)),
+                description=row.description,
+                created_by=row.created_by,
+                created_at=row.created_at,
+            )
+            for row in rows
+        ]
+
+    async def insert(self, role: CustomRole) -> None:
+        async with self._db.writing() as conn:
+            await conn.execute(insert(roles).values(**self._values(role)))
+
+    async def save(self, role: CustomRole) -> None:
+        values = self._values(role)
+        values.pop("name")
+        async with self._db.writing() as conn:
+            await conn.execute(update(roles).where(roles.c.name == role.name).values(**values))
+
+    async def delete(self, name: str) -> None:
+        async with self._db.writing() as conn:
+            await conn.execute(delete(roles).where(roles.c.name == name))
+
+
+def _known(permission: str) -> bool:
+    return permission in Permission._value2member_map_
+
+
+def _key(row: Any) -> ServiceKey:
+    return ServiceKey(
+        id=row.id,
+        owner=row.owner,
+        key_hash=row.key_hash,
+        prefix=row.prefix,
+        description=row.description,
+        role=row.role,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        last_used_at=row.last_used_at,
+    )
+
+
+class SqlServiceKeyRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def insert(self, key: ServiceKey) -> None:
+        async with self._db.writing() as conn:
+            await conn.execute(insert(service_keys).values(**key.model_dump()))
+
+    async def _one(self, where: Any) -> ServiceKey | None:
+        async with self._db.reading() as conn:
+            row = (await conn.execute(select(service_keys).where(where))).first()
+        return _key(row) if row else None
+
+    async def by_hash(self, key_hash: str) -> ServiceKey | None:
+        return await self._one(service_keys.c.key_hash == key_hash)
+
+    async def get(self, key_id: str) -> ServiceKey | None:
+        return await self._one(service_keys.c.id == key_id)
+
+    async def of_owner(self, owner: str | None) -> list[ServiceKey]:
+        stmt = select(service_keys).order_by(service_keys.c.created_at, service_keys.c.id)
+        if owner is not None:
+            stmt = stmt.where(service_keys.c.owner == owner)
+        async with self._db.reading() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [_key(row) for row in rows]
+
+    async def using_role(self, role: str) -> list[ServiceKey]:
+        async with self._db.reading() as conn:
+            rows = (
+                await conn.execute(select(service_keys).where(service_keys.c.role == role))
+            ).all()
+        return [_key(row) for row in rows]
+
+    async def delete(self, key_id: str) -> None:
+        async with self._db.writing() as conn:
+            await conn.execute(delete(service_keys).where(service_keys.c.id == key_id))
+
+    async def touch(self, key_id: str, when: datetime) -> None:
+        async with self._db.writing() as conn:
+            await conn.execute(
+                update(service_keys).where(service_keys.c.id == key_id).values(last_used_at=when)
+            )
+
+
+def _token(row: Any) -> IssuedToken:
+    return IssuedToken(
+        id=row.id,
+        owner=row.owner,
+        scope=parse_permissions(p for p in row.scope if _known(p))
+        if row.scope is not None
+        else None,
+        key_id=row.key_id,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+class SqlTokenRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def insert(self, token: IssuedToken) -> None:
+        values = token.model_dump()
+        if token.scope is not None:
+            values["scope"] = sorted(p.value for p in token.scope)
+        async with self._db.writing() as conn:
+            await conn.execute(insert(tokens).values(**values))
+
+    async def get(self, token_id: str) -> IssuedToken | None:
+        async with self._db.reading() as conn:
+            row = (await conn.execute(select(tokens).where(tokens.c.id == token_id))).first()
+        return _token(row) if row else None
+
+    async def active_of(self, owner: str, now: datetime) -> list[IssuedToken]:
+        stmt = (
+            select(tokens)
+            .where(
+                tokens.c.owner == owner, tokens.c.revoked_at.is_(None), tokens.c.expires_at > now
+            )
+            .order_by(tokens.c.created_at)
+        )
+        async with self._db.reading() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [_token(row) for row in rows]
+
+    async def revoke(
+        self,
+        when: datetime,
+        *,
+        token_id: str | None = None,
+        owner: str | None = None,
+        key_id: str | None = None,
+    ) -> int:
+        stmt = update(tokens).where(tokens.c.revoked_at.is_(None)).values(revoked_at=when)
+        if token_id is not None:
+            stmt = stmt.where(tokens.c.id == token_id)
+        if owner is not None:
+            stmt = stmt.where(tokens.c.owner == owner)
+        if key_id is not None:
+            stmt = stmt.where(tokens.c.key_id == key_id)
+        if token_id is None and owner is None and key_id is None:
+            raise ValueError("revoke what?")
+        async with self._db.writing() as conn:
+            result = await conn.execute(stmt)
+        return int(result.rowcount or 0)
+
+    async def purge_expired(self, before: datetime) -> int:
+        async with self._db.writing() as conn:
+            result = await conn.execute(delete(tokens).where(tokens.c.expires_at < before))
+        return int(result.rowcount or 0)
+
+
+class SqlAuditRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def append(self, entries: list[AuditEntry]) -> None:
+        if not entries:
+            return
+        rows = [e.model_dump(exclude={"seq"}) for e in entries]
+        async with self._db.writing() as conn:
+            await conn.execute(insert(audit), rows)
+
+    async def query(self, query: AuditQuery) -> list[AuditEntry]:
+        stmt: Select[Any] = select(audit).order_by(audit.c.seq.desc()).limit(query.limit)
+        if query.username is not None:
+            stmt = stmt.where(audit.c.username == query.username)
+        if query.action is not None:
+            stmt = stmt.where(audit.c.action == query.action)
+        if query.resource is not None:
+            stmt = stmt.where(audit.c.resource == query.resource)
+        if query.since is not None:
+            stmt = stmt.where(audit.c.at >= query.since)
+        if query.until is not None:
+            stmt = stmt.where(audit.c.at < query.until)
+        if query.before_seq is not None:
+            stmt = stmt.where(audit.c.seq < query.before_seq)
+        async with self._db.reading() as conn:
+            rows = (await conn.execute(stmt)).all()
+        # Rows this store wrote itself: built without re-validating (a page is 50 of them).
+        return [AuditEntry.model_construct(**row._asdict()) for row in rows]
+
+
+def _event(row: Any) -> Event:
+    return Event(
+        seq=int(row.seq),
+        time=row.time,
+        type=row.type,
+        source=row.source,
+        cuid=row.cuid,
+        owner=row.owner,
+        actor=row.actor,
+        details=dict(row.details or {}),
+    )
+
+
+class SqlEventRepository:
+    """``EventRepository``: the ``events`` table, appended in batches, trimmed by seq."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def append(self, batch: list[Event]) -> int:
+        if not batch:
+            return 0
+        rows = [
+            {
+                "time": e.time,
+                "type": e.type,
+                "source": e.source,
+                "cuid": e.cuid,
+                "owner": e.owner,
+                "actor": e.actor,
+                "details": e.details,
+            }
+            for e in batch
+        ]
+        stmt = insert(events).returning(events.c.seq, sort_by_parameter_order=True)
+        async with self._db.writing() as conn:
+            seqs = [int(seq) for seq in (await conn.execute(stmt, rows)).scalars()]
+        for event, seq in zip(batch, seqs, strict=True):
+            event.seq = seq
+        return max(seqs)
+
+    async def query(self, query: EventQuery) -> list[Event]:
+        order = events.c.seq.asc() if query.oldest_first else events.c.seq.desc()
+        stmt: Select[Any] = select(events).order_by(order).limit(query.limit)
+        if query.owner is not None:
+            stmt = stmt.where(events.c.owner == query.owner)
+        if query.cuid is not None:
+            stmt = stmt.where(events.c.cuid == query.cuid)
+        if query.types:
+            stmt = stmt.where(events.c.type.in_(list(query.types)))
+        if query.since is not None:
+            stmt = stmt.where(events.c.time >= query.since)
+        if query.until is not None:
+            stmt = stmt.where(events.c.time <= query.until)
+        if query.before_seq is not None:
+            stmt = stmt.where(events.c.seq < query.before_seq)
+        if query.after_seq is not None:
+            stmt = stmt.where(events.c.seq > query.after_seq)
+        async with self._db.reading() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [_event(row) for row in rows]
+
+    async def last_seq(self) -> int:
+        async with self._db.reading() as conn:
+            value = (await conn.execute(select(func.max(events.c.seq)))).scalar_one()
+        return int(value or 0)
+
+    async def trim(self, keep: int) -> int:
+        """Delete all but the newest ``keep`` events."""
+        cutoff = (
+            select(events.c.seq)
+            .order_by(events.c.seq.desc())
+            .offset(keep - 1)
+            .limit(1)
+            .scalar_subquery()
+        )
+        async with self._db.writing() as conn:
+            result = await conn.execute(delete(events).where(events.c.seq < cutoff))
+        return int(result.rowcount or 0)

@@ -7,10 +7,13 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
     Dialect,
+    Float,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -48,6 +51,11 @@ accounts = Table(
     Column("password_hash", String(255), nullable=False),
     Column("password_changed", Boolean, nullable=False, default=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # Quotas (0002); NULL is unlimited.
+    Column("quota_containers", Integer),
+    Column("quota_cpus", Float),
+    Column("quota_memory", String(32)),
+    Column("quota_upload_bytes", BigInteger),
 )
 
 containers = Table(
@@ -72,4 +80,99 @@ containers = Table(
     Column("finished_at", UTCDateTime),
     Index("ix_containers_owner_seq", "owner", "seq"),
     Index("ix_containers_status_seq", "status", "seq"),
+)
+
+# -- accounts, roles, keys, tokens, audit (0002) -------------------------------------
+
+# A 64-bit sequence on PostgreSQL; SQLite's INTEGER PRIMARY KEY is already 64-bit.
+AuditSeq = BigInteger().with_variant(Integer(), "sqlite")
+
+roles = Table(
+    "roles",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("permissions", JSON, nullable=False),
+    Column("description", String(255), nullable=False, default=""),
+    Column("created_by", String(64)),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+service_keys = Table(
+    "service_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "owner",
+        String(64),
+        ForeignKey("accounts.username", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("description", String(255), nullable=False, default=""),
+    Column("role", String(32)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime),
+    Column("last_used_at", UTCDateTime),
+    Index("ix_service_keys_owner", "owner"),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "owner",
+        String(64),
+        ForeignKey("accounts.username", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("scope", JSON),
+    Column("key_id", String(32)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+    Index("ix_tokens_owner", "owner"),
+    Index("ix_tokens_key_id", "key_id"),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("seq", AuditSeq, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("username", String(64), nullable=False),
+    Column("credential", String(64), nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("route", String(255), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("resource", String(128)),
+    Column("request_id", String(128)),
+    Column("status", Integer, nullable=False),
+    Column("source", String(64)),
+    Index("ix_audit_username_seq", "username", "seq"),
+    Index("ix_audit_action_seq", "action", "seq"),
+    Index("ix_audit_resource_seq", "resource", "seq"),
+    Index("ix_audit_at", "at"),
+)
+
+# -- events (0003): what happened to containers, newest kept ---------------------------
+
+events = Table(
+    "events",
+    metadata,
+    # AUTOINCREMENT on SQLite: a seq is never reused after a trim (clients resume by it).
+    Column("seq", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("time", UTCDateTime, nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("cuid", String(40)),
+    Column("owner", String(64)),
+    Column("actor", String(64)),
+    Column("details", JSON, nullable=False),
+    Index("ix_events_cuid_seq", "cuid", "seq"),
+    Index("ix_events_owner_seq", "owner", "seq"),
+    Index("ix_events_type_seq", "type", "seq"),
+    Index("ix_events_time", "time"),
+    sqlite_autoincrement=True,
 )

@@ -11,7 +11,7 @@ import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,24 @@ import aiodocker
 import aiohttp
 import structlog
 
+from dockyard.adapters.engine.cgroups import sample_from_stats
+from dockyard.adapters.engine.logs import EngineLogStream, open_logs
+from dockyard.adapters.engine.streams import (
+    AttachSession,
+    ExecSession,
+    open_attach,
+    open_exec,
+    recent_output,
+)
 from dockyard.domain.composition import container_name
 from dockyard.domain.models import LiveState, Status
-from dockyard.domain.protocols import EngineEvent, ManagedContainer
+from dockyard.domain.protocols import (
+    ContainerProcess,
+    EngineEvent,
+    LogQuery,
+    ManagedContainer,
+    ResourceSample,
+)
 from dockyard.errors import (
     DeadlineError,
     EngineError,
@@ -210,6 +225,36 @@ class DockerEngine:
         except aiohttp.ClientError as exc:
             raise EngineUnavailableError("the engine's archive stream broke") from exc
 
+    # -- interactive streams (adapters/engine/streams.py) -------------------------
+
+    @property
+    def is_local(self) -> bool:
+        """Host pids of exec sessions are signalable only on a local engine."""
+        return self._url is None or self._url.startswith("unix://")
+
+    async def open_exec(
+        self, cuid: str, cmd: list[str], *, tty: bool, cols: int, rows: int, user: str
+    ) -> ExecSession:
+        return await open_exec(
+            self._client(),
+            container_name(cuid),
+            cmd,
+            tty=tty,
+            cols=cols,
+            rows=rows,
+            user=user,
+            deadline=self._timeout,
+            local=self.is_local,
+        )
+
+    async def open_attach(self, cuid: str) -> AttachSession:
+        return await open_attach(self._client(), container_name(cuid), deadline=self._timeout)
+
+    async def recent_output(self, cuid: str, max_bytes: int) -> bytes:
+        return await recent_output(
+            self._client(), container_name(cuid), max_bytes, deadline=self._timeout
+        )
+
     @staticmethod
     def _translate(exc: aiodocker.DockerError) -> EngineError:
         if exc.status == _AIODOCKER_CONNECT_FAILED:
@@ -224,6 +269,9 @@ class DockerEngine:
             async with self._client()._query(
                 "events", params=params, timeout=aiohttp.ClientTimeout(total=None, sock_connect=10)
             ) as response:
+                # The stream is open: say so (an event without a cuid), so that readers
+                # know statuses in the store now follow the engine.
+                yield EngineEvent(cuid="", action="connected")
                 async for line in response.content:
                     if not line.strip():
                         continue
@@ -232,12 +280,46 @@ class DockerEngine:
                     cuid = attrs.get("dockyard.cuid")
                     if cuid:
                         yield EngineEvent(
-                            cuid=cuid, action=str(event.get("Action", "")), attributes=attrs
+                            cuid=cuid,
+                            action=str(event.get("Action", "")),
+                            attributes=attrs,
+                            time=_event_time(event),
                         )
         except aiodocker.DockerError as exc:
             raise EngineUnavailableError("the engine's event stream failed") from exc
         except aiohttp.ClientError as exc:
             raise EngineUnavailableError("the engine's event stream broke") from exc
+
+    # -- observation: logs, metrics (issue 4) ---------------------------------------
+
+    async def process(self, cuid: str) -> ContainerProcess | None:
+        """Id, host pid and TTY of the container (what metrics need to find it)."""
+        try:
+            data = await self._json(f"containers/{container_name(cuid)}/json")
+        except _Missing:
+            return None
+        state = data.get("State") or {}
+        return ContainerProcess(
+            container_id=str(data.get("Id", "")),
+            pid=int(state.get("Pid") or 0),
+            status=_status(state.get("Status", "")),
+            tty=bool((data.get("Config") or {}).get("Tty")),
+        )
+
+    async def stats_once(self, container_id: str) -> ResourceSample | None:
+        """The engine's one-shot stats (slow: the engine gathers them on demand)."""
+        try:
+            data = await self._json(
+                # Spelled out: the engine (20.10) takes only "true" for one-shot.
+                f"containers/{container_id}/stats",
+                params={"stream": "false", "one-shot": "true"},
+            )
+        except _Missing:
+            return None
+        return sample_from_stats(data) if isinstance(data, dict) else None
+
+    async def open_logs(self, cuid: str, query: LogQuery) -> EngineLogStream:
+        return await open_logs(self._client(), container_name(cuid), query, deadline=self._timeout)
 
 
 def _status(raw: str) -> Status:
@@ -245,6 +327,13 @@ def _status(raw: str) -> Status:
         return Status(raw)
     except ValueError:
         return Status.DEAD
+
+
+def _event_time(event: dict[str, Any]) -> datetime | None:
+    nanos = event.get("timeNano")
+    if isinstance(nanos, int) and nanos > 0:
+        return datetime.fromtimestamp(nanos / 1e9, UTC)
+    return None
 
 
 def _time(raw: str | None) -> datetime | None:
