@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,14 +32,21 @@ def server(tmp_path: Path) -> Iterator[Server]:
         yield srv
 
 
-def test_readme_tour_runs_as_written(server: Server) -> None:
+def test_readme_tour_runs_as_written(server: Server, tmp_path: Path) -> None:
     readme = (ROOT / "README.md").read_text()
     block = re.search(r"<!-- tour:start -->\s*```bash\n(.*?)```", readme, re.S)
     assert block, "README has no tour block"
-    env = {**os.environ, "BASE": server.url, "AUTH": f"{ADMIN[0]}:{ADMIN[1]}", "IMAGE": BUSYBOX}
+    env = {
+        **os.environ,
+        "BASE": server.url,
+        "AUTH": f"{ADMIN[0]}:{ADMIN[1]}",
+        "IMAGE": BUSYBOX,
+        "PYTHON": sys.executable,
+    }
     out = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", block.group(1)],
         env=env,
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=120,
@@ -48,6 +56,8 @@ def test_readme_tour_runs_as_written(server: Server) -> None:
     assert out.stdout.strip().endswith("204")
     cuid = out.stdout.split("created ", 1)[1].split()[0]
     assert '"APP_ENV":"prod"' in out.stdout and '"status":"exited"' in out.stdout
+    assert '{"files":1,"bytes":16}' in out.stdout and "hello from /app" in out.stdout
+    assert "hello.txt" in out.stdout and "'type': 'exit', 'code': 0" in out.stdout
     assert httpx.get(f"{server.url}/containers/{cuid}", headers=basic(*ADMIN)).status_code == 404
 
 

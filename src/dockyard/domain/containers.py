@@ -183,7 +183,7 @@ class ContainerService:
         rows = rows[:limit]
         return Page(rows, encode_cursor(rows[-1].seq) if more and rows else None)
 
-    async def refresh(self, record: ContainerRecord) -> LiveState | None:
+    async def refresh(self, record: ContainerRecord, *, persist: bool = True) -> LiveState | None:
         """Bring the record's state in line with the engine; the engine is the truth."""
         if record.status in (Status.CREATING, Status.FAILED, Status.REMOVING):
             return None
@@ -198,7 +198,8 @@ class ContainerService:
             )
             record.started_at = state.started_at or record.started_at
             record.finished_at = state.finished_at
-        if before != (record.status, record.exit_code, record.started_at, record.finished_at):
+        changed = before != (record.status, record.exit_code, record.started_at, record.finished_at)
+        if persist and changed:
             await self._repo.save_state(record)
         return state
 
@@ -251,8 +252,8 @@ class ContainerService:
                 else:
                     await self._compose.create(cuid, self.project_dir(cuid))
             record.status = Status.CREATED
-            await self.refresh(record)
-            await self._repo.save(record)
+            await self.refresh(record, persist=False)
+            await self._repo.save(record)  # one write: the spec's record and its state
 
     def _make_folders(self, cuid: str) -> None:
         project = self.project_dir(cuid)
@@ -420,7 +421,7 @@ class ContainerService:
         record = await self.owned(principal, cuid)
         async with self.locked(cuid):
             record.status = Status.REMOVING
-            await self._repo.save(record)
+            await self._repo.save_state(record)
             await self.finish_delete(cuid)
         log.info("container.deleted", cuid=cuid)
 
