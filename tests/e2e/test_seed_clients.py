@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.conftest import ADMIN, basic
-from tests.docker_helpers import BUSYBOX, PYTHON, docker, image_present
+from tests.docker_helpers import BUSYBOX
 from tests.e2e import seed_clients
 from tests.server import Server, running_server
 
@@ -124,19 +124,6 @@ async def test_python_container_terminal(
             printed += capsys.readouterr().out
             await asyncio.sleep(0.05)  # poll what the seed client printed
     assert "from-the-seed-42" in printed
-
-
-@pytest.fixture
-def seed_image() -> Iterator[str]:
-    name = "python:3.12-slim"
-    existed = image_present(name)
-    if not existed:
-        docker("tag", PYTHON, name)
-    try:
-        yield name
-    finally:
-        if not existed:
-            docker("rmi", name, check=False)
 
 
 async def test_complete_aiohttp_integration_example(

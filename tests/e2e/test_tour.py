@@ -15,9 +15,6 @@ import pytest
 from tests.conftest import ADMIN, basic
 from tests.docker_helpers import (
     BUSYBOX,
-    PYTHON,
-    docker,
-    image_present,
 )
 from tests.server import Server, running_server
 
@@ -59,21 +56,6 @@ def test_readme_tour_runs_as_written(server: Server, tmp_path: Path) -> None:
     assert '{"files":1,"bytes":16}' in out.stdout and "hello from /app" in out.stdout
     assert "hello.txt" in out.stdout and "'type': 'exit', 'code': 0" in out.stdout
     assert httpx.get(f"{server.url}/containers/{cuid}", headers=basic(*ADMIN)).status_code == 404
-
-
-@pytest.fixture
-def seed_image() -> Iterator[str]:
-    """The seed's examples name python:3.12-slim; nothing is pulled here, so the local
-    python test image stands in under that name (only when it is not there already)."""
-    name = "python:3.12-slim"
-    existed = image_present(name)
-    if not existed:
-        docker("tag", PYTHON, name)
-    try:
-        yield name
-    finally:
-        if not existed:
-            docker("rmi", name, check=False)
 
 
 def test_seed_001_examples_unchanged(server: Server, seed_image: str) -> None:
