@@ -59,6 +59,9 @@ def serve(settings: Settings) -> None:
         ws_ping_interval=5.0,
         ws_ping_timeout=5.0,
         ws_max_size=2 * 1024 * 1024,
+        # Terminal frames are small or already dense (base64); compressing them cost 5x
+        # the throughput of `cat` of a large file (docs/benchmarks.md, terminal).
+        ws_per_message_deflate=False,
     )
     server = _server(config)
     server.run()
