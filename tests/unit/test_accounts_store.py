@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
-from sqlalchemy import text
 
 from dockyard.domain.access import Permission
 from dockyard.domain.audit import AuditEntry, AuditQuery
@@ -27,31 +21,7 @@ from dockyard.store.repository import (
     SqlTokenRepository,
 )
 
-PG_URL = os.environ.get("DOCKYARD_TEST_PG_URL")
-
-
-def _backends() -> list[object]:
-    reason = "DOCKYARD_TEST_PG_URL not set (make test sets it)"
-    return [
-        "sqlite",
-        pytest.param("postgresql", marks=pytest.mark.skipif(not PG_URL, reason=reason)),
-    ]
-
-
-@pytest.fixture(params=_backends())
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    if request.param == "sqlite":
-        database = Database(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
-    else:
-        assert PG_URL and PG_URL != "unavailable", "PostgreSQL for tests did not start"
-        database = Database(PG_URL.replace("postgresql://", "postgresql+asyncpg://", 1))
-        async with database.engine.begin() as conn:
-            await conn.execute(text("DROP SCHEMA public CASCADE"))
-            await conn.execute(text("CREATE SCHEMA public"))
-    await database.migrate()
-    await database.migrate()  # idempotent
-    yield database
-    await database.close()
+# The `db` fixture (SQLite and PostgreSQL) is in tests/unit/conftest.py.
 
 
 def account(name: str, role: str = "user") -> Account:

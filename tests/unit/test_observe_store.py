@@ -2,42 +2,18 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from dockyard.domain.events import Event, EventQuery
 from dockyard.store import Database
 from dockyard.store.repository import SqlEventRepository
 
-PG_URL = os.environ.get("DOCKYARD_TEST_PG_URL")
 
-
-def _backends() -> list[object]:
-    reason = "DOCKYARD_TEST_PG_URL not set (make test sets it)"
-    return [
-        "sqlite",
-        pytest.param("postgresql", marks=pytest.mark.skipif(not PG_URL, reason=reason)),
-    ]
-
-
-@pytest.fixture(params=_backends())
-async def repo(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlEventRepository]:
-    if request.param == "sqlite":
-        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'events.db'}")
-    else:
-        assert PG_URL and PG_URL != "unavailable", "PostgreSQL for tests did not start"
-        db = Database(PG_URL.replace("postgresql://", "postgresql+asyncpg://", 1))
-        async with db.engine.begin() as conn:
-            await conn.execute(text("DROP SCHEMA public CASCADE"))
-            await conn.execute(text("CREATE SCHEMA public"))
-    await db.migrate()
-    yield SqlEventRepository(db)
-    await db.close()
+@pytest.fixture
+def repo(db: Database) -> SqlEventRepository:
+    return SqlEventRepository(db)
 
 
 def event(

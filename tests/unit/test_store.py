@@ -3,45 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from dockyard.domain.models import ContainerRecord, ContainerSpec, Status, new_cuid
 from dockyard.domain.protocols import ContainerQuery
 from dockyard.store import Database
 from dockyard.store.repository import SqlContainerRepository
 
-PG_URL = os.environ.get("DOCKYARD_TEST_PG_URL")
 
-
-def _backends() -> list[object]:
-    params: list[object] = ["sqlite"]
-    reason = "DOCKYARD_TEST_PG_URL not set (make test sets it)"
-    params.append(pytest.param("postgresql", marks=pytest.mark.skipif(not PG_URL, reason=reason)))
-    return params
-
-
-@pytest.fixture(params=_backends())
-async def repo(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[SqlContainerRepository]:
-    if request.param == "sqlite":
-        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
-    else:
-        assert PG_URL and PG_URL != "unavailable", "PostgreSQL for tests did not start"
-        db = Database(PG_URL.replace("postgresql://", "postgresql+asyncpg://", 1))
-        async with db.engine.begin() as conn:
-            # Every table of every revision, whatever later revisions add.
-            await conn.execute(text("DROP SCHEMA public CASCADE"))
-            await conn.execute(text("CREATE SCHEMA public"))
-    await db.migrate()
-    await db.migrate()  # idempotent
-    yield SqlContainerRepository(db)
-    await db.close()
+@pytest.fixture
+def repo(db: Database) -> SqlContainerRepository:
+    return SqlContainerRepository(db)
 
 
 def record(
