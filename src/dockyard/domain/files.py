@@ -16,7 +16,7 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -63,10 +63,9 @@ class FileLimits:
 
 @dataclass(frozen=True)
 class Staged:
-    """What a staging step left in the staging folder, relative to the target folder."""
+    """What a staging step left in the staging folder: regular files and their bytes."""
 
-    dirs: Sequence[tuple[str, ...]]
-    files: Sequence[tuple[str, ...]]
+    files: int
     bytes: int
 
 
@@ -185,15 +184,13 @@ class FileService:
         try:
             staged = stage(staging_fd)
             txn = Transaction(tree, staging_fd, backup_fd)
-            txn.check(target, staged.dirs, staged.files)
-            with tree.directory(target, create=True):
-                pass
+            txn.check(target)
             try:
-                txn.apply(target, staged.dirs, staged.files)
+                txn.apply(target)  # makes a missing target too, journaled like the rest
             except BaseException:
                 txn.rollback()
                 raise
-            return {"files": len(staged.files), "bytes": staged.bytes}
+            return {"files": staged.files, "bytes": staged.bytes}
         except OSError as exc:
             raise StorageIOError(f"upload failed: {exc.strerror}") from exc
         finally:
@@ -218,7 +215,7 @@ class FileService:
                 written = unpack(archive, plan, staging_fd, self._uid, self._gid, limits)
             except OSError as exc:
                 raise StorageIOError(f"cannot unpack: {exc.strerror}") from exc
-        return Staged(plan.dirs, [parts for parts, _ in plan.files], written)
+        return Staged(len(plan.files), written)
 
     def _stage_tar(self, archive_path: Path, staging_fd: int) -> Staged:
         limits = self.limits.archive
@@ -228,14 +225,14 @@ class FileService:
                 written = unpack_tar(tar, plan, staging_fd, self._uid, self._gid, limits)
             except OSError as exc:
                 raise StorageIOError(f"cannot unpack: {exc.strerror}") from exc
-        return Staged(plan.dirs, [parts for parts, _ in plan.files], written)
+        return Staged(len(plan.files), written)
 
     def _stage_file(self, source: Path, name: str, staging_fd: int) -> Staged:
         os.rename(source, name, dst_dir_fd=staging_fd)
         os.chown(name, self._uid, self._gid, dir_fd=staging_fd, follow_symlinks=False)
         os.chmod(name, 0o644, dir_fd=staging_fd)
         size = os.stat(name, dir_fd=staging_fd, follow_symlinks=False).st_size
-        return Staged((), [(name,)], size)
+        return Staged(1, size)
 
     # -- provisioning (create's script, script_url, data_url) ------------------
 
@@ -336,7 +333,7 @@ class FileService:
         name = f"{path.name}.zip"
         if path.in_app:
             tree = self._tree(record)
-            total = await asyncio.to_thread(_tree_size, tree, path.app_parts)
+            total = await asyncio.to_thread(tree.size, path.app_parts)
             self._check_zip_size(total)
             members = _host_members(tree, path.app_parts, small=total < _ZIP32_BYTES)
             return Download(name, None, _zip_chunks(members))
@@ -445,10 +442,6 @@ def _read_fd(fd: int) -> Iterator[bytes]:
             yield chunk
     finally:
         os.close(fd)
-
-
-def _tree_size(tree: HostTree, parts: tuple[str, ...]) -> int:
-    return tree.size(parts)
 
 
 Member = tuple[str, datetime, int, Any, Iterator[bytes]]

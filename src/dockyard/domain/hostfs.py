@@ -226,12 +226,7 @@ class Transaction:
         self._journal: list[tuple[str, tuple[str, ...], str]] = []
         self._counter = 0
 
-    def check(
-        self,
-        target: Sequence[str],
-        dirs: Sequence[tuple[str, ...]] = (),
-        files: Sequence[tuple[str, ...]] = (),
-    ) -> None:
+    def check(self, target: Sequence[str]) -> None:
         """Refuse up front what could not be applied, before anything changes."""
         for depth in range(1, len(target) + 1):
             try:
@@ -243,12 +238,7 @@ class Transaction:
         with self.tree.directory(target) as dst:
             self._merge(self.staging_fd, dst, tuple(target), apply=False)
 
-    def apply(
-        self,
-        target: Sequence[str],
-        dirs: Sequence[tuple[str, ...]] = (),
-        files: Sequence[tuple[str, ...]] = (),
-    ) -> None:
+    def apply(self, target: Sequence[str]) -> None:
         for depth in range(1, len(target) + 1):
             try:
                 self.tree.lstat(target[:depth])
