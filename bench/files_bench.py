@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import zipfile
 from collections.abc import Callable
@@ -91,21 +89,8 @@ def main() -> int:
     for tool in ("zip", "unzip"):
         if shutil.which(tool) is None:
             subprocess.run(["apt-get", "install", "-y", "-qq", tool], check=True, timeout=300)
-    sys.path.insert(0, str(core.REPO / "src"))
-    from dockyard.adapters.compose import find_compose_binary
-
-    binary, version = find_compose_binary()
-    root = Path(tempfile.mkdtemp(prefix="dyfiles-")).resolve()
-    ctx = core.Ctx(
-        root=root,
-        data_dir=root / "data",
-        log_dir=root / "logs",
-        raw_root=root / "raw",
-        compose_bin=str(binary),
-        compose_version=version,
-        password=secrets.token_urlsafe(24),
-    )
-    ctx.raw_root.mkdir()
+    ctx = core.new_ctx("dyfiles-")
+    root = ctx.root
     results: dict[str, Any] = {}
     status = 0
     try:

@@ -27,11 +27,9 @@ import contextlib
 import hashlib
 import json
 import os
-import secrets
 import shutil
 import signal
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -333,20 +331,7 @@ def main() -> int:
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
     signal.signal(signal.SIGTERM, on_signal)
-    sys.path.insert(0, str(base.REPO / "src"))
-    from dockyard.adapters.compose import find_compose_binary
-
-    binary, compose_version = find_compose_binary()
-    root = Path(tempfile.mkdtemp(prefix="dyobs-")).resolve()
-    ctx = base.Ctx(
-        root=root,
-        data_dir=root / "data",
-        log_dir=root / "logs",
-        raw_root=root / "raw",
-        compose_bin=str(binary),
-        compose_version=compose_version,
-        password=secrets.token_urlsafe(24),
-    )
+    ctx = base.new_ctx("dyobs-")
     results: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "benchmarks": {},

@@ -183,6 +183,27 @@ class Ctx:
         return dict(os.environ)
 
 
+def new_ctx(prefix: str) -> Ctx:
+    """A fresh run: its own temporary folder (a short, unique path that marks this run's
+    projects, folders and processes), a random password, the Compose binary to compare to."""
+    sys.path.insert(0, str(REPO / "src"))
+    from dockyard.adapters.compose import find_compose_binary
+
+    binary, compose_version = find_compose_binary()
+    root = Path(tempfile.mkdtemp(prefix=prefix)).resolve()
+    ctx = Ctx(
+        root=root,
+        data_dir=root / "data",
+        log_dir=root / "logs",
+        raw_root=root / "raw",
+        compose_bin=str(binary),
+        compose_version=compose_version,
+        password=secrets.token_urlsafe(24),
+    )
+    ctx.raw_root.mkdir()
+    return ctx
+
+
 # -- the server -----------------------------------------------------------------------
 
 
@@ -1253,22 +1274,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
-    sys.path.insert(0, str(REPO / "src"))
-    from dockyard.adapters.compose import find_compose_binary
-
-    binary, compose_version = find_compose_binary()
-    # A short, unique path: it marks this run's projects, folders and processes.
-    root = Path(tempfile.mkdtemp(prefix="dybench-")).resolve()
-    ctx = Ctx(
-        root=root,
-        data_dir=root / "data",
-        log_dir=root / "logs",
-        raw_root=root / "raw",
-        compose_bin=str(binary),
-        compose_version=compose_version,
-        password=secrets.token_urlsafe(24),
-    )
-    ctx.raw_root.mkdir()
+    ctx = new_ctx("dybench-")
     started = time.perf_counter()
     cpu_start = cpu_times()
     results: dict[str, Any] = {

@@ -38,11 +38,9 @@ import base64
 import contextlib
 import json
 import os
-import secrets
 import signal
 import statistics
 import sys
-import tempfile
 import time
 import urllib.parse
 import zlib
@@ -727,20 +725,7 @@ def main() -> int:
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
     signal.signal(signal.SIGTERM, on_signal)
-    sys.path.insert(0, str(core.REPO / "src"))
-    from dockyard.adapters.compose import find_compose_binary
-
-    binary, compose_version = find_compose_binary()
-    root = Path(tempfile.mkdtemp(prefix="dyterm-")).resolve()
-    ctx = core.Ctx(
-        root=root,
-        data_dir=root / "data",
-        log_dir=root / "logs",
-        raw_root=root / "raw",
-        compose_bin=str(binary),
-        compose_version=compose_version,
-        password=secrets.token_urlsafe(24),
-    )
+    ctx = core.new_ctx("dyterm-")
     results: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "benchmarks": {},
