@@ -469,7 +469,7 @@ def encoding_costs(data: bytes, chunk: int) -> dict[str, Any]:
     sys.path.insert(0, str(core.REPO / "src"))
     from websockets.protocol import Side
 
-    from dockyard.domain.terminal import Utf8Framer
+    from dockyard.domain.terminal.framing import Utf8Framer
 
     chunks = [data[i : i + chunk] for i in range(0, len(data), chunk)]
     mb = len(data) / 1e6

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.domain.models import LiveState, Status
-from dockyard.domain.protocols import (
+from dockyard.domain.ports import (
     ContainerProcess,
     EngineEvent,
     LogQuery,

@@ -29,23 +29,23 @@ from dockyard.api import system as system_api
 from dockyard.api import terminal as terminal_api
 from dockyard.api.deps import Services
 from dockyard.api.middleware import ActionLog, Metrics, RequestContextMiddleware
-from dockyard.domain.accounts import AccountService
-from dockyard.domain.archives import ArchiveLimits
-from dockyard.domain.audit import AuditTrail
-from dockyard.domain.auth import Authenticator, PasswordHasher
-from dockyard.domain.composition import Placement
-from dockyard.domain.containers import ContainerConfig, ContainerService
-from dockyard.domain.credentials import TokenSigner
-from dockyard.domain.events import EventService
-from dockyard.domain.files import FileLimits, FileService
-from dockyard.domain.logs import LogService
-from dockyard.domain.metrics import MetricsService
-from dockyard.domain.protocols import ComposeRunner, Engine, UrlFetcher
-from dockyard.domain.quotas import Quotas
-from dockyard.domain.reconcile import Reconciler, StateFollower
-from dockyard.domain.roles import RoleBook
-from dockyard.domain.terminal import SessionRegistry
-from dockyard.domain.terminals import TerminalService
+from dockyard.domain.access.accounts import AccountService
+from dockyard.domain.access.audit import AuditTrail
+from dockyard.domain.access.authn import Authenticator, PasswordHasher
+from dockyard.domain.access.credentials import TokenSigner
+from dockyard.domain.access.roles import RoleBook
+from dockyard.domain.containers.compose_doc import Placement
+from dockyard.domain.containers.quotas import Quotas
+from dockyard.domain.containers.reconcile import Reconciler, StateFollower
+from dockyard.domain.containers.service import ContainerConfig, ContainerService
+from dockyard.domain.files.archives import ArchiveLimits
+from dockyard.domain.files.service import FileLimits, FileService
+from dockyard.domain.observe.events import EventService
+from dockyard.domain.observe.logs import LogService
+from dockyard.domain.observe.metrics import MetricsService
+from dockyard.domain.ports import ComposeRunner, Engine, UrlFetcher
+from dockyard.domain.terminal.framing import SessionRegistry
+from dockyard.domain.terminal.service import TerminalService
 from dockyard.settings import Settings
 from dockyard.store import Database
 from dockyard.store.repository import (

@@ -17,7 +17,7 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from dockyard.domain.composition import container_name
+from dockyard.domain.containers.compose_doc import container_name
 from tests.conftest import ADMIN, basic
 from tests.docker_helpers import BUSYBOX, docker, wait_for
 from tests.server import Server, running_server

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from dockyard.domain.composition import container_name
+from dockyard.domain.containers.compose_doc import container_name
 from tests.docker_helpers import BUSYBOX, PYTHON, docker, wait_for
 from tests.integration.conftest import Live
 

@@ -23,9 +23,9 @@ from fastapi import FastAPI
 
 from dockyard.adapters.engine import DockerEngine
 from dockyard.app import create_app
-from dockyard.domain.access import Principal
-from dockyard.domain.composition import container_name
-from dockyard.domain.metrics import MetricsService
+from dockyard.domain.access.permissions import Principal
+from dockyard.domain.containers.compose_doc import container_name
+from dockyard.domain.observe.metrics import MetricsService
 from tests.conftest import ADMIN, basic, make_settings
 from tests.docker_helpers import BUSYBOX, PYTHON, docker, remove_project
 from tests.integration.conftest import Live

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from dockyard.app import create_app
-from dockyard.domain.composition import container_name
+from dockyard.domain.containers.compose_doc import container_name
 from tests.conftest import ADMIN, basic, make_settings
 from tests.docker_helpers import BUSYBOX, PYTHON, docker, remove_project, wait_for
 from tests.integration.conftest import Live

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from dockyard.domain.credentials import IssuedToken, ServiceKey, hash_secret
+from dockyard.domain.access.credentials import IssuedToken, ServiceKey, hash_secret
 from tests.conftest import ADMIN, FakeWorld, basic
 
 

@@ -13,7 +13,7 @@ from starlette.websockets import WebSocket
 
 from dockyard.api.authz import AUTHENTICATED, OPEN_ROUTES, ROUTE_PERMISSIONS
 from dockyard.api.deps import PrincipalDep, get_ws_principal
-from dockyard.domain.access import Permission
+from dockyard.domain.access.permissions import Permission
 from dockyard.errors import AuthError, ForbiddenError
 from tests.conftest import FakeWorld, basic
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from dockyard.domain.access import Permission
-from dockyard.domain.audit import AuditEntry, AuditQuery
-from dockyard.domain.credentials import IssuedToken, ServiceKey, hash_secret
+from dockyard.domain.access.audit import AuditEntry, AuditQuery
+from dockyard.domain.access.credentials import IssuedToken, ServiceKey, hash_secret
+from dockyard.domain.access.permissions import Permission
+from dockyard.domain.access.roles import CustomRole
+from dockyard.domain.containers.quotas import Quota
 from dockyard.domain.models import Account, ContainerRecord, ContainerSpec, Status, new_cuid
-from dockyard.domain.quotas import Quota
-from dockyard.domain.roles import CustomRole
 from dockyard.store import Database
 from dockyard.store.repository import (
     SqlAccountRepository,

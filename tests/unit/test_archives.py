@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.domain.archives import ArchiveLimits, inspect, unpack
-from dockyard.domain.paths import parse, parse_under_app
+from dockyard.domain.files.archives import ArchiveLimits, inspect, unpack
+from dockyard.domain.files.paths import parse, parse_under_app
 from dockyard.errors import PayloadTooLargeError, ValidationError
 
 

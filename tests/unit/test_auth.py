@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.adapters.security import Argon2Hasher, MemoryLoginLimiter
-from dockyard.domain.auth import Authenticator
+from dockyard.domain.access.authn import Authenticator
 from dockyard.domain.models import Role
 from dockyard.errors import AuthError, RateLimitedError, ValidationError
 from dockyard.store import Database

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from dockyard.domain.composition import Placement, compose_document, container_name
+from dockyard.domain.containers.compose_doc import Placement, compose_document, container_name
+from dockyard.domain.containers.policy import check_document
 from dockyard.domain.models import ContainerSpec
-from dockyard.domain.policy import check_document
 from dockyard.errors import ValidationError
 
 APP = Path("/srv/dy/containers/c1/app")

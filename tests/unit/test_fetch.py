@@ -20,7 +20,7 @@ import structlog
 import trustme
 
 from dockyard.adapters.fetch import HttpUrlFetcher, parse_networks, refusal
-from dockyard.domain.provision import Provision, file_name, public_url
+from dockyard.domain.containers.provision import Provision, file_name, public_url
 from dockyard.errors import DeadlineError, PayloadTooLargeError, ValidationError
 
 LOCAL = parse_networks("127.0.0.1/32")

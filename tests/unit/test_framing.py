@@ -7,7 +7,7 @@ import base64
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dockyard.domain.terminal import FRAME_BYTES, Utf8Framer
+from dockyard.domain.terminal.framing import FRAME_BYTES, Utf8Framer
 
 
 def joined(frames: list[dict[str, str]]) -> bytes:

@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 
-from dockyard.domain.access import Principal
-from dockyard.domain.events import Event, EventFilter, EventService
+from dockyard.domain.access.permissions import Principal
 from dockyard.domain.models import Role
-from dockyard.domain.protocols import EngineEvent
+from dockyard.domain.observe.events import Event, EventFilter, EventService
+from dockyard.domain.ports import EngineEvent
 from tests.conftest import FakeWorld, basic
 
 ADMIN = Principal("admin", Role.ADMIN.value)
@@ -87,7 +87,7 @@ async def test_log_follows_are_bounded(
 
 
 def _follow() -> Any:
-    from dockyard.domain.protocols import LogQuery
+    from dockyard.domain.ports import LogQuery
 
     return LogQuery(follow=True)
 

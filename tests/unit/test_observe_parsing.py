@@ -23,10 +23,10 @@ from dockyard.adapters.engine.logs import (
     LogDecoder,
     log_params,
 )
-from dockyard.domain.metrics import cpu_percent
 from dockyard.domain.models import Status
-from dockyard.domain.observe import parse_instant
-from dockyard.domain.protocols import ContainerProcess, LogQuery, ResourceSample
+from dockyard.domain.observe.metrics import cpu_percent
+from dockyard.domain.observe.streams import parse_instant
+from dockyard.domain.ports import ContainerProcess, LogQuery, ResourceSample
 from dockyard.errors import ValidationError
 
 CID = "a96c82b01bcfb34f0370df64bf2ff56d539c0b237523f4e84f5a4e6f88ad9f19"

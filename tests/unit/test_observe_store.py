@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dockyard.domain.events import Event, EventQuery
+from dockyard.domain.observe.events import Event, EventQuery
 from dockyard.store import Database
 from dockyard.store.repository import SqlEventRepository
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dockyard.domain.models import ContainerRecord, ContainerSpec, Status, new_cuid
-from dockyard.domain.protocols import ManagedContainer
+from dockyard.domain.ports import ManagedContainer
 from tests.conftest import FakeWorld
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from dockyard.adapters.compose.runner import CliComposeRunner
-from dockyard.domain.containers import decode_cursor, encode_cursor
-from dockyard.domain.lifecycle import Action, Plan, plan
+from dockyard.domain.containers.lifecycle import Action, Plan, plan
 from dockyard.domain.models import Status
+from dockyard.domain.paging import decode_cursor, encode_cursor
 from dockyard.errors import StateError, ValidationError
 from dockyard.settings import Settings, describe_error
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from dockyard.domain.models import ContainerRecord, ContainerSpec, Status, new_cuid
-from dockyard.domain.protocols import ContainerQuery
+from dockyard.domain.ports import ContainerQuery
 from dockyard.store import Database
 from dockyard.store.repository import SqlContainerRepository
 

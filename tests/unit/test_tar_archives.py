@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.domain.archives import (
+from dockyard.domain.files.archives import (
     ArchiveLimits,
     Plan,
     archive_kind,

@@ -28,8 +28,8 @@ from pathlib import Path
 import httpx
 import structlog
 
-from dockyard.domain.protocols import Fetched
-from dockyard.domain.provision import SCHEMES, public_url, url_refused
+from dockyard.domain.containers.provision import SCHEMES, public_url, url_refused
+from dockyard.domain.ports import Fetched
 from dockyard.errors import DeadlineError, PayloadTooLargeError
 
 log = structlog.get_logger("dockyard.fetch")

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from dockyard.api.deps import PrincipalDep, ServicesDep, client_address
-from dockyard.domain.quotas import Quota
+from dockyard.domain.containers.quotas import Quota
 
 router = APIRouter(prefix="/accounts", tags=["accounts"])
 

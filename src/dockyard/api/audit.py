@@ -8,7 +8,6 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from dockyard.api.deps import PrincipalDep, ServicesDep
-from dockyard.domain.audit import MAX_PAGE
 from dockyard.errors import ValidationError
 
 router = APIRouter(tags=["accounts"])
@@ -27,12 +26,6 @@ async def list_audit(
     cursor: str | None = None,
 ) -> dict[str, Any]:
     """Audit entries, newest first, with cursor pagination."""
-    if not 1 <= limit <= MAX_PAGE:
-        raise ValidationError(
-            f"limit must be between 1 and {MAX_PAGE}",
-            code="INVALID_LIMIT",
-            details={"field": "limit", "provided": limit},
-        )
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:
             raise ValidationError(
@@ -50,4 +43,4 @@ async def list_audit(
         limit=limit,
         cursor=cursor,
     )
-    return {"entries": [e.public() for e in page.entries], "next_cursor": page.next_cursor}
+    return {"entries": [e.public() for e in page.items], "next_cursor": page.next_cursor}

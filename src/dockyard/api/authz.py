@@ -15,7 +15,7 @@ from typing import Final
 
 import structlog
 
-from dockyard.domain.access import Permission, Principal
+from dockyard.domain.access.permissions import Permission, Principal
 from dockyard.errors import ForbiddenError
 
 log = structlog.get_logger("dockyard.authz")

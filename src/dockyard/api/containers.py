@@ -8,13 +8,12 @@ from fastapi import APIRouter, Query, Response
 
 from dockyard.api.deps import PrincipalDep, ServicesDep
 from dockyard.api.schemas import CreateContainer, PortsBody, UpdateContainer
-from dockyard.domain.access import Permission
-from dockyard.domain.containers import MAX_PAGE, iter_statuses
-from dockyard.domain.lifecycle import Action
+from dockyard.domain.access.permissions import Permission
+from dockyard.domain.containers.lifecycle import Action
+from dockyard.domain.containers.provision import FIELDS as PROVISION_FIELDS
+from dockyard.domain.containers.provision import Provision
+from dockyard.domain.containers.service import iter_statuses
 from dockyard.domain.models import ContainerRecord, ContainerSpec
-from dockyard.domain.provision import FIELDS as PROVISION_FIELDS
-from dockyard.domain.provision import Provision
-from dockyard.errors import ValidationError
 
 router = APIRouter(prefix="/containers", tags=["containers"])
 
@@ -58,12 +57,6 @@ async def list_containers(
     cursor: str | None = None,
 ) -> dict[str, Any]:
     """List containers, newest first, with cursor pagination."""
-    if not 1 <= limit <= MAX_PAGE:
-        raise ValidationError(
-            f"limit must be between 1 and {MAX_PAGE}",
-            code="INVALID_LIMIT",
-            details={"field": "limit", "provided": limit},
-        )
     page = await services.containers.page(
         principal,
         statuses=list(iter_statuses(status)),
@@ -72,7 +65,7 @@ async def list_containers(
         limit=limit,
         cursor=cursor,
     )
-    return {"containers": [r.public() for r in page.containers], "next_cursor": page.next_cursor}
+    return {"containers": [r.public() for r in page.items], "next_cursor": page.next_cursor}
 
 
 @router.get("/{cuid}")

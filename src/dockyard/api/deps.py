@@ -13,18 +13,18 @@ from fastapi import Depends, Request, WebSocket
 from starlette.requests import HTTPConnection
 
 from dockyard.api.authz import authorize
-from dockyard.domain.access import Principal
-from dockyard.domain.accounts import AccountService
-from dockyard.domain.audit import AuditTrail
-from dockyard.domain.auth import Authenticator
-from dockyard.domain.containers import ContainerService
-from dockyard.domain.events import EventService
-from dockyard.domain.files import FileService
-from dockyard.domain.logs import LogService
-from dockyard.domain.metrics import MetricsService
-from dockyard.domain.quotas import Quotas
-from dockyard.domain.reconcile import Reconciler
-from dockyard.domain.terminals import TerminalService
+from dockyard.domain.access.accounts import AccountService
+from dockyard.domain.access.audit import AuditTrail
+from dockyard.domain.access.authn import Authenticator
+from dockyard.domain.access.permissions import Principal
+from dockyard.domain.containers.quotas import Quotas
+from dockyard.domain.containers.reconcile import Reconciler
+from dockyard.domain.containers.service import ContainerService
+from dockyard.domain.files.service import FileService
+from dockyard.domain.observe.events import EventService
+from dockyard.domain.observe.logs import LogService
+from dockyard.domain.observe.metrics import MetricsService
+from dockyard.domain.terminal.service import TerminalService
 from dockyard.errors import AuthError, ForbiddenError
 
 

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dockyard.domain.policy import HOST_ACCESS_FIELDS, host_access_denied
+from dockyard.domain.containers.policy import HOST_ACCESS_FIELDS, host_access_denied
 from dockyard.errors import (
     AuthError,
     DockyardError,

@@ -12,7 +12,7 @@ from python_multipart import MultipartParser
 from python_multipart.multipart import parse_options_header
 
 from dockyard.api.deps import PrincipalDep, ServicesDep
-from dockyard.domain.files import Download
+from dockyard.domain.files.service import Download
 from dockyard.errors import ValidationError
 
 router = APIRouter(prefix="/containers/{cuid}", tags=["files"])

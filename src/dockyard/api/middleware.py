@@ -17,7 +17,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dockyard.domain.audit import AuditEntry
+from dockyard.domain.access.audit import AuditEntry
 
 log = structlog.get_logger("dockyard.api")
 

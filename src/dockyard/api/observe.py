@@ -10,9 +10,9 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from dockyard.api.deps import PrincipalDep, ServicesDep
-from dockyard.domain.events import Event, event_filter
-from dockyard.domain.logs import log_query
-from dockyard.domain.observe import LeasedStream
+from dockyard.domain.observe.events import Event, event_filter
+from dockyard.domain.observe.logs import log_query
+from dockyard.domain.observe.streams import LeasedStream
 from dockyard.errors import ValidationError
 
 router = APIRouter(tags=["observe"])
@@ -90,7 +90,7 @@ async def list_events(
             _sse(stream), media_type="text/event-stream", headers=_STREAM_HEADERS
         )
     page = await services.events.page(principal, flt, limit=limit, cursor=cursor)
-    return {"events": [e.public() for e in page.events], "next_cursor": page.next_cursor}
+    return {"events": [e.public() for e in page.items], "next_cursor": page.next_cursor}
 
 
 async def _closing(stream: LeasedStream[bytes]) -> AsyncIterator[bytes]:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from dockyard.api.deps import PrincipalDep, ServicesDep
-from dockyard.domain.access import Permission, parse_permissions
+from dockyard.domain.access.permissions import Permission, parse_permissions
 
 router = APIRouter(prefix="/roles", tags=["accounts"])
 

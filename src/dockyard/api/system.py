@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from dockyard.api.deps import PrincipalDep, ServicesDep
-from dockyard.domain.access import Permission
+from dockyard.domain.access.permissions import Permission
 from dockyard.errors import DockyardError
 
 router = APIRouter(tags=["system"])

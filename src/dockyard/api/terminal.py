@@ -22,8 +22,8 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from dockyard.api.deps import Services, get_ws_principal
 from dockyard.api.errors import KIND_STATUS
-from dockyard.domain.terminal import SIGNALS, Utf8Framer
-from dockyard.domain.terminals import Connection
+from dockyard.domain.terminal.framing import SIGNALS, Utf8Framer
+from dockyard.domain.terminal.service import Connection
 from dockyard.errors import DockyardError, ValidationError
 
 log = structlog.get_logger("dockyard.terminal")

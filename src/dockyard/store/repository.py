@@ -7,14 +7,14 @@ from typing import Any
 
 from sqlalchemy import Select, delete, func, insert, select, update
 
-from dockyard.domain.access import Permission, parse_permissions
-from dockyard.domain.audit import AuditEntry, AuditQuery
-from dockyard.domain.credentials import IssuedToken, ServiceKey
-from dockyard.domain.events import Event, EventQuery
+from dockyard.domain.access.audit import AuditEntry, AuditQuery
+from dockyard.domain.access.credentials import IssuedToken, ServiceKey
+from dockyard.domain.access.permissions import Permission, parse_permissions
+from dockyard.domain.access.roles import CustomRole
+from dockyard.domain.containers.quotas import Quota
 from dockyard.domain.models import Account, ContainerRecord, ContainerSpec, Status
-from dockyard.domain.protocols import ContainerQuery
-from dockyard.domain.quotas import Quota
-from dockyard.domain.roles import CustomRole
+from dockyard.domain.observe.events import Event, EventQuery
+from dockyard.domain.ports import ContainerQuery
 from dockyard.store.database import Database
 from dockyard.store.tables import (
     accounts,

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dockyard.domain.protocols import ContainerProcess, ResourceSample
+from dockyard.domain.ports import ContainerProcess, ResourceSample
 
 _V1_CONTROLLERS = {
     "cpu": ("cpuacct", "cpu,cpuacct", "cpuacct,cpu"),

@@ -28,9 +28,9 @@ from dockyard.adapters.engine.streams import (
     open_exec,
     recent_output,
 )
-from dockyard.domain.composition import container_name
+from dockyard.domain.containers.compose_doc import container_name
 from dockyard.domain.models import LiveState, Status
-from dockyard.domain.protocols import (
+from dockyard.domain.ports import (
     ContainerProcess,
     EngineEvent,
     LogQuery,

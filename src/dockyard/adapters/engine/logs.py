@@ -18,7 +18,7 @@ from typing import Any
 import aiodocker
 import aiohttp
 
-from dockyard.domain.protocols import LogQuery
+from dockyard.domain.ports import LogQuery
 from dockyard.errors import DeadlineError, EngineError, EngineUnavailableError, NotFoundError
 
 RAW_STREAM = "application/vnd.docker.raw-stream"

@@ -16,7 +16,7 @@ from typing import Any
 import aiodocker
 from aiodocker.stream import Stream
 
-from dockyard.domain.terminal import Output
+from dockyard.domain.terminal.framing import Output
 from dockyard.errors import EngineError, NotFoundError
 
 _SIGNALS = {

@@ -20,11 +20,11 @@ from typing import Any, Protocol
 
 import structlog
 
-from dockyard.domain.access import Permission, Principal
-from dockyard.domain.containers import decode_cursor, encode_cursor
+from dockyard.domain.access.permissions import Permission, Principal
 from dockyard.domain.models import utcnow
-from dockyard.domain.observe import LeasedStream, SessionLimiter, parse_instant
-from dockyard.domain.protocols import EngineEvent
+from dockyard.domain.observe.streams import LeasedStream, SessionLimiter, parse_instant
+from dockyard.domain.paging import Page, before, check_limit, page_of
+from dockyard.domain.ports import EngineEvent
 from dockyard.errors import ValidationError
 
 log = structlog.get_logger("dockyard.events")
@@ -106,12 +106,6 @@ class EventRepository(Protocol):
     async def query(self, query: EventQuery) -> list[Event]: ...
     async def last_seq(self) -> int: ...
     async def trim(self, keep: int) -> int: ...
-
-
-@dataclass(frozen=True)
-class EventPage:
-    events: list[Event]
-    next_cursor: str | None
 
 
 def event_filter(
@@ -292,23 +286,16 @@ class EventService:
 
     async def page(
         self, principal: Principal, flt: EventFilter, *, limit: int, cursor: str | None
-    ) -> EventPage:
+    ) -> Page[Event]:
         """Newest first, keyset-paginated."""
         principal.require(Permission.CONTAINERS_READ)
-        if not 1 <= limit <= MAX_PAGE:
-            raise ValidationError(
-                f"limit must be between 1 and {MAX_PAGE}",
-                code="INVALID_LIMIT",
-                details={"field": "limit", "provided": limit},
-            )
-        before = decode_cursor(cursor) if cursor else None
+        check_limit(limit, MAX_PAGE)
+        start = before(cursor)
         await self.flush()  # a client reads its own actions
         rows = await self._repo.query(
-            self._query(principal, flt, limit=limit + 1, oldest_first=False, before_seq=before)
+            self._query(principal, flt, limit=limit + 1, oldest_first=False, before_seq=start)
         )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return EventPage(rows, encode_cursor(rows[-1].seq) if more and rows else None)
+        return page_of(rows, limit)
 
     async def follow(
         self, principal: Principal, flt: EventFilter, *, after: int | None

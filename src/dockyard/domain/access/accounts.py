@@ -18,9 +18,8 @@ from typing import Any, Protocol
 
 import structlog
 
-from dockyard.domain.access import BUILTIN_ROLES, Permission, Principal, not_found
-from dockyard.domain.auth import Authenticator, check_password_rules
-from dockyard.domain.credentials import (
+from dockyard.domain.access.authn import Authenticator, check_password_rules
+from dockyard.domain.access.credentials import (
     IssuedToken,
     ServiceKey,
     ServiceKeyRepository,
@@ -28,10 +27,11 @@ from dockyard.domain.credentials import (
     hash_secret,
     new_key,
 )
+from dockyard.domain.access.permissions import BUILTIN_ROLES, Permission, Principal, not_found
+from dockyard.domain.access.roles import CustomRole, RoleBook, RoleRepository, check_role_name
+from dockyard.domain.containers.quotas import Quota, Quotas, Usage
 from dockyard.domain.models import Account, Role, utcnow
-from dockyard.domain.protocols import AccountRepository
-from dockyard.domain.quotas import Quota, Quotas, Usage
-from dockyard.domain.roles import CustomRole, RoleBook, RoleRepository, check_role_name
+from dockyard.domain.ports import AccountRepository
 from dockyard.errors import AuthError, ConflictError, ForbiddenError, ValidationError
 
 log = structlog.get_logger("dockyard.accounts")

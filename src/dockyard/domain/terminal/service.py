@@ -6,11 +6,11 @@ import asyncio
 import shlex
 from contextlib import suppress
 
-from dockyard.domain.access import Permission, Principal
-from dockyard.domain.containers import ContainerService
+from dockyard.domain.access.permissions import Permission, Principal
+from dockyard.domain.containers.service import ContainerService
 from dockyard.domain.models import Status
-from dockyard.domain.protocols import Engine
-from dockyard.domain.terminal import (
+from dockyard.domain.ports import Engine
+from dockyard.domain.terminal.framing import (
     REPLAY_BYTES,
     AttachHub,
     Output,

@@ -8,10 +8,10 @@ follows open at once are bounded per container and in total.
 
 from __future__ import annotations
 
-from dockyard.domain.access import Permission, Principal
-from dockyard.domain.containers import ContainerService
-from dockyard.domain.observe import LeasedStream, SessionLimiter, parse_instant
-from dockyard.domain.protocols import Engine, LogQuery
+from dockyard.domain.access.permissions import Permission, Principal
+from dockyard.domain.containers.service import ContainerService
+from dockyard.domain.observe.streams import LeasedStream, SessionLimiter, parse_instant
+from dockyard.domain.ports import Engine, LogQuery
 from dockyard.errors import ValidationError
 
 MAX_TAIL = 10_000_000

@@ -24,7 +24,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field
 
-from dockyard.domain.access import Permission, Principal
+from dockyard.domain.access.permissions import Permission, Principal
 from dockyard.domain.models import utcnow
 
 KEY_PREFIX = "dyk_"

@@ -22,8 +22,7 @@ from typing import Protocol
 
 import structlog
 
-from dockyard.domain.access import Permission, Principal
-from dockyard.domain.credentials import (
+from dockyard.domain.access.credentials import (
     IssuedToken,
     ServiceKeyRepository,
     TicketBook,
@@ -31,9 +30,10 @@ from dockyard.domain.credentials import (
     TokenSigner,
     hash_secret,
 )
+from dockyard.domain.access.permissions import Permission, Principal
+from dockyard.domain.access.roles import RoleBook
 from dockyard.domain.models import Account, Role, utcnow
-from dockyard.domain.protocols import AccountRepository
-from dockyard.domain.roles import RoleBook
+from dockyard.domain.ports import AccountRepository
 from dockyard.errors import AuthError, ConflictError, RateLimitedError, ValidationError
 
 log = structlog.get_logger("dockyard.auth")

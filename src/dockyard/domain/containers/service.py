@@ -7,8 +7,6 @@ and the Engine API (``Engine``) and never shell out.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import os
 import shutil
 from collections import defaultdict
@@ -21,9 +19,11 @@ from typing import Any
 import structlog
 from pydantic import ValidationError as PydanticValidationError
 
-from dockyard.domain.access import Permission, Principal, not_found
-from dockyard.domain.composition import Placement, compose_document
-from dockyard.domain.lifecycle import Action, Plan, plan
+from dockyard.domain.access.permissions import Permission, Principal, not_found
+from dockyard.domain.containers.compose_doc import Placement, compose_document
+from dockyard.domain.containers.lifecycle import Action, Plan, plan
+from dockyard.domain.containers.policy import check_document
+from dockyard.domain.containers.quotas import NoQuotas, QuotaGuard
 from dockyard.domain.models import (
     CUID,
     ContainerRecord,
@@ -33,9 +33,8 @@ from dockyard.domain.models import (
     Status,
     new_cuid,
 )
-from dockyard.domain.policy import check_document
-from dockyard.domain.protocols import ComposeRunner, ContainerQuery, ContainerRepository, Engine
-from dockyard.domain.quotas import NoQuotas, QuotaGuard
+from dockyard.domain.paging import Page, before, check_limit, page_of
+from dockyard.domain.ports import ComposeRunner, ContainerQuery, ContainerRepository, Engine
 from dockyard.errors import (
     ComposeError,
     ConflictError,
@@ -57,30 +56,6 @@ class ContainerConfig:
     placement: Placement
     uid: int
     gid: int
-
-
-@dataclass(frozen=True)
-class Page:
-    containers: list[ContainerRecord]
-    next_cursor: str | None
-
-
-def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"s:{seq}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not raw.startswith("s:"):
-            raise ValueError(raw)
-        return int(raw[2:])
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValidationError(
-            "cursor is not one this service handed out",
-            code="INVALID_CURSOR",
-            details={"field": "cursor", "provided": cursor},
-        ) from None
 
 
 class ContainerService:
@@ -168,20 +143,18 @@ class ContainerService:
         image: str | None,
         limit: int,
         cursor: str | None,
-    ) -> Page:
+    ) -> Page[ContainerRecord]:
         principal.require(Permission.CONTAINERS_READ)
+        check_limit(limit, MAX_PAGE)
         query = ContainerQuery(
             owner=None if principal.is_admin else principal.username,
             statuses=statuses,
             tag=tag,
             image=image,
             limit=limit + 1,
-            before_seq=decode_cursor(cursor) if cursor else None,
+            before_seq=before(cursor),
         )
-        rows = await self._repo.query(query)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return Page(rows, encode_cursor(rows[-1].seq) if more and rows else None)
+        return page_of(await self._repo.query(query), limit)
 
     async def refresh(self, record: ContainerRecord, *, persist: bool = True) -> LiveState | None:
         """Bring the record's state in line with the engine; the engine is the truth."""

@@ -12,7 +12,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field
 
-from dockyard.domain.access import BUILTIN_ROLES, Permission
+from dockyard.domain.access.permissions import BUILTIN_ROLES, Permission
 from dockyard.domain.models import utcnow
 from dockyard.errors import ValidationError
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from dockyard.domain.models import Account, ContainerRecord, LiveState, Status
-from dockyard.domain.terminal import TerminalStream
+from dockyard.domain.terminal.framing import TerminalStream
 
 
 class ComposeRunner(Protocol):

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from dockyard.domain.containers import ContainerService
+from dockyard.domain.containers.service import ContainerService
 from dockyard.domain.models import ContainerRecord, ContainerSpec, Status
-from dockyard.domain.protocols import (
+from dockyard.domain.ports import (
     AccountRepository,
     ContainerRepository,
     Engine,

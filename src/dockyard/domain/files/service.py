@@ -26,8 +26,10 @@ from typing import Any
 
 import structlog
 
-from dockyard.domain.access import Permission, Principal
-from dockyard.domain.archives import (
+from dockyard.domain.access.permissions import Permission, Principal
+from dockyard.domain.containers.provision import BOOT_PY, Provision, file_name
+from dockyard.domain.containers.service import ContainerService
+from dockyard.domain.files.archives import (
     ArchiveLimits,
     archive_kind,
     inspect,
@@ -36,12 +38,10 @@ from dockyard.domain.archives import (
     unpack,
     unpack_tar,
 )
-from dockyard.domain.containers import ContainerService
-from dockyard.domain.hostfs import Entry, HostTree, Transaction, kind_of
+from dockyard.domain.files.hostfs import Entry, HostTree, Transaction, kind_of
+from dockyard.domain.files.paths import ContainerPath, parse, parse_under_app
 from dockyard.domain.models import ContainerRecord
-from dockyard.domain.paths import ContainerPath, parse, parse_under_app
-from dockyard.domain.protocols import Engine, UrlFetcher
-from dockyard.domain.provision import BOOT_PY, Provision, file_name
+from dockyard.domain.ports import Engine, UrlFetcher
 from dockyard.errors import (
     NotFoundError,
     PayloadTooLargeError,

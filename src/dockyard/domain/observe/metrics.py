@@ -25,10 +25,10 @@ from typing import Any
 
 import structlog
 
-from dockyard.domain.access import Permission, Principal
-from dockyard.domain.containers import ContainerService
+from dockyard.domain.access.permissions import Permission, Principal
+from dockyard.domain.containers.service import ContainerService
 from dockyard.domain.models import ContainerRecord, Status
-from dockyard.domain.protocols import (
+from dockyard.domain.ports import (
     ContainerProcess,
     Engine,
     EngineEvent,

@@ -17,9 +17,9 @@ from typing import Any, Protocol
 import structlog
 from pydantic import BaseModel, Field
 
-from dockyard.domain.access import Permission, Principal
-from dockyard.domain.containers import decode_cursor, encode_cursor
+from dockyard.domain.access.permissions import Permission, Principal
 from dockyard.domain.models import utcnow
+from dockyard.domain.paging import Page, before, check_limit, page_of
 
 log = structlog.get_logger("dockyard.audit")
 
@@ -71,12 +71,6 @@ class AuditQuery:
 class AuditRepository(Protocol):
     async def append(self, entries: list[AuditEntry]) -> None: ...
     async def query(self, query: AuditQuery) -> list[AuditEntry]: ...
-
-
-@dataclass(frozen=True)
-class AuditPage:
-    entries: list[AuditEntry]
-    next_cursor: str | None
 
 
 class AuditTrail:
@@ -150,9 +144,10 @@ class AuditTrail:
         until: datetime | None,
         limit: int,
         cursor: str | None,
-    ) -> AuditPage:
+    ) -> Page[AuditEntry]:
         principal.require(Permission.AUDIT_READ)
-        before = decode_cursor(cursor) if cursor else None
+        check_limit(limit, MAX_PAGE)
+        start = before(cursor)
         await self.flush()
         rows = await self._repo.query(
             AuditQuery(
@@ -162,9 +157,7 @@ class AuditTrail:
                 since=since,
                 until=until,
                 limit=limit + 1,
-                before_seq=before,
+                before_seq=start,
             )
         )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return AuditPage(rows, encode_cursor(rows[-1].seq) if more and rows else None)
+        return page_of(rows, limit)

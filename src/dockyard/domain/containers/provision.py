@@ -14,7 +14,7 @@ import binascii
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from dockyard.domain.paths import ContainerPath, check_component, parse_under_app
+from dockyard.domain.files.paths import ContainerPath, check_component, parse_under_app
 from dockyard.errors import ValidationError
 
 FIELDS = ("script", "script_url", "data_url", "data_path")
