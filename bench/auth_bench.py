@@ -180,8 +180,7 @@ def bench_auth(server: Server, count: int) -> dict[str, Any]:
 async def fill_audit(server: Server, entries: int) -> None:
     # The service's own repository and mapping, so the rows are exactly what it writes.
     from dockyard.domain.access.audit import AuditEntry
-    from dockyard.store import Database
-    from dockyard.store.repository import SqlAuditRepository
+    from dockyard.store import Database, SqlAuditRepository
 
     db = Database(server.db_url)
     repo = SqlAuditRepository(db)

@@ -714,7 +714,7 @@ async def _seed(db_path: Path, count: int) -> float:
     spec = ContainerSpec(image=IMAGE, command=COMMAND, tags=["bench"])
     spec_json = spec.model_dump(mode="json")
     try:  # the repository's own mapping, so that the rows are what insert() would write
-        from dockyard.store.repository import _row_values as row_values
+        from dockyard.store.containers import _row_values as row_values
     except ImportError:
         row_values = None
     rows = []

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Coroutine
 from typing import Any
 
 import structlog
@@ -39,16 +40,8 @@ def load_settings() -> Settings:
 def serve(settings: Settings) -> None:
     import uvicorn
 
-    from dockyard.app import create_app, preflight
-
-    try:
-        asyncio.run(preflight(settings))
-        app = create_app(settings)
-    except DockyardError as exc:
-        print(f"dockyard: {exc.message}", file=sys.stderr)
-        raise SystemExit(2) from None
     config = uvicorn.Config(
-        app,
+        "dockyard.app:create_app",  # replaced below: the app is built in the server's loop
         host=settings.host,
         port=settings.port,
         log_level="warning",
@@ -63,22 +56,46 @@ def serve(settings: Settings) -> None:
         # the throughput of `cat` of a large file (docs/benchmarks.md, terminal).
         ws_per_message_deflate=False,
     )
-    server = _server(config)
-    server.run()
-    if not server.started:
-        raise SystemExit(3)
+    code = _run(_serve(settings, config), config)
+    if code:
+        raise SystemExit(code)
 
 
-def _server(config: Any) -> Any:
+def _run(main: Coroutine[Any, Any, int], config: Any) -> int:
+    from uvicorn._compat import asyncio_run
+
+    return asyncio_run(main, loop_factory=config.get_loop_factory())
+
+
+async def _serve(settings: Settings, config: Any) -> int:
+    """Start the runtime before binding, so that a failure (database, admin bootstrap,
+    engine) is one clear line; then serve until a signal; the lifespan stops it."""
+    from dockyard.app import create_app
+    from dockyard.runtime import build_services
+
+    try:
+        runtime = build_services(settings)
+        await runtime.start()
+    except DockyardError as exc:
+        print(f"dockyard: {exc.message}", file=sys.stderr)
+        return 2
+    config.app = create_app(settings, runtime=runtime)
+    server = _server(config, runtime)
+    try:
+        await server.serve()
+    finally:
+        await runtime.stop()
+    return 0 if server.started else 3
+
+
+def _server(config: Any, runtime: Any) -> Any:
     """uvicorn's server, but terminal sessions get their last frame before it closes
     WebSockets on shutdown (it would send them 1012 without a word)."""
     import uvicorn
 
     class Server(uvicorn.Server):
         async def shutdown(self, sockets: Any = None) -> None:
-            services = getattr(config.app.state, "services", None)
-            if services is not None:
-                await services.terminals.shutdown()
+            await runtime.services.terminals.shutdown()
             await super().shutdown(sockets)
 
     return Server(config)

@@ -10,8 +10,8 @@ from dockyard.domain.access.permissions import Permission
 from dockyard.domain.access.roles import CustomRole
 from dockyard.domain.containers.quotas import Quota
 from dockyard.domain.models import Account, ContainerRecord, ContainerSpec, Status, new_cuid
-from dockyard.store import Database
-from dockyard.store.repository import (
+from dockyard.store import (
+    Database,
     SqlAccountRepository,
     SqlAuditRepository,
     SqlContainerRepository,

@@ -11,8 +11,7 @@ from dockyard.adapters.security import Argon2Hasher, MemoryLoginLimiter
 from dockyard.domain.access.authn import Authenticator
 from dockyard.domain.models import Role
 from dockyard.errors import AuthError, RateLimitedError, ValidationError
-from dockyard.store import Database
-from dockyard.store.repository import SqlAccountRepository
+from dockyard.store import Database, SqlAccountRepository
 
 
 @pytest.fixture

@@ -7,8 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dockyard.domain.observe.events import Event, EventQuery
-from dockyard.store import Database
-from dockyard.store.repository import SqlEventRepository
+from dockyard.store import Database, SqlEventRepository
 
 
 @pytest.fixture

@@ -8,8 +8,7 @@ import pytest
 
 from dockyard.domain.models import ContainerRecord, ContainerSpec, Status, new_cuid
 from dockyard.domain.ports import ContainerQuery
-from dockyard.store import Database
-from dockyard.store.repository import SqlContainerRepository
+from dockyard.store import Database, SqlContainerRepository
 
 
 @pytest.fixture

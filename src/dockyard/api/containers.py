@@ -40,9 +40,6 @@ async def create_container(
     record = await services.containers.create(
         principal, spec, start=body.start, provision=provision
     )
-    services.events.action(
-        principal, "container.created", record.cuid, record.owner, image=spec.image
-    )
     return record.public()
 
 
@@ -83,10 +80,6 @@ async def update_container(
     """Change env, tags, resources or image; a running container is recreated."""
     patch = body.model_dump(exclude_unset=True)
     record = await services.containers.update(principal, cuid, patch)
-    # The names of what changed, never values (env values are secrets).
-    services.events.action(
-        principal, "container.updated", record.cuid, record.owner, fields=sorted(patch)
-    )
     return record.public()
 
 
@@ -94,9 +87,7 @@ async def update_container(
 async def delete_container(cuid: str, principal: PrincipalDep, services: ServicesDep) -> Response:
     """Stop and remove the container, its project and its folder."""
     principal.require(Permission.CONTAINERS_DELETE)
-    owner = (await services.containers.owned(principal, cuid)).owner  # for its event
     await services.containers.delete(principal, cuid)
-    services.events.action(principal, "container.deleted", cuid, owner)
     return Response(status_code=204)
 
 
@@ -106,9 +97,6 @@ async def update_ports(
 ) -> dict[str, Any]:
     """Replace the port bindings."""
     record = await services.containers.set_ports(principal, cuid, body.ports)
-    services.events.action(
-        principal, "container.updated", record.cuid, record.owner, fields=["ports"]
-    )
     return record.public()
 
 
@@ -139,14 +127,6 @@ async def container_status(
 def _action_route(action: Action) -> None:
     async def endpoint(cuid: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
         record = await services.containers.act(principal, cuid, action)
-        services.events.action(
-            principal,
-            "container.action",
-            record.cuid,
-            record.owner,
-            action=action.value,
-            status=record.status.value,
-        )
         return record.public()
 
     endpoint.__name__ = f"{action.value}_container"

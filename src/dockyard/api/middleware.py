@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dockyard.domain.access.audit import AuditEntry
+from dockyard.domain.recording import RequestScope, request_scope
 
 log = structlog.get_logger("dockyard.api")
 
@@ -27,8 +28,6 @@ _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 AuditSink = Callable[[AuditEntry], None]
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 _RESOURCE_PARAMS = ("cuid", "username", "key_id", "token_id", "name")
-_RESOURCE_FIELDS = ("cuid", "id", "username", "name")
-_CREATED_MAX = 64 * 1024
 
 
 class ActionLog:
@@ -90,7 +89,9 @@ class RequestContextMiddleware:
         response: dict[str, Any] = {"status": None}
         # Audited before the last byte leaves, so a client that reads /audit next sees it.
         audit_pending = self.audit is not None and scope.get("method", "WS") not in _READS
-        created = bytearray()
+        # The domain names the resource a change made or touched (domain/recording.py).
+        changes = RequestScope()
+        token = request_scope.set(changes)
 
         async def send_with_id(message: Message) -> None:
             nonlocal audit_pending
@@ -101,11 +102,9 @@ class RequestContextMiddleware:
             elif message["type"] == "websocket.accept":
                 response["status"] = 101
             elif message["type"] == "http.response.body" and audit_pending:
-                if response["status"] == 201 and len(created) < _CREATED_MAX:
-                    created.extend(message.get("body", b""))
                 if not message.get("more_body", False):
                     audit_pending = False
-                    self._audit(scope, state, response["status"] or 500, bytes(created))
+                    self._audit(scope, state, response["status"] or 500, changes.resource)
             await send(message)
 
         try:
@@ -118,20 +117,21 @@ class RequestContextMiddleware:
             else:
                 raise
         finally:
+            request_scope.reset(token)
             if audit_pending:
-                self._audit(scope, state, response["status"] or 500, b"")
+                self._audit(scope, state, response["status"] or 500, changes.resource)
             self._record(scope, state, response["status"] or 500, started)
 
-    def _audit(self, scope: Scope, state: dict[str, Any], status: int, created: bytes) -> None:
-        """One accepted change: who, what, which resource, outcome. Never a body value
-        but the new resource's id, taken from a 201's answer."""
+    def _audit(self, scope: Scope, state: dict[str, Any], status: int, changed: str | None) -> None:
+        """One request that asked for a change: who, what, which resource, outcome. The
+        resource is the route's own, else the one the domain recorded (a new one's id)."""
         user = state.get("user")
         if user is None or self.audit is None:
             return  # not authenticated: the action log has it, the audit does not
         params = scope.get("path_params") or {}
         resource = next((str(params[k]) for k in _RESOURCE_PARAMS if k in params), None)
-        if resource is None and created:
-            resource = _created_id(created)
+        if resource is None:
+            resource = changed
         client = scope.get("client")
         self.audit(
             AuditEntry(
@@ -168,19 +168,6 @@ class RequestContextMiddleware:
                 "error": state.get("error_code"),
             }
         )
-
-
-def _created_id(body: bytes) -> str | None:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    if isinstance(data, dict):
-        for field in _RESOURCE_FIELDS:
-            value = data.get(field)
-            if isinstance(value, str | int) and not isinstance(value, bool):
-                return str(value)
-    return None
 
 
 def _request_id(scope: Scope) -> str:

@@ -32,6 +32,7 @@ from dockyard.domain.access.roles import CustomRole, RoleBook, RoleRepository, c
 from dockyard.domain.containers.quotas import Quota, Quotas, Usage
 from dockyard.domain.models import Account, Role, utcnow
 from dockyard.domain.ports import AccountRepository
+from dockyard.domain.recording import Change, NullRecorder, Recorder
 from dockyard.errors import AuthError, ConflictError, ForbiddenError, ValidationError
 
 log = structlog.get_logger("dockyard.accounts")
@@ -84,7 +85,9 @@ class AccountService:
         *,
         token_ttl: float,
         token_max_ttl: float,
+        recorder: Recorder | None = None,
     ) -> None:
+        self._recorder: Recorder = recorder or NullRecorder()
         self._accounts = accounts
         self._roles = roles
         self._keys = keys
@@ -96,6 +99,9 @@ class AccountService:
         self.token_max_ttl = token_max_ttl
 
     # -- helpers ---------------------------------------------------------------
+
+    def _record(self, principal: Principal, action: str, resource: str, owner: str | None) -> None:
+        self._recorder.record(Change(action, resource, owner, principal.username))
 
     def _role_permissions(self, role: str, field: str = "role") -> frozenset[Permission]:
         if not self._book.exists(role):
@@ -166,6 +172,7 @@ class AccountService:
         if quota is not None:
             await self._accounts.set_quota(username, quota)
         log.info("account.created", user=username, role=role, by=principal.username)
+        self._record(principal, "account.created", username, owner=username)
         return AccountView(account, quota or Quota())
 
     async def update_account(
@@ -303,6 +310,7 @@ class AccountService:
         await self._roles.insert(role)
         self._book.remember(role)
         log.info("role.created", role=name, by=principal.username)
+        self._record(principal, "role.created", name, owner=None)
         return self.get_role(name)
 
     async def update_role(
@@ -392,6 +400,7 @@ class AccountService:
         )
         await self._keys.insert(key)
         log.info("servicekey.created", key_id=key.id, owner=key.owner, role=role)
+        self._record(principal, "servicekey.created", key.id, owner=key.owner)
         return secret, key
 
     async def list_keys(self, principal: Principal, owner: str | None) -> list[ServiceKey]:
@@ -431,6 +440,7 @@ class AccountService:
             )
         token, issued = await self._auth.issue_token(principal, ttl, role=role)
         log.info("token.issued", token_id=issued.id, owner=issued.owner)
+        self._record(principal, "token.issued", issued.id, owner=issued.owner)
         return token, issued
 
     async def list_tokens(self, principal: Principal) -> list[IssuedToken]:

@@ -21,6 +21,7 @@ from dockyard.domain.ports import (
     Engine,
     EngineEvent,
 )
+from dockyard.domain.recording import SYSTEM, Change, NullRecorder, Recorder
 from dockyard.errors import DockyardError
 
 log = structlog.get_logger("dockyard.reconcile")
@@ -44,9 +45,11 @@ class Reconciler:
         accounts: AccountRepository,
         engine: Engine,
         containers: ContainerService,
+        recorder: Recorder | None = None,
     ) -> None:
         self._repo = repo
         self._accounts = accounts
+        self._recorder: Recorder = recorder or NullRecorder()
         self._engine = engine
         self._containers = containers
         self.last_report = ReconcileReport()
@@ -73,6 +76,7 @@ class Reconciler:
                     record.status = Status.MISSING
                     await self._repo.save_state(record)
                     report.missing.append(record.cuid)
+                    self._record("container.missing", record)
             elif seen.status is not record.status:
                 await self._containers.refresh(record)
                 report.updated.append(record.cuid)
@@ -90,6 +94,7 @@ class Reconciler:
                 )
                 await self._repo.insert(adopted)
                 report.adopted.append(cuid)
+                self._record("container.adopted", adopted)
             else:
                 report.orphans.append(cuid)
         for name in ("missing", "adopted", "orphans", "completed", "failed", "removed"):
@@ -108,6 +113,12 @@ class Reconciler:
             record.error = f"interrupted create could not be completed: {exc}"
             await self._repo.save(record)
             report.failed.append(record.cuid)
+            self._record("container.failed", record)
+
+    def _record(self, action: str, record: ContainerRecord) -> None:
+        self._recorder.record(
+            Change(action, record.cuid, record.owner, SYSTEM, component="reconcile")
+        )
 
     async def run_forever(self, interval: float) -> None:
         while True:

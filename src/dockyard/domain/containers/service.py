@@ -35,6 +35,7 @@ from dockyard.domain.models import (
 )
 from dockyard.domain.paging import Page, before, check_limit, page_of
 from dockyard.domain.ports import ComposeRunner, ContainerQuery, ContainerRepository, Engine
+from dockyard.domain.recording import Change, NullRecorder, Recorder
 from dockyard.errors import (
     ComposeError,
     ConflictError,
@@ -69,8 +70,10 @@ class ContainerService:
         config: ContainerConfig,
         heavy_limit: int,
         quotas: QuotaGuard | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self._repo = repo
+        self._recorder: Recorder = recorder or NullRecorder()
         self._compose = compose
         self._engine = engine
         self._config = config
@@ -206,6 +209,7 @@ class ContainerService:
                 await asyncio.shield(self.finish_delete(record.cuid, strict=False))
             raise
         log.info("container.created", cuid=record.cuid, owner=record.owner, image=spec.image)
+        self._record(principal, "container.created", record, image=spec.image)
         return record
 
     async def complete_create(
@@ -311,7 +315,10 @@ class ContainerService:
             )
         if spec.resources != record.spec.resources:
             await self._quotas.check(record.owner, spec, replacing=record.cuid)
-        return await self._apply(record, spec)
+        record = await self._apply(record, spec)
+        # The names of what changed, never values (env values are secrets).
+        self._record(principal, "container.updated", record, fields=sorted(patch))
+        return record
 
     async def set_ports(
         self, principal: Principal, cuid: str, ports: list[Port]
@@ -320,7 +327,9 @@ class ContainerService:
         record = await self.owned(principal, cuid)
         await self._check_ports(ports, cuid=cuid)
         spec = record.spec.model_copy(update={"ports": ports})
-        return await self._apply(record, spec)
+        record = await self._apply(record, spec)
+        self._record(principal, "container.updated", record, fields=["ports"])
+        return record
 
     async def _apply(self, record: ContainerRecord, spec: ContainerSpec) -> ContainerRecord:
         """Store the new spec; recreate a running container so that it takes effect."""
@@ -353,8 +362,19 @@ class ContainerService:
 
     async def act(self, principal: Principal, cuid: str, action: Action) -> ContainerRecord:
         principal.require(Permission.CONTAINERS_CONTROL)
-        record = await self.owned(principal, cuid)
+        record = await self._act(await self.owned(principal, cuid), action)
+        self._record(
+            principal,
+            "container.action",
+            record,
+            action=action.value,
+            status=record.status.value,
+        )
+        return record
+
+    async def _act(self, record: ContainerRecord, action: Action) -> ContainerRecord:
         self._require_usable(record)
+        cuid = record.cuid
         async with self.locked(cuid):
             await self.refresh(record)
             if plan(action, record.status) is Plan.NOOP:
@@ -372,6 +392,13 @@ class ContainerService:
             await self.refresh(record)
         log.info("container.action", cuid=cuid, action=action.value, status=record.status.value)
         return record
+
+    def _record(
+        self, principal: Principal, change: str, record: ContainerRecord, **details: Any
+    ) -> None:
+        self._recorder.record(
+            Change(change, record.cuid, record.owner, principal.username, details=details)
+        )
 
     def _require_usable(self, record: ContainerRecord) -> None:
         if record.status is Status.CREATING:
@@ -397,6 +424,7 @@ class ContainerService:
             await self._repo.save_state(record)
             await self.finish_delete(cuid)
         log.info("container.deleted", cuid=cuid)
+        self._record(principal, "container.deleted", record)
 
     async def finish_delete(self, cuid: str, *, strict: bool = True) -> None:
         """Remove project, folder and record, in that order (rerun safely if interrupted).

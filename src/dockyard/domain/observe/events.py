@@ -4,9 +4,10 @@ survives restarts.
 Engine events (lifecycle, OOM, health) come from ``StateFollower``; Dockyard's own
 actions (created, updated, deleted, start/stop/…, by whom) from the API. Both are queued
 without I/O, so the path that keeps statuses current never waits for this one; one
-writer appends the queue in batches, wakes the followers (``follow=true``) and trims the
-table to the newest ``max_events`` every minute. Each event carries its container's
-owner: an account sees the events of its own containers, admins all of them.
+``BatchWriter`` appends the queue in batches (and drains it at stop), wakes the
+followers (``follow=true``) and trims the table to the newest ``max_events`` every
+minute. Each event carries its container's owner: an account sees the events of its own
+containers, admins all of them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any, Protocol
 import structlog
 
 from dockyard.domain.access.permissions import Permission, Principal
+from dockyard.domain.batching import BatchWriter
 from dockyard.domain.models import utcnow
 from dockyard.domain.observe.streams import LeasedStream, SessionLimiter, parse_instant
 from dockyard.domain.paging import Page, before, check_limit, page_of
@@ -42,7 +44,15 @@ ENGINE_TYPES = (
     "oom",
     "health_status",
 )
-API_TYPES = ("container.created", "container.updated", "container.deleted", "container.action")
+API_TYPES = (
+    "container.created",
+    "container.updated",
+    "container.deleted",
+    "container.action",
+    "container.adopted",
+    "container.missing",
+    "container.failed",
+)
 EVENT_TYPES = frozenset(ENGINE_TYPES + API_TYPES)
 MAX_PAGE = 1000
 FOLLOW_BATCH = 500
@@ -171,15 +181,25 @@ class EventService:
         self.max_events = max_events
         self.keepalive = keepalive
         self._trim_interval = trim_interval
-        self._queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=max_pending)
+        self.writer: BatchWriter[Event, int] = BatchWriter(
+            "events",
+            repo.append,
+            max_pending=max_pending,
+            batch=WRITE_BATCH,
+            on_written=self._written,
+        )
+        self._trimmer: asyncio.Task[None] | None = None
         self._latest = 0
         self._changed = asyncio.Event()
         self._oom: dict[str, datetime] = {}  # the last `oom` and `die` seen, by cuid
         self._died: dict[str, datetime] = {}
         self._die_waiters: dict[str, asyncio.Event] = {}
         self.follows = SessionLimiter("event follow", total=follow_max)
-        self.dropped = 0
         self._ready = False
+
+    @property
+    def dropped(self) -> int:
+        return self.writer.dropped
 
     # -- in: never blocks, never does I/O ---------------------------------------------
 
@@ -198,70 +218,29 @@ class EventService:
         elif recorded.type == "destroy":
             self._oom.pop(event.cuid, None)
             self._died.pop(event.cuid, None)
-        self._put(recorded)
+        self.writer.put(recorded)
 
-    def action(
-        self, principal: Principal, type_: str, cuid: str, owner: str, **details: Any
-    ) -> None:
-        """One of Dockyard's own changes to a container, done for ``principal``."""
-        self._put(
-            Event(
-                type=type_,
-                source="api",
-                cuid=cuid,
-                owner=owner,
-                actor=principal.username,
-                details=details,
-            )
-        )
-
-    def _put(self, event: Event) -> None:
-        try:
-            self._queue.put_nowait(event)
-        except asyncio.QueueFull:
-            self.dropped += 1
-            log.warning("events.dropped", type=event.type, cuid=event.cuid, dropped=self.dropped)
+    def append(self, event: Event) -> None:
+        """One of Dockyard's own changes (``domain/recording.py``); never blocks."""
+        self.writer.put(event)
 
     # -- the writer ---------------------------------------------------------------------
 
-    async def run_forever(self) -> None:
+    async def start(self) -> None:
         self._latest = max(self._latest, await self._repo.last_seq())
         self._ready = True
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._write_loop())
-            group.create_task(self._trim_loop())
+        self.writer.start()
+        self._trimmer = asyncio.create_task(self._trim_loop(), name="events:trim")
 
-    async def _write_loop(self) -> None:
-        batch: list[Event] = []
-        try:
-            while True:
-                batch = [await self._queue.get()]
-                while len(batch) < WRITE_BATCH and not self._queue.empty():
-                    batch.append(self._queue.get_nowait())
-                await self._write(batch)
-                for _ in batch:
-                    self._queue.task_done()
-                batch = []
-        finally:
-            # Shutting down: the batch in hand and what is still queued go to the store too.
-            while not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-                self._queue.task_done()
-            if batch:
-                with contextlib.suppress(Exception):
-                    await self._repo.append(batch)
+    async def stop(self, deadline: float) -> int:
+        """Write what is queued (within ``deadline`` seconds); how many were lost."""
+        if self._trimmer is not None:
+            self._trimmer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._trimmer
+        return await self.writer.close(deadline)
 
-    async def _write(self, batch: list[Event]) -> None:
-        for attempt in range(4):
-            try:
-                last = await self._repo.append(batch)
-                break
-            except Exception as exc:  # the store is unavailable: retry a little, then drop
-                log.error("events.write_failed", attempt=attempt, exc_type=type(exc).__name__)
-                await asyncio.sleep(0.2 * 2**attempt)
-        else:
-            self.dropped += len(batch)
-            return
+    def _written(self, last: int) -> None:
         self._latest = max(self._latest, last)
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
@@ -278,9 +257,7 @@ class EventService:
 
     async def flush(self, wait: float = 2.0) -> None:
         """Wait (at most ``wait`` seconds) until what is queued so far is in the store."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(wait):
-                await self._queue.join()
+        await self.writer.flush(wait)
 
     # -- out ------------------------------------------------------------------------------
 

@@ -1,0 +1,167 @@
+"""One writer for append-only journals (the audit trail, the events).
+
+Producers call ``put`` on the request path: no I/O, never blocks; a full queue drops
+and counts. One task appends what is queued in batches, each batch in one transaction
+(``append``), retrying with backoff while the store is unavailable. Stopping drains
+(uvicorn's order, docs/architecture.md): ``close(deadline)`` stops accepting, waits
+for the queue to empty, and only then (or at the deadline) stops the task. A write in
+progress is never cancelled: a cancelled transaction would keep SQLite's write lock
+while the last writes queue behind it (issue 8: events lost, stop stalled ~30 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+import structlog
+
+log = structlog.get_logger("dockyard.journal")
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+BATCH = 500
+RETRIES = 5
+BACKOFF = 0.2  # seconds, doubled each retry
+
+
+class BatchWriter(Generic[T, R]):
+    """Appends queued items in batches through ``append``; ``on_written`` sees what
+    ``append`` returned for each batch written."""
+
+    def __init__(
+        self,
+        name: str,
+        append: Callable[[list[T]], Awaitable[R]],
+        *,
+        max_pending: int,
+        batch: int = BATCH,
+        retries: int = RETRIES,
+        backoff: float = BACKOFF,
+        on_written: Callable[[R], None] | None = None,
+    ) -> None:
+        self.name = name
+        self._append = append
+        self._on_written = on_written
+        self._batch = batch
+        self._retries = retries
+        self._backoff = backoff
+        self._queue: asyncio.Queue[T] = asyncio.Queue(maxsize=max_pending)
+        self._closing = False
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._in_flight = 0
+        self.dropped = 0
+
+    @property
+    def pending(self) -> int:
+        """Items queued or being written."""
+        return self._queue.qsize() + self._in_flight
+
+    def put(self, item: T) -> bool:
+        """Queue one item; False (and counted) when it was dropped."""
+        if self._closing:
+            self._drop(1, "closed")
+            return False
+        try:
+            self._queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self._drop(1, "full")
+            return False
+        return True
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"journal:{self.name}")
+
+    async def _run(self) -> None:
+        while True:
+            if self._queue.empty():
+                if self._closing:
+                    return
+                self._wake.clear()
+                getter = asyncio.ensure_future(self._queue.get())
+                waker = asyncio.ensure_future(self._wake.wait())
+                try:
+                    await asyncio.wait({getter, waker}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    waker.cancel()
+                    if not getter.done():
+                        getter.cancel()
+                if not getter.done() or getter.cancelled():
+                    continue  # woken to close
+                batch = [getter.result()]
+            else:
+                batch = [self._queue.get_nowait()]
+            while len(batch) < self._batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            self._in_flight = len(batch)
+            try:
+                # Shielded: stopping the writer never cuts a transaction in half.
+                await asyncio.shield(self._write(batch))
+            finally:
+                self._in_flight = 0
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _write(self, batch: list[T]) -> None:
+        for attempt in range(self._retries):
+            try:
+                result = await self._append(batch)
+            except Exception as exc:  # the store is unavailable: back off and retry
+                log.error(
+                    "journal.write_failed",
+                    journal=self.name,
+                    attempt=attempt,
+                    exc_type=type(exc).__name__,
+                )
+                if attempt + 1 < self._retries:
+                    await asyncio.sleep(self._backoff * 2**attempt)
+                continue
+            if self._on_written is not None:
+                self._on_written(result)
+            return
+        self._drop(len(batch), "write_failed")
+
+    async def flush(self, wait: float) -> bool:
+        """Wait (at most ``wait`` seconds) until everything queued so far is written;
+        True when it was."""
+        if self.pending == 0:
+            return True
+        try:
+            async with asyncio.timeout(wait):
+                await self._queue.join()
+        except TimeoutError:
+            return False
+        return True
+
+    async def close(self, deadline: float) -> int:
+        """Stop accepting, write what is queued within ``deadline`` seconds, then stop.
+        Returns how many items were dropped in all (logged when any were)."""
+        self._closing = True
+        self._wake.set()
+        task, self._task = self._task, None
+        if task is not None:
+            done, _ = await asyncio.wait({task}, timeout=deadline)
+            if not done:
+                left = self.pending
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                self._drop(left, "deadline")
+        elif not self._queue.empty():
+            self._drop(self._queue.qsize(), "never_started")
+        if self.dropped:
+            log.warning("journal.closed_with_losses", journal=self.name, dropped=self.dropped)
+        return self.dropped
+
+    def _drop(self, count: int, reason: str) -> None:
+        if count <= 0:
+            return
+        self.dropped += count
+        log.error(
+            "journal.dropped", journal=self.name, count=count, reason=reason, total=self.dropped
+        )

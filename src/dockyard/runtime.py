@@ -1,0 +1,330 @@
+"""The composition root: the one place where adapters are built and wired.
+
+``build_services(settings, **overrides)`` builds every adapter and service once and
+returns a ``Runtime``; tests pass fakes for the engine, Compose, the hasher and the URL
+fetcher. ``Runtime.start()`` brings the service up in order (database, accounts,
+engine network, reconcile, background tasks); ``Runtime.stop(deadline)`` takes it down
+in uvicorn's order: the server has stopped accepting and closed its connections by
+then, so it ends terminal sessions, drains the journals (audit, events) within the
+deadline, cancels what is left, and closes the adapters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Coroutine
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from dockyard.adapters.compose import CliComposeRunner, find_compose_binary
+from dockyard.adapters.engine import DockerEngine
+from dockyard.adapters.engine.cgroups import CgroupReader
+from dockyard.adapters.fetch import HttpUrlFetcher, parse_networks
+from dockyard.adapters.secrets import load_or_create_secret
+from dockyard.adapters.security import Argon2Hasher, MemoryLoginLimiter
+from dockyard.api.deps import Services
+from dockyard.domain.access.accounts import AccountService
+from dockyard.domain.access.audit import AuditTrail
+from dockyard.domain.access.authn import Authenticator, PasswordHasher
+from dockyard.domain.access.credentials import TokenSigner
+from dockyard.domain.access.roles import RoleBook
+from dockyard.domain.containers.compose_doc import Placement
+from dockyard.domain.containers.quotas import Quotas
+from dockyard.domain.containers.reconcile import Reconciler, StateFollower
+from dockyard.domain.containers.service import ContainerConfig, ContainerService
+from dockyard.domain.files.archives import ArchiveLimits
+from dockyard.domain.files.service import FileLimits, FileService
+from dockyard.domain.observe.events import EventService
+from dockyard.domain.observe.logs import LogService
+from dockyard.domain.observe.metrics import MetricsService
+from dockyard.domain.ports import ComposeRunner, Engine, UrlFetcher
+from dockyard.domain.recording import JournalRecorder
+from dockyard.domain.terminal.framing import SessionRegistry
+from dockyard.domain.terminal.service import TerminalService
+from dockyard.settings import Settings
+from dockyard.store import Database
+from dockyard.store.accounts import (
+    SqlAccountRepository,
+    SqlQuotaStore,
+    SqlRoleRepository,
+    SqlServiceKeyRepository,
+    SqlTokenRepository,
+)
+from dockyard.store.containers import SqlContainerRepository
+from dockyard.store.journal import SqlAuditRepository, SqlEventRepository
+
+log = structlog.get_logger("dockyard")
+
+STOP_DEADLINE = 5.0  # seconds for the journals to drain when the service stops
+
+
+@dataclass
+class Runtime:
+    """Everything the service runs on, with its start and stop order."""
+
+    settings: Settings
+    services: Services
+    database: Database
+    engine: Engine
+    roles: RoleBook
+    follower: StateFollower
+    started: bool = False
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _stopped: bool = False
+
+    async def start(self) -> None:
+        """Bring the service up; a failure leaves nothing running (``DockyardError``
+        says what, in one line). Idempotent."""
+        if self.started:
+            return
+        settings, services = self.settings, self.services
+        try:
+            await self.database.migrate()
+            app_pass = settings.app_pass.get_secret_value() if settings.app_pass else None
+            await services.auth.bootstrap(settings.app_user, app_pass)
+            await self.roles.load()
+            await services.auth.purge_expired_tokens()
+            await self.engine.ensure_network(settings.network_name)
+            await services.events.start()
+            services.audit.start()
+            await services.reconciler.run_once(startup=True)
+        except BaseException:
+            await self.stop(0.5)
+            raise
+        self._spawn(services.reconciler.run_forever(settings.reconcile_interval), "reconcile")
+        self._spawn(self.follower.run_forever(), "follow-engine")
+        self._spawn(services.metrics.run_forever(), "metrics")
+        self.started = True
+        log.info("dockyard.started", compose_version=services.compose_version)
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        self._tasks.append(asyncio.create_task(work, name=name))
+
+    async def stop(self, deadline: float = STOP_DEADLINE) -> None:
+        """Drain, then cancel, then close; logs what could not be written. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        started = time.monotonic()
+        services = self.services
+        await services.terminals.shutdown()
+        for task in self._tasks:  # the producers first: nothing new is queued after this
+            task.cancel()
+        for task in self._tasks:
+            with suppress(asyncio.CancelledError):
+                await task
+        left = max(0.1, deadline - (time.monotonic() - started))
+        lost_events, lost_audit = await asyncio.gather(
+            services.events.stop(left), services.audit.stop(left)
+        )
+        await services.auth.close()
+        await self.engine.close()
+        await self.database.close()
+        log.info(
+            "dockyard.stopped",
+            seconds=round(time.monotonic() - started, 3),
+            events_dropped=lost_events,
+            audit_dropped=lost_audit,
+        )
+
+
+def build_services(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    compose: ComposeRunner | None = None,
+    compose_version: str | None = None,
+    hasher: PasswordHasher | None = None,
+    fetcher: UrlFetcher | None = None,
+) -> Runtime:
+    """Build every adapter and service once; nothing runs until ``Runtime.start()``."""
+    settings.containers_dir.mkdir(parents=True, exist_ok=True)
+    if compose is None:
+        compose, compose_version = _compose(settings)
+    engine = engine or DockerEngine(settings.docker_host, settings.engine_timeout)
+    database = Database(settings.async_database_url)
+    stores = _Stores.on(database)
+    roles = RoleBook(stores.roles)
+    quotas = Quotas(SqlQuotaStore(database))
+    events = EventService(
+        SqlEventRepository(database),
+        max_events=settings.events_max,
+        follow_max=settings.events_follow_max,
+    )
+    audit = AuditTrail(SqlAuditRepository(database))
+    recorder = JournalRecorder(events, audit)
+    containers = ContainerService(
+        stores.containers,
+        compose,
+        engine,
+        ContainerConfig(settings.containers_dir, _placement(settings), settings.uid, settings.gid),
+        heavy_limit=settings.max_concurrency,
+        quotas=quotas,
+        recorder=recorder,
+    )
+    auth = _authenticator(settings, stores, roles, hasher)
+    metrics = _metrics(settings, containers, engine)
+    terminals = _terminals(settings, containers, engine, auth)
+    services = Services(
+        containers=containers,
+        files=_files(settings, containers, engine, fetcher),
+        logs=_logs(settings, containers, engine),
+        metrics=metrics,
+        events=events,
+        terminals=terminals,
+        auth=auth,
+        reconciler=Reconciler(stores.containers, stores.accounts, engine, containers, recorder),
+        compose_version=compose_version or "unknown",
+        engine_version=engine.version,
+        database_ping=database.ping,
+        accounts=_accounts(settings, stores, auth, quotas, recorder),
+        quotas=quotas,
+        audit=audit,
+    )
+    follower = StateFollower(
+        stores.containers,
+        engine,
+        containers,
+        listeners=[events.engine_event, metrics.engine_event],
+    )
+    return Runtime(settings, services, database, engine, roles, follower)
+
+
+def _compose(settings: Settings) -> tuple[ComposeRunner, str]:
+    binary, version = find_compose_binary(settings.compose_bin)
+    runner = CliComposeRunner(
+        binary,
+        docker_host=settings.docker_host,
+        timeout=settings.compose_timeout,
+        stop_timeout=settings.stop_timeout,
+    )
+    return runner, version
+
+
+def _metrics(settings: Settings, containers: ContainerService, engine: Engine) -> MetricsService:
+    local = not settings.docker_host or settings.docker_host.startswith("unix://")
+    return MetricsService(
+        containers,
+        engine,
+        CgroupReader() if local else None,  # cgroup files are readable on this host only
+        interval=settings.metrics_interval,
+        idle=settings.metrics_idle,
+    )
+
+
+def _logs(settings: Settings, containers: ContainerService, engine: Engine) -> LogService:
+    return LogService(
+        containers,
+        engine,
+        follow_per_container=settings.log_follow_per_container,
+        follow_total=settings.log_follow_max,
+    )
+
+
+def _placement(settings: Settings) -> Placement:
+    return Placement(
+        network=settings.network_name,
+        user=settings.default_user_uid,
+        stop_timeout=settings.stop_timeout,
+    )
+
+
+@dataclass(frozen=True)
+class _Stores:
+    containers: SqlContainerRepository
+    accounts: SqlAccountRepository
+    roles: SqlRoleRepository
+    keys: SqlServiceKeyRepository
+    tokens: SqlTokenRepository
+
+    @classmethod
+    def on(cls, database: Database) -> _Stores:
+        return cls(
+            SqlContainerRepository(database),
+            SqlAccountRepository(database),
+            SqlRoleRepository(database),
+            SqlServiceKeyRepository(database),
+            SqlTokenRepository(database),
+        )
+
+
+def _authenticator(
+    settings: Settings, stores: _Stores, roles: RoleBook, hasher: PasswordHasher | None
+) -> Authenticator:
+    return Authenticator(
+        stores.accounts,
+        hasher or Argon2Hasher(),
+        MemoryLoginLimiter(settings.login_failures_per_minute),
+        settings.credential_cache_ttl,
+        roles=roles,
+        keys=stores.keys,
+        tokens=stores.tokens,
+        signer=TokenSigner(load_or_create_secret(settings.token_secret_file)),
+    )
+
+
+def _accounts(
+    settings: Settings,
+    stores: _Stores,
+    auth: Authenticator,
+    quotas: Quotas,
+    recorder: JournalRecorder,
+) -> AccountService:
+    return AccountService(
+        stores.accounts,
+        stores.roles,
+        stores.keys,
+        stores.tokens,
+        auth,
+        quotas,
+        token_ttl=settings.token_ttl,
+        token_max_ttl=settings.token_max_ttl,
+        recorder=recorder,
+    )
+
+
+def _files(
+    settings: Settings, containers: ContainerService, engine: Engine, fetcher: UrlFetcher | None
+) -> FileService:
+    limits = FileLimits(
+        max_upload_bytes=settings.upload_max_bytes,
+        max_download_zip_bytes=settings.download_zip_max_bytes,
+        archive=ArchiveLimits(
+            max_entries=settings.archive_max_entries,
+            max_unpacked_bytes=settings.unpacked_max_bytes,
+            max_ratio=settings.archive_max_ratio,
+        ),
+    )
+    fetcher = fetcher or HttpUrlFetcher(
+        max_bytes=settings.fetch_max_bytes,
+        timeout=settings.fetch_timeout,
+        allow_nets=parse_networks(settings.fetch_allow_nets),
+    )
+    tmp = settings.data_dir / "tmp"
+    return FileService(containers, engine, tmp, settings.uid, settings.gid, limits, fetcher=fetcher)
+
+
+def _terminals(
+    settings: Settings, containers: ContainerService, engine: Engine, auth: Authenticator
+) -> TerminalService:
+    terminals = TerminalService(
+        containers,
+        engine,
+        SessionRegistry(
+            settings.terminal_sessions_per_user, settings.terminal_sessions_per_container
+        ),
+        user=settings.default_user_uid,
+    )
+
+    def end_sessions(username: str) -> None:
+        # Revocation hook (docs/architecture.md): a revoked principal's sessions end now.
+        terminals.registry.end_user(
+            username, "credentials_revoked", "the credentials of this session were revoked"
+        )
+
+    auth.add_revocation_listener(end_sessions)
+    return terminals

@@ -1,0 +1,157 @@
+"""``ContainerRepository``: the ``containers`` table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, delete, insert, select, update
+
+from dockyard.domain.models import ContainerRecord, ContainerSpec, Status
+from dockyard.domain.ports import ContainerQuery
+from dockyard.store.database import Database
+from dockyard.store.tables import containers
+
+
+def _tags_text(tags: list[str]) -> str:
+    return "," + ",".join(tags) + ","
+
+
+def _host_ports_text(record: ContainerRecord) -> str:
+    return "," + ",".join(f"{p.host}/{p.protocol}" for p in record.spec.ports if p.host) + ","
+
+
+def _like_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _row_values(record: ContainerRecord) -> dict[str, Any]:
+    return {
+        "cuid": record.cuid,
+        "owner": record.owner,
+        "image": record.spec.image,
+        "name": record.spec.name,
+        "tags_text": _tags_text(record.spec.tags),
+        "host_ports": _host_ports_text(record),
+        "status": record.status.value,
+        "spec": record.spec.model_dump(mode="json"),
+        "engine": record.engine,
+        "exit_code": record.exit_code,
+        "error": record.error,
+        "created_at": record.created_at,
+        "started_at": record.started_at,
+        "finished_at": record.finished_at,
+    }
+
+
+def _record(row: Any) -> ContainerRecord:
+    return ContainerRecord(
+        cuid=row.cuid,
+        seq=row.seq,
+        owner=row.owner,
+        spec=ContainerSpec.model_validate(row.spec),
+        engine=row.engine,
+        status=Status(row.status),
+        exit_code=row.exit_code,
+        error=row.error,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )
+
+
+class SqlContainerRepository:
+    """Containers in the database, with a write-through cache of single records.
+
+    ``GET /containers/{cuid}`` is the hottest read; the database stays the truth, and
+    one Dockyard process owns it, so every write passes through here and keeps the cache
+    in step (under the same write lock, in the same order as the database)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._cache: dict[str, ContainerRecord] = {}
+
+    async def insert(self, record: ContainerRecord) -> ContainerRecord:
+        async with self._db.writing() as conn:
+            result = await conn.execute(insert(containers).values(**_row_values(record)))
+            record.seq = int(result.inserted_primary_key[0])  # type: ignore[index]
+            self._cache[record.cuid] = record.model_copy(deep=True)
+        return record
+
+    async def get(self, cuid: str) -> ContainerRecord | None:
+        cached = self._cache.get(cuid)
+        if cached is not None:
+            return cached.model_copy(deep=True)
+        async with self._db.reading() as conn:
+            row = (await conn.execute(select(containers).where(containers.c.cuid == cuid))).first()
+        if row is None:
+            return None
+        record = _record(row)
+        self._cache.setdefault(cuid, record.model_copy(deep=True))
+        return record
+
+    async def save(self, record: ContainerRecord) -> None:
+        values = _row_values(record)
+        values.pop("cuid")
+        async with self._db.writing() as conn:
+            await conn.execute(
+                update(containers).where(containers.c.cuid == record.cuid).values(**values)
+            )
+            self._cache[record.cuid] = record.model_copy(deep=True)
+
+    async def save_state(self, record: ContainerRecord) -> None:
+        """Only the observed state: never overwrites a spec that changed meanwhile."""
+        async with self._db.writing() as conn:
+            await conn.execute(
+                update(containers)
+                .where(containers.c.cuid == record.cuid)
+                .values(
+                    status=record.status.value,
+                    exit_code=record.exit_code,
+                    started_at=record.started_at,
+                    finished_at=record.finished_at,
+                )
+            )
+            cached = self._cache.get(record.cuid)
+            if cached is not None:
+                cached.status = record.status
+                cached.exit_code = record.exit_code
+                cached.started_at = record.started_at
+                cached.finished_at = record.finished_at
+
+    async def delete(self, cuid: str) -> None:
+        async with self._db.writing() as conn:
+            await conn.execute(delete(containers).where(containers.c.cuid == cuid))
+            self._cache.pop(cuid, None)
+
+    async def holding_port(self, port: int, protocol: str, *, exclude: str | None) -> str | None:
+        stmt = select(containers.c.cuid).where(
+            containers.c.host_ports.like(f"%,{port}/{protocol},%"),
+            containers.c.status != Status.FAILED.value,
+        )
+        if exclude is not None:
+            stmt = stmt.where(containers.c.cuid != exclude)
+        async with self._db.reading() as conn:
+            row = (await conn.execute(stmt.limit(1))).first()
+        return str(row.cuid) if row else None
+
+    async def query(self, query: ContainerQuery) -> list[ContainerRecord]:
+        stmt: Select[Any] = select(containers).order_by(containers.c.seq.desc()).limit(query.limit)
+        if query.owner is not None:
+            stmt = stmt.where(containers.c.owner == query.owner)
+        if query.statuses:
+            stmt = stmt.where(containers.c.status.in_([s.value for s in query.statuses]))
+        if query.image:
+            stmt = stmt.where(containers.c.image == query.image)
+        if query.tag:
+            pattern = "%," + _like_escape(query.tag) + ",%"
+            stmt = stmt.where(containers.c.tags_text.like(pattern, escape="\\"))
+        if query.before_seq is not None:
+            stmt = stmt.where(containers.c.seq < query.before_seq)
+        async with self._db.reading() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [_record(row) for row in rows]
+
+    async def all(self) -> list[ContainerRecord]:
+        async with self._db.reading() as conn:
+            rows = (await conn.execute(select(containers).order_by(containers.c.seq))).all()
+        return [_record(row) for row in rows]
