@@ -59,3 +59,35 @@ async def test_reconcile(fake_world: FakeWorld, fake_client: Any) -> None:
     await repo.insert(inflight)
     await services.reconciler.run_once(startup=False)
     assert (await repo.get(inflight.cuid)).status is Status.CREATING
+
+
+async def test_what_the_reconcile_does_is_recorded(fake_world: FakeWorld, fake_client: Any) -> None:
+    """Changes no request asked for reach the events and the audit trail, by `system`."""
+    made = (await fake_client.post("/containers", json={"image": "busybox:test"})).json()
+    fake_world.engine.containers.pop(made["cuid"])
+    stray = new_cuid()
+    fake_world.engine.containers[stray] = ManagedContainer(
+        cuid=stray,
+        labels={"dockyard.owner": "admin"},
+        status=Status.RUNNING,
+        image="img",
+        project_dir=f"{fake_world.settings.containers_dir}/{stray}",
+    )
+    await fake_world.app.state.services.reconciler.run_once(startup=False)
+
+    events = (await fake_client.get("/events", params={"limit": 10})).json()["events"]
+    seen = {(e["type"], e["cuid"], e["actor"], e["source"]) for e in events}
+    assert ("container.missing", made["cuid"], "system", "dockyard") in seen
+    assert ("container.adopted", stray, "system", "dockyard") in seen
+    assert ("container.created", made["cuid"], "admin", "api") in seen
+
+    entries = (await fake_client.get("/audit", params={"user": "system"})).json()["entries"]
+    assert {(e["action"], e["resource"], e["method"], e["status"]) for e in entries} == {
+        ("container.missing", made["cuid"], "SYSTEM", 0),
+        ("container.adopted", stray, "SYSTEM", 0),
+    }
+    # The create itself was audited once, by its request, naming the new container.
+    mine = (await fake_client.get("/audit", params={"resource": made["cuid"]})).json()
+    assert [(e["action"], e["user"]) for e in mine["entries"] if e["method"] == "POST"] == [
+        ("create_container", "admin")
+    ]
