@@ -105,7 +105,9 @@ def migrate(settings: Settings) -> None:
     from dockyard.store import Database
 
     async def run() -> None:
-        database = Database(settings.async_database_url)
+        database = Database(
+            settings.async_database_url, sqlite_synchronous=settings.sqlite_synchronous
+        )
         try:
             await database.migrate()
         finally:

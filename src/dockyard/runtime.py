@@ -146,7 +146,7 @@ def build_services(
     if compose is None:
         compose, compose_version = _compose(settings)
     engine = engine or DockerEngine(settings.docker_host, settings.engine_timeout)
-    database = Database(settings.async_database_url)
+    database = Database(settings.async_database_url, sqlite_synchronous=settings.sqlite_synchronous)
     stores = _Stores.on(database)
     roles = RoleBook(stores.roles)
     quotas = Quotas(SqlQuotaStore(database))

@@ -10,6 +10,7 @@ import ipaddress
 import os
 import re
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,6 +31,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./data")
     log_dir: Path = Path("./logs")
     database_url: str | None = None
+    # SQLite's durability: FULL (default) syncs every commit before its answer; NORMAL is
+    # faster but may lose the last commits on a power loss (docs/configuration.md).
+    sqlite_synchronous: Literal["FULL", "NORMAL", "EXTRA"] = "FULL"
     docker_host: str | None = None
     dev_mode: bool = False
 

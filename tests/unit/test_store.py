@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -108,3 +109,23 @@ async def test_host_ports_and_state_only_saves(repo: SqlContainerRepository) -> 
     await repo.save_state(stale)
     final = await repo.get(held.cuid)
     assert final is not None and final.status is Status.RUNNING and final.spec.env == {"NEW": "1"}
+
+
+@pytest.mark.parametrize(("setting", "expected"), [(None, 2), ("NORMAL", 1), ("EXTRA", 3)])
+async def test_sqlite_durability_is_full_unless_relaxed(
+    tmp_path: Path, setting: str | None, expected: int
+) -> None:
+    """SPEC §9: the database is written with full durability by default."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'd.db'}"
+    db = Database(url) if setting is None else Database(url, sqlite_synchronous=setting)
+    try:
+        async with db.reading() as conn:
+            level = (await conn.exec_driver_sql("PRAGMA synchronous")).scalar_one()
+        assert level == expected
+    finally:
+        await db.close()
+
+
+def test_an_unknown_durability_level_is_refused() -> None:
+    with pytest.raises(ValueError, match="FULL"):
+        Database("sqlite+aiosqlite:///x.db", sqlite_synchronous="SOMETIMES")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,16 +18,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from dockyard.errors import StorageIOError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
 class Database:
-    """Owns the SQLAlchemy engine; SQLite runs in WAL mode with a busy timeout.
+    """Owns the SQLAlchemy engine; SQLite runs in WAL mode with a busy timeout and
+    ``synchronous=FULL`` unless told otherwise (``SQLITE_SYNCHRONOUS``).
 
     SQLite allows one writer at a time; writers that collide wait in SQLite's busy
     handler, which sleeps in growing steps (tens of ms). So on SQLite, writes queue on an
     asyncio lock instead (one writer, reads in parallel), and never meet in SQLite."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, sqlite_synchronous: str = "FULL") -> None:
+        if sqlite_synchronous not in SYNCHRONOUS:
+            raise ValueError(f"sqlite_synchronous must be one of {', '.join(SYNCHRONOUS)}")
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {}
@@ -39,7 +44,8 @@ class Database:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            pragmas = functools.partial(_sqlite_pragmas, synchronous=sqlite_synchronous)
+            event.listen(self.engine.sync_engine, "connect", pragmas)
         self._write_lock = asyncio.Lock()
 
     @asynccontextmanager
@@ -74,10 +80,12 @@ class Database:
         await self.engine.dispose()
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any, *, synchronous: str) -> None:
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    # FULL (the default, SPEC §9): a commit is on disk before its 2xx; with WAL, NORMAL
+    # can lose the last commits on a power loss (not on a crash of this process).
+    cursor.execute(f"PRAGMA synchronous={synchronous}")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
