@@ -38,6 +38,7 @@ from dockyard.domain.containers.reconcile import Reconciler, StateFollower
 from dockyard.domain.containers.service import ContainerConfig, ContainerService
 from dockyard.domain.files.archives import ArchiveLimits
 from dockyard.domain.files.service import FileLimits, FileService
+from dockyard.domain.models import Resources
 from dockyard.domain.observe.events import EventService
 from dockyard.domain.observe.logs import LogService
 from dockyard.domain.observe.metrics import MetricsService
@@ -161,7 +162,7 @@ def build_services(
         stores.containers,
         compose,
         engine,
-        ContainerConfig(settings.containers_dir, _placement(settings), settings.uid, settings.gid),
+        _container_config(settings),
         heavy_limit=settings.max_concurrency,
         quotas=quotas,
         recorder=recorder,
@@ -225,11 +226,23 @@ def _logs(settings: Settings, containers: ContainerService, engine: Engine) -> L
     )
 
 
-def _placement(settings: Settings) -> Placement:
-    return Placement(
+def _container_config(settings: Settings) -> ContainerConfig:
+    placement = Placement(
         network=settings.network_name,
         user=settings.default_user_uid,
         stop_timeout=settings.stop_timeout,
+    )
+    return ContainerConfig(
+        settings.containers_dir,
+        placement,
+        settings.uid,
+        settings.gid,
+        default_resources=Resources(
+            cpus=settings.default_cpus,
+            memory=settings.default_memory,
+            pids=settings.default_pids,
+        ),
+        reserved_ports=frozenset({2375, 2376, settings.port}),
     )
 
 

@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-_UID_GID = re.compile(r"^\d{1,10}:\d{1,10}$")
+_UID_GID = re.compile(r"^\d{1,10}:\d{1,10}\Z")
 
 
 class Settings(BaseSettings):
@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     metrics_idle: float = Field(default=60.0, gt=0)
     events_max: int = Field(default=100_000, ge=1)
     events_follow_max: int = Field(default=64, ge=1)
+    # Limits of a container created without `resources` (never unlimited; issue 9).
+    default_cpus: float = Field(default=1.0, gt=0, le=1024)
+    default_memory: str = "512m"
+    default_pids: int = Field(default=256, ge=16, le=1_000_000)
 
     @field_validator("default_user_uid")
     @classmethod
@@ -75,6 +79,13 @@ class Settings(BaseSettings):
         if not _UID_GID.match(value):
             raise ValueError("must look like uid:gid, e.g. 1000:1000")
         return value
+
+    @field_validator("default_memory")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        from dockyard.domain.models import Resources
+
+        return Resources(memory=value).memory or value
 
     @field_validator("database_url")
     @classmethod

@@ -427,8 +427,8 @@ async def test_quotas_answer_409(fake_world: FakeWorld, fake_client: httpx.Async
     assert resp.json()["details"]["quota"] == "max_cpus"
     resp = await create(cpus=0.5, memory="256m")
     assert resp.json()["details"]["quota"] == "max_memory"
-    resp = await create()  # no limits asked: counts as the whole quota
-    assert resp.status_code == 409 and "resources.cpus" in resp.json()["message"]
+    resp = await create()  # no limits asked: the defaults (1 CPU, 512m) count
+    assert resp.status_code == 409 and resp.json()["details"]["quota"] == "max_cpus"
     assert (await create(cpus=0.5, memory="128m")).status_code == 201
     resp = await create(cpus=0.01, memory="8m")
     assert resp.json()["details"]["quota"] == "max_containers"

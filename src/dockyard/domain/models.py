@@ -10,12 +10,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-_MEMORY = re.compile(r"^\d+(\.\d+)?[bkmgBKMG]?$")
-_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
-_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
-_LABEL_KEY = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_./-]{0,127}$")
-_IMAGE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-/:@]{0,254}$")
-CUID = re.compile(r"^c[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+_MEMORY = re.compile(r"^\d+(\.\d+)?[bkmgBKMG]?\Z")
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}\Z")
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*\Z")
+_LABEL_KEY = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_./-]{0,127}\Z")
+_IMAGE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-/:@]{0,254}\Z")
+_DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-fA-F0-9]{32,}\Z")
+# Limits on what a spec may carry (issue 9; docs/api.md "Limits").
+MAX_ENV = 512
+MAX_ENV_VALUE = 64 * 1024
+MAX_ENV_TOTAL = 256 * 1024
+MAX_LABELS = 128
+MAX_LABEL_VALUE = 4096
+CUID = re.compile(r"^c[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\Z")
 
 # Labels that Dockyard owns; a client may not set them.
 RESERVED_LABEL_PREFIXES = ("dockyard.", "com.docker.")
@@ -50,7 +57,7 @@ class Restart(StrEnum):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Resources(_Strict):
@@ -68,6 +75,14 @@ class Resources(_Strict):
         if memory_bytes(value) < 6 * 1024 * 1024:
             raise ValueError("memory must be at least 6m (the engine's minimum)")
         return value.lower()
+
+    def filled(self, defaults: Resources) -> Resources:
+        """These limits, with ``defaults`` where none was given (never unlimited)."""
+        return Resources(
+            cpus=self.cpus if self.cpus is not None else defaults.cpus,
+            memory=self.memory if self.memory is not None else defaults.memory,
+            pids=self.pids if self.pids is not None else defaults.pids,
+        )
 
 
 def memory_bytes(value: str) -> int:
@@ -108,6 +123,9 @@ class ContainerSpec(_Strict):
     def _image(cls, value: str) -> str:
         if not _IMAGE.match(value):
             raise ValueError("not a valid image reference")
+        _, at, digest = value.partition("@")
+        if at and not _DIGEST.match(digest):
+            raise ValueError("not a valid image digest (e.g. @sha256:<64 hex digits>)")
         return value
 
     @field_validator("name")
@@ -120,7 +138,13 @@ class ContainerSpec(_Strict):
     @field_validator("env")
     @classmethod
     def _env(cls, value: Env) -> Env:
+        if len(value) > MAX_ENV:
+            raise ValueError(f"at most {MAX_ENV} env variables")
+        if sum(len(k) + len(v) for k, v in value.items()) > MAX_ENV_TOTAL:
+            raise ValueError(f"env is larger than {MAX_ENV_TOTAL // 1024} KiB in all")
         for key, val in value.items():
+            if len(val) > MAX_ENV_VALUE:
+                raise ValueError(f"env value of {key!r} is over {MAX_ENV_VALUE // 1024} KiB")
             if not _ENV_KEY.match(key):
                 raise ValueError(f"env key {key!r} is not a valid variable name")
             if key in ("CONTAINER_UID", "TAGS"):
@@ -140,9 +164,13 @@ class ContainerSpec(_Strict):
     @field_validator("labels")
     @classmethod
     def _labels(cls, value: dict[str, str]) -> dict[str, str]:
-        for key in value:
+        if len(value) > MAX_LABELS:
+            raise ValueError(f"at most {MAX_LABELS} labels")
+        for key, val in value.items():
             if not _LABEL_KEY.match(key) or key.startswith(RESERVED_LABEL_PREFIXES):
                 raise ValueError(f"label {key!r} is not allowed")
+            if len(val) > MAX_LABEL_VALUE:
+                raise ValueError(f"label {key!r}: value over {MAX_LABEL_VALUE} characters")
         return value
 
     @field_validator("command")

@@ -37,7 +37,7 @@ from dockyard.errors import AuthError, ConflictError, ForbiddenError, Validation
 
 log = structlog.get_logger("dockyard.accounts")
 
-USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}\Z")
 RESERVED_NAMES = frozenset({"me"})
 MAX_KEY_TTL = 10 * 365 * 86400
 

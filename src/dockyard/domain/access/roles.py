@@ -16,7 +16,7 @@ from dockyard.domain.access.permissions import BUILTIN_ROLES, Permission
 from dockyard.domain.models import utcnow
 from dockyard.errors import ValidationError
 
-ROLE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+ROLE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}\Z")
 
 
 class CustomRole(BaseModel):

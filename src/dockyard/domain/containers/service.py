@@ -12,7 +12,7 @@ import shutil
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from dockyard.domain.models import (
     ContainerSpec,
     LiveState,
     Port,
+    Resources,
     Status,
     new_cuid,
 )
@@ -57,6 +58,10 @@ class ContainerConfig:
     placement: Placement
     uid: int
     gid: int
+    # Limits of a container that asks for none (SPEC §4: never unlimited).
+    default_resources: Resources = field(default_factory=Resources)
+    # Host ports never published: the engine's, Dockyard's own (below 1024 too).
+    reserved_ports: frozenset[int] = frozenset({2375, 2376})
 
 
 class ContainerService:
@@ -97,7 +102,7 @@ class ContainerService:
         doc = compose_document(
             record.cuid,
             record.owner,
-            record.spec,
+            self.with_defaults(record.spec),
             app_dir,
             self._config.placement,
             boot_py=(app_dir / "boot.py").is_file(),
@@ -197,6 +202,7 @@ class ContainerService:
                 code="IMAGE_NOT_FOUND",
                 details={"field": "image", "provided": spec.image},
             )
+        spec = self.with_defaults(spec)
         await self._check_ports(spec.ports, cuid=None)
         record = ContainerRecord(cuid=new_cuid(), owner=principal.username, spec=spec)
         async with self._quotas.admit(record.owner, spec):  # 409 QUOTA_EXCEEDED
@@ -240,7 +246,21 @@ class ContainerService:
         if os.geteuid() == 0:
             os.chown(app, self._config.uid, self._config.gid)
 
+    def with_defaults(self, spec: ContainerSpec) -> ContainerSpec:
+        filled = spec.resources.filled(self._config.default_resources)
+        return spec if filled == spec.resources else spec.model_copy(update={"resources": filled})
+
     async def _check_ports(self, ports: list[Port], cuid: str | None) -> None:
+        for port in ports:
+            if port.host is not None and (
+                port.host < 1024 or port.host in self._config.reserved_ports
+            ):
+                raise ValidationError(
+                    f"host port {port.host} may not be published (ports below 1024, the"
+                    " engine's and this service's own are reserved)",
+                    code="PORT_NOT_ALLOWED",
+                    details={"field": "ports", "provided": port.host},
+                )
         wanted = [(p.host, p.protocol) for p in ports if p.host]
         if len(set(wanted)) != len(wanted):
             raise ValidationError(
@@ -306,7 +326,7 @@ class ContainerService:
         for key in ("tags", "image", "labels", "restart", "command", "name"):
             if key in patch:
                 merged[key] = patch[key]
-        spec = parse_spec(merged)
+        spec = self.with_defaults(parse_spec(merged))
         if spec.image != record.spec.image and not await self._engine.image_exists(spec.image):
             raise ValidationError(
                 f"image {spec.image} is not on the engine",

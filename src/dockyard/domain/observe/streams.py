@@ -15,7 +15,7 @@ from dockyard.errors import RateLimitedError, ValidationError
 
 T = TypeVar("T")
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)\Z")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 RETRY_AFTER = 5  # seconds a refused stream is told to wait
 

@@ -1,0 +1,86 @@
+"""Hostile create and PATCH bodies (issue 9, #11): each is refused with a 4xx in the
+SPEC §9 shape, and nothing is written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import FakeWorld
+
+SPEC9 = {"error", "code", "message", "status", "request_id", "timestamp", "details"}
+
+
+async def _count(client: httpx.AsyncClient) -> int:
+    return len((await client.get("/containers", params={"limit": 500})).json()["containers"])
+
+
+async def refused(client: httpx.AsyncClient, body: Any, status: int = 400) -> dict[str, Any]:
+    before = await _count(client)
+    resp = await client.post("/containers", json=body)
+    assert resp.status_code == status, resp.text
+    error: dict[str, Any] = resp.json()
+    assert SPEC9 <= set(error) and error["status"] == status
+    assert await _count(client) == before
+    return error
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"image": "busybox:test", "name": "web\n"},
+        {"image": "busybox:test\n"},
+        {"image": "busybox:test", "env": {"KEY\n": "v"}},
+        {"image": "busybox:test", "labels": {"team\n": "a"}},
+        {"image": "busybox@sha256:zzzz"},
+        {"image": "busybox@sha256:abc"},
+    ],
+)
+async def test_a_trailing_newline_or_a_bad_digest_is_refused(
+    fake_client: httpx.AsyncClient, body: dict[str, Any]
+) -> None:
+    error = await refused(fake_client, body)
+    assert error["error"] == "validation_error"
+
+
+async def test_env_and_labels_have_limits(fake_client: httpx.AsyncClient) -> None:
+    many = {f"K{i}": "v" for i in range(10_000)}
+    assert "512" in (await refused(fake_client, {"image": "busybox:test", "env": many}))["message"]
+    big = {"K": "x" * (1024 * 1024)}
+    assert "KiB" in (await refused(fake_client, {"image": "busybox:test", "env": big}))["message"]
+    labels = {f"l{i}": "v" for i in range(1000)}
+    await refused(fake_client, {"image": "busybox:test", "labels": labels})
+
+
+@pytest.mark.parametrize("port", [22, 80, 1023, 2375, 2376, 8080])
+async def test_reserved_host_ports_are_never_published(
+    fake_client: httpx.AsyncClient, port: int
+) -> None:
+    """Below 1024, the engine's ports and the service's own (8080 in the test settings)."""
+    error = await refused(
+        fake_client, {"image": "busybox:test", "ports": [{"host": port, "container": 80}]}
+    )
+    assert error["code"] == "PORT_NOT_ALLOWED" and error["details"]["provided"] == port
+    made = await fake_client.post("/containers", json={"image": "busybox:test"})
+    cuid = made.json()["cuid"]
+    resp = await fake_client.patch(
+        f"/containers/{cuid}/ports", json={"ports": [{"host": port, "container": 80}]}
+    )
+    assert resp.status_code == 400 and resp.json()["code"] == "PORT_NOT_ALLOWED"
+    assert (await fake_client.get(f"/containers/{cuid}")).json()["ports"] == []
+
+
+async def test_a_container_without_resources_gets_the_default_limits(
+    fake_world: FakeWorld, fake_client: httpx.AsyncClient
+) -> None:
+    made = (await fake_client.post("/containers", json={"image": "busybox:test"})).json()
+    assert made["resources"] == {"cpus": 1.0, "memory": "512m", "pids": 256}
+    service = fake_world.compose.documents[made["cuid"]]["services"]["app"]
+    assert (service["cpus"], service["mem_limit"], service["pids_limit"]) == (1.0, "512m", 256)
+    # A PATCH that removes a limit gets the default back, never "unlimited".
+    resp = await fake_client.patch(
+        f"/containers/{made['cuid']}", json={"resources": {"memory": None, "cpus": 0.5}}
+    )
+    assert resp.json()["resources"] == {"cpus": 0.5, "memory": "512m", "pids": 256}
