@@ -560,3 +560,23 @@ async def test_unknown_users_cost_a_hash_check_too(
     resp = await client_for(fake_client, basic(user, "not-the-password")).get("/auth/whoami")
     assert resp.status_code == 401 and resp.json()["code"] == "INVALID_CREDENTIALS"
     assert len(calls) == 1
+
+
+async def test_no_key_or_token_names_a_role_wider_than_its_maker(
+    fake_client: httpx.AsyncClient,
+) -> None:
+    """Issue 9: a `user` (or a custom role with keys:manage) asking for a key or token with
+    role `admin` is refused with 403, and nothing is made."""
+    sam = await add_user(fake_client, "sam")
+    for path, body in (
+        ("/servicekeys", {"description": "ci", "role": "admin"}),
+        ("/auth/token", {"expires_in": 600, "role": "admin"}),
+    ):
+        resp = await sam.post(path, json=body)
+        assert resp.status_code == 403, resp.text
+        assert resp.json()["error"] == "forbidden" and resp.json()["code"] == "PERMISSION_DENIED"
+    assert (await sam.get("/servicekeys")).json()["servicekeys"] == []
+    # Narrower is fine.
+    assert (await sam.post("/servicekeys", json={"role": "viewer"})).status_code == 201
+    assert (await sam.post("/auth/token", json={"role": "viewer"})).status_code == 201
+    await sam.aclose()

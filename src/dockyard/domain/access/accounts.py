@@ -374,7 +374,9 @@ class AccountService:
         account = await self._account(principal.username)
         carried = self._book.permissions(str(account.role))
         if role is not None:
-            carried = carried & self._role_permissions(role)
+            wanted = self._role_permissions(role)
+            principal.require_all(wanted, f"role {role!r}")  # never wider than the caller
+            carried = carried & wanted
         principal.require_all(carried, "the service key")
         expires_at: datetime | None = None
         if expires_in is not None:

@@ -302,6 +302,9 @@ class Authenticator:
                     code="UNKNOWN_ROLE",
                     details={"field": "role", "provided": role[:64]},
                 )
+            # No one hands out a role wider than it holds (a narrowed copy would work
+            # the same, but a key or token that names `admin` must not be made at all).
+            principal.require_all(self.roles.permissions(role), f"role {role!r}")
             scope = principal.permissions & self.roles.permissions(role)
         expires = time.time() + ttl
         if principal.expires_at is not None:
