@@ -91,3 +91,28 @@ async def test_what_the_reconcile_does_is_recorded(fake_world: FakeWorld, fake_c
     assert [(e["action"], e["user"]) for e in mine["entries"] if e["method"] == "POST"] == [
         ("create_container", "admin")
     ]
+
+
+async def test_the_engines_removing_never_sticks(fake_world: FakeWorld, fake_client: Any) -> None:
+    """Issue 9 #8: a `docker rm -f` behind Dockyard's back is seen half-way (`removing`)
+    and then gone; the record ends `missing`, not stuck in `removing`."""
+    made = (await fake_client.post("/containers", json={"image": "busybox:test"})).json()
+    cuid = made["cuid"]
+    services = fake_world.app.state.services
+    repo = services.containers._repo
+    fake_world.engine.containers[cuid].status = Status.REMOVING  # the engine, mid-removal
+    record = await repo.get(cuid)
+    await services.containers.refresh(record)
+    assert (await repo.get(cuid)).status is not Status.REMOVING
+    fake_world.engine.containers.pop(cuid)  # ... and its `destroy`
+    await services.containers.refresh(await repo.get(cuid))
+    assert (await repo.get(cuid)).status is Status.MISSING
+    # A `removing` only Dockyard's delete writes, interrupted (no delete in progress here):
+    # the next reconcile finishes it, also after start-up.
+    other = (await fake_client.post("/containers", json={"image": "busybox:test"})).json()
+    stuck = await repo.get(other["cuid"])
+    stuck.status = Status.REMOVING
+    await repo.save_state(stuck)
+    await services.reconciler.run_once(startup=False)
+    assert await repo.get(other["cuid"]) is None
+    assert (await fake_client.get(f"/containers/{cuid}")).json()["status"] == "missing"

@@ -66,7 +66,8 @@ class Reconciler:
                     await self._finish_create(record, report)
                 continue
             if record.status is Status.REMOVING:
-                if startup:
+                # Only our own delete writes it; not in progress here: finish it.
+                if startup or not self._containers.busy(record.cuid):
                     await self._containers.finish_delete(record.cuid)
                     report.removed.append(record.cuid)
                 continue

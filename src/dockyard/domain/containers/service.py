@@ -172,6 +172,11 @@ class ContainerService:
         before = (record.status, record.exit_code, record.started_at, record.finished_at)
         if state is None:
             record.status = Status.MISSING
+        elif state.status is Status.REMOVING:
+            # The engine is removing it behind our back (`docker rm -f`): transitional, and
+            # its `destroy` follows. Only Dockyard's own delete writes `removing` (which
+            # the reconcile finishes), so a record never waits in it for an event.
+            return state
         else:
             record.status = state.status
             record.exit_code = (
