@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -175,4 +176,22 @@ events = Table(
     Index("ix_events_type_seq", "type", "seq"),
     Index("ix_events_time", "time"),
     sqlite_autoincrement=True,
+)
+
+# -- idempotency keys (0004): the first answer to a create, replayed to its retries -----
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("owner", String(64), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("route", String(255), nullable=False),
+    Column("body_hash", String(64), nullable=False),
+    Column("state", String(8), nullable=False),  # pending | done
+    Column("instance", String(32), nullable=False),
+    Column("status", Integer),
+    Column("content_type", String(128)),
+    Column("body", LargeBinary),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_idempotency_created_at", "created_at"),
 )
