@@ -15,11 +15,13 @@ from dockyard.api import containers as containers_api
 from dockyard.api import docs as docs_api
 from dockyard.api import errors as api_errors
 from dockyard.api import files as files_api
+from dockyard.api import idempotency
 from dockyard.api import observe as observe_api
 from dockyard.api import roles as roles_api
 from dockyard.api import servicekeys as servicekeys_api
 from dockyard.api import system as system_api
 from dockyard.api import terminal as terminal_api
+from dockyard.api.idempotency import IdempotencyMiddleware
 from dockyard.api.middleware import ActionLog, Metrics, RequestContextMiddleware
 from dockyard.runtime import Runtime, build_services
 from dockyard.settings import Settings
@@ -69,8 +71,10 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, **override
     app.state.runtime = runtime
     app.state.metrics = metrics = Metrics()
     api_errors.install(app)
+    idempotency.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.add_middleware(IdempotencyMiddleware, idempotency=runtime.services.idempotency)
     app.add_middleware(
         RequestContextMiddleware,
         action_log=action_log,

@@ -38,6 +38,7 @@ from dockyard.domain.containers.reconcile import Reconciler, StateFollower
 from dockyard.domain.containers.service import ContainerConfig, ContainerService
 from dockyard.domain.files.archives import ArchiveLimits
 from dockyard.domain.files.service import FileLimits, FileService
+from dockyard.domain.idempotency import Idempotency
 from dockyard.domain.models import Resources
 from dockyard.domain.observe.events import EventService
 from dockyard.domain.observe.logs import LogService
@@ -56,10 +57,12 @@ from dockyard.store.accounts import (
     SqlTokenRepository,
 )
 from dockyard.store.containers import SqlContainerRepository
+from dockyard.store.idempotency import SqlIdempotencyRepository
 from dockyard.store.journal import SqlAuditRepository, SqlEventRepository
 
 log = structlog.get_logger("dockyard")
 
+PURGE_INTERVAL = 3600.0
 STOP_DEADLINE = 5.0  # seconds for the journals to drain when the service stops
 
 
@@ -93,14 +96,25 @@ class Runtime:
             await services.events.start()
             services.audit.start()
             await services.reconciler.run_once(startup=True)
+            await services.idempotency.purge()
         except BaseException:
             await self.stop(0.5)
             raise
         self._spawn(services.reconciler.run_forever(settings.reconcile_interval), "reconcile")
         self._spawn(self.follower.run_forever(), "follow-engine")
         self._spawn(services.metrics.run_forever(), "metrics")
+        self._spawn(self._purge_forever(), "purge")
         self.started = True
         log.info("dockyard.started", compose_version=services.compose_version)
+
+    async def _purge_forever(self) -> None:
+        """Expired idempotency keys go (they are refused as expired before that too)."""
+        while True:
+            await asyncio.sleep(PURGE_INTERVAL)
+            try:
+                await self.services.idempotency.purge()
+            except Exception as exc:  # the store is down: next time
+                log.warning("purge.failed", exc_type=type(exc).__name__)
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         self._tasks.append(asyncio.create_task(work, name=name))
@@ -185,6 +199,7 @@ def build_services(
         accounts=_accounts(settings, stores, auth, quotas, recorder),
         quotas=quotas,
         audit=audit,
+        idempotency=Idempotency(SqlIdempotencyRepository(database)),
     )
     follower = StateFollower(
         stores.containers,

@@ -21,6 +21,7 @@ from dockyard.domain.containers.quotas import Quotas
 from dockyard.domain.containers.reconcile import Reconciler
 from dockyard.domain.containers.service import ContainerService
 from dockyard.domain.files.service import FileService
+from dockyard.domain.idempotency import Idempotency
 from dockyard.domain.observe.events import EventService
 from dockyard.domain.observe.logs import LogService
 from dockyard.domain.observe.metrics import MetricsService
@@ -46,6 +47,7 @@ class Services:
     accounts: AccountService
     quotas: Quotas
     audit: AuditTrail
+    idempotency: Idempotency
 
 
 def get_services(request: Request) -> Services:
