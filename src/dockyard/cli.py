@@ -40,6 +40,8 @@ def load_settings() -> Settings:
 def serve(settings: Settings) -> None:
     import uvicorn
 
+    from dockyard.server import deadline_protocol
+
     config = uvicorn.Config(
         "dockyard.app:create_app",  # replaced below: the app is built in the server's loop
         host=settings.host,
@@ -48,6 +50,7 @@ def serve(settings: Settings) -> None:
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=10,
+        http=deadline_protocol(settings.header_timeout, settings.body_idle_timeout),
         # Pings find a vanished terminal client within ~10 s (its exec is then killed).
         ws_ping_interval=5.0,
         ws_ping_timeout=5.0,

@@ -1,0 +1,87 @@
+"""Slow clients are cut off with 408 (issue 9 #11, SPEC §9): a head trickling in
+(slowloris), a body shorter than its Content-Length, a chunked body that never ends. The
+server answers others all the while. The deadlines are set short for the test."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.conftest import ADMIN, basic
+from tests.server import Server, running_server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with running_server(tmp_path_factory.mktemp("slow"), start=False) as srv:
+        srv.env.update({"HEADER_TIMEOUT": "1", "BODY_IDLE_TIMEOUT": "1"})
+        srv.start()
+        yield srv
+
+
+def _connect(srv: Server) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+    return sock
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    """Everything the server says until it closes the connection (30 s at most)."""
+    chunks = []
+    while True:
+        data = sock.recv(65536)
+        if not data:
+            return b"".join(chunks)
+        chunks.append(data)
+
+
+def _assert_408(raw: bytes, waiting_for: str) -> None:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), raw[:200]
+    error = json.loads(body)
+    assert error["error"] == "timeout" and error["status"] == 408
+    assert error["details"]["waiting_for"] == waiting_for
+    assert {"code", "message", "request_id", "timestamp"} <= set(error)
+
+
+def test_a_head_that_trickles_in_is_cut_off(server: Server) -> None:
+    sockets = [_connect(server) for _ in range(40)]
+    try:
+        for sock in sockets:
+            sock.sendall(b"GET /livez HTTP/1.1\r\nHost: x\r\n")  # and then nothing more
+        # The server serves others while those wait.
+        assert httpx.get(f"{server.url}/livez", timeout=10).status_code == 200
+        for sock in sockets:
+            _assert_408(_read_all(sock), "headers")
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_a_connection_that_says_nothing_is_closed(server: Server) -> None:
+    with _connect(server) as sock:
+        _assert_408(_read_all(sock), "headers")
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"POST /containers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 1000\r\n",
+        b"POST /containers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n",
+    ],
+    ids=["short-body", "unterminated-chunked"],
+)
+def test_a_body_that_stops_coming_is_cut_off(server: Server, head: bytes) -> None:
+    auth = basic(*ADMIN)["Authorization"].encode()
+    body = b'{"image": "x"' if b"Content-Length" in head else b'5\r\n{"ima\r\n'
+    with _connect(server) as sock:
+        sock.sendall(head + b"Authorization: " + auth + b"\r\n\r\n" + body)
+        _assert_408(_read_all(sock), "body")
+    # Nothing was made.
+    listed = httpx.get(f"{server.url}/containers", headers=basic(*ADMIN), timeout=10)
+    assert listed.json()["containers"] == []
