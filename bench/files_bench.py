@@ -26,7 +26,11 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import run as core
+from harness import base
+from harness.containers import api_create
+from harness.context import new_ctx
+from harness.server import start_server
+from harness.session import cleanup
 
 MB = 1024 * 1024
 REPEAT = 3
@@ -44,6 +48,15 @@ def timed(
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def download_to(client: httpx.Client, url: str, path: str, dest: Path) -> None:
+    """Stream a download to a file, as a client that keeps nothing in memory would."""
+    with client.stream("GET", url, params={"path": path}) as r:
+        r.raise_for_status()
+        with dest.open("wb") as out:
+            for chunk in r.iter_bytes(MB):
+                out.write(chunk)
 
 
 def make_inputs(work: Path) -> dict[str, Path]:
@@ -89,25 +102,20 @@ def main() -> int:
     for tool in ("zip", "unzip"):
         if shutil.which(tool) is None:
             subprocess.run(["apt-get", "install", "-y", "-qq", tool], check=True, timeout=300)
-    ctx = core.new_ctx("dyfiles-")
+    ctx = new_ctx("dyfiles-")
     root = ctx.root
     results: dict[str, Any] = {}
     status = 0
     try:
         work = root / "work"
         work.mkdir()
-        core.log("making 100 MB and 10,000-file inputs")
+        base.log("making 100 MB and 10,000-file inputs")
         zips = make_inputs(work)
-        core.start_server(ctx)
+        start_server(ctx)
         assert ctx.proc is not None
         with httpx.Client(base_url=ctx.url, auth=ctx.auth, timeout=600) as client:
             client.get("/auth/whoami")
-            resp = client.post(
-                "/containers", json={"image": core.IMAGE, "command": "sleep 600", "start": True}
-            )
-            resp.raise_for_status()
-            cuid = resp.json()["cuid"]
-            ctx.api_cuids.add(cuid)
+            cuid, _ = api_create(client, ctx)
             rss_before = peak_rss_mb(ctx.proc.pid)
             counter = {"n": 0}
             for name, archive in zips.items():
@@ -141,7 +149,7 @@ def main() -> int:
                     "raw_tool": "unzip -q",
                     "target": TARGETS["upload_vs_unzip"],
                 }
-                core.log(f"upload {name}: {api:.3f}s vs unzip {raw:.3f}s")
+                base.log(f"upload {name}: {api:.3f}s vs unzip {raw:.3f}s")
                 # download-zip of the folder just uploaded vs zip -r of the same files
                 folder = f"/app/{name}-1"
                 host_folder = ctx.data_dir / "containers" / cuid / "app" / f"{name}-1"
@@ -156,16 +164,11 @@ def main() -> int:
                     before=lambda: out_zip.unlink(missing_ok=True),
                 )
 
-                def download_zip() -> None:
-                    with client.stream(
-                        "GET", f"/containers/{cuid}/download-zip", params={"path": folder}
-                    ) as r:
-                        r.raise_for_status()
-                        with (work / "dl.zip").open("wb") as out:
-                            for chunk in r.iter_bytes(MB):
-                                out.write(chunk)
-
-                api_zip = timed(download_zip)
+                api_zip = timed(
+                    lambda: download_to(
+                        client, f"/containers/{cuid}/download-zip", folder, work / "dl.zip"
+                    )
+                )
                 results[f"download-zip {name}"] = {
                     "api_s": api_zip,
                     "raw_s": raw_zip,
@@ -173,7 +176,7 @@ def main() -> int:
                     "raw_tool": "zip -r -q -6",
                     "target": TARGETS["download_zip_vs_zip"],
                 }
-                core.log(f"download-zip {name}: {api_zip:.3f}s vs zip {raw_zip:.3f}s")
+                base.log(f"download-zip {name}: {api_zip:.3f}s vs zip {raw_zip:.3f}s")
             # single 100 MB file vs docker cp
             target = work / "cp.bin"
             name = f"{cuid}-app-1"
@@ -186,18 +189,14 @@ def main() -> int:
                 before=lambda: target.unlink(missing_ok=True),
             )
 
-            def download() -> None:
-                with client.stream(
-                    "GET",
+            api_dl = timed(
+                lambda: download_to(
+                    client,
                     f"/containers/{cuid}/download",
-                    params={"path": "/app/big_stored-1/big.bin"},
-                ) as r:
-                    r.raise_for_status()
-                    with (work / "dl.bin").open("wb") as out:
-                        for chunk in r.iter_bytes(MB):
-                            out.write(chunk)
-
-            api_dl = timed(download)
+                    "/app/big_stored-1/big.bin",
+                    work / "dl.bin",
+                )
+            )
             results["download 100 MB file"] = {
                 "api_s": api_dl,
                 "raw_s": raw_cp,
@@ -205,18 +204,18 @@ def main() -> int:
                 "raw_tool": "docker cp",
                 "target": TARGETS["download_vs_docker_cp"],
             }
-            core.log(f"download: {api_dl:.3f}s vs docker cp {raw_cp:.3f}s")
+            base.log(f"download: {api_dl:.3f}s vs docker cp {raw_cp:.3f}s")
             results["server peak RSS MB"] = {
                 "before": rss_before,
                 "after": peak_rss_mb(ctx.proc.pid),
             }
     except Exception as exc:
-        core.log(f"FAILED: {type(exc).__name__}: {exc}")
+        base.log(f"FAILED: {type(exc).__name__}: {exc}")
         status = 1
     finally:
-        problems = core.cleanup(ctx)
+        problems = cleanup(ctx)
         for problem in problems:
-            core.log(f"cleanup: {problem}")
+            base.log(f"cleanup: {problem}")
     print(f"\n{'benchmark':32} {'dockyard':>10} {'raw':>10} {'ratio':>7} {'target':>7}  raw tool")
     for key, row in results.items():
         if "ratio" in row:
@@ -231,8 +230,8 @@ def main() -> int:
             f"server peak RSS: {rss['before']:.0f} MB before, {rss['after']:.0f} MB after "
             "(400 MB of archives and files moved)"
         )
-    core.RESULTS.mkdir(parents=True, exist_ok=True)
-    (core.RESULTS / "files.json").write_text(json.dumps(results, indent=2))
+    base.RESULTS.mkdir(parents=True, exist_ok=True)
+    (base.RESULTS / "files.json").write_text(json.dumps(results, indent=2))
     return status
 
 
