@@ -3,7 +3,7 @@
 Run from the repository root, as root, with a Docker engine and the local image
 ``dockyard-test/busybox:latest`` (``bash scripts/test-images.sh``); nothing is pulled:
 ``.venv/bin/python bench/observe_bench.py``. It starts its own ``dockyard serve`` on
-127.0.0.1:<free port> with its data in a temporary directory (bench/run.py's helpers) and
+127.0.0.1:<free port> with its data in a temporary directory (bench/harness) and
 measures, in one run, each against the engine's own endpoint on its unix socket:
 
 1. ``GET /containers/{cuid}/metrics`` (answered from the background collector) vs the

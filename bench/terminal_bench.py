@@ -3,7 +3,7 @@
 Run from the repository root, as root, with a Docker engine and the local image
 ``dockyard-test/busybox:latest`` (``bash scripts/test-images.sh``); nothing is pulled:
 ``.venv/bin/python bench/terminal_bench.py``. It starts its own ``dockyard serve`` on
-127.0.0.1:<free port> with its data in a temporary directory (bench/run.py's helpers),
+127.0.0.1:<free port> with its data in a temporary directory (bench/harness),
 creates one container through the API and measures, each against a raw exec on the same
 container through aiodocker (the engine's hijacked exec stream), in the same run:
 
