@@ -23,15 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import secrets
-import shutil
-import signal
-import socket
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -40,123 +32,38 @@ from typing import Any
 
 import httpx
 
-DOCKYARD = str(Path(sys.executable).parent / "dockyard")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import base
+from harness.context import Ctx, new_ctx
+from harness.session import cleanup, prepare
+from harness.stats import interleaved, summary
+
 NETWORK = "dockyard-bench-auth"
-USER = "bench"
 TARGETS = {"auth_added_ms": 1.0, "audit_p99_ms": 20.0}
 
 
 def log(msg: str) -> None:
-    print(f"[auth-bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+    base.log(msg, "auth-bench")
 
 
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), int(-(-p * len(ordered) // 100))))
-    return ordered[rank - 1]
+def measure(
+    calls: dict[str, Callable[[], httpx.Response]], count: int, warmup: int
+) -> dict[str, Any]:
+    """Interleaved after a warm-up, who goes first rotating; a summary per call."""
+    times = interleaved(calls, count, warmup, rotate=True)
+    return {name: summary(values) for name, values in times.items()}
 
 
-def ms(values: list[float]) -> dict[str, float]:
-    out = [v * 1000 for v in values]
-    return {
-        "n": len(out),
-        "p50_ms": round(pct(out, 50), 3),
-        "p99_ms": round(pct(out, 99), 3),
-        "mean_ms": round(statistics.fmean(out), 3),
-    }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def network_exists() -> bool:
-    out = subprocess.run(
-        ["docker", "network", "inspect", NETWORK], capture_output=True, timeout=30, check=False
-    )
-    return out.returncode == 0
-
-
-class Server:
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.password = secrets.token_urlsafe(16)
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def db_url(self) -> str:
-        return f"sqlite+aiosqlite:///{self.workdir / 'data' / 'dockyard.db'}"
-
-    def start(self) -> None:
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOST": "127.0.0.1",
-            "PORT": str(self.port),
-            "APP_USER": USER,
-            "APP_PASS": self.password,
-            "DATA_DIR": str(self.workdir / "data"),
-            "LOG_DIR": str(self.workdir / "logs"),
-            "NETWORK_NAME": NETWORK,
-            "RECONCILE_INTERVAL": "3600",
-        }
-        if "DOCKER_HOST" in os.environ:
-            env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
-        out = (self.workdir / "server.log").open("ab")
-        self.proc = subprocess.Popen(
-            [DOCKYARD, "serve"], cwd=self.workdir, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError((self.workdir / "server.log").read_text()[-2000:])
-            try:
-                if httpx.get(f"{self.url}/livez", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("the server did not come up within 60 s")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=30)
-
-
-def interleaved(calls: dict[str, Callable[[], httpx.Response]], count: int) -> dict[str, Any]:
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    names = list(calls)
-    for i in range(count):
-        # Rotate who goes first so that no call always follows the same one.
-        for name in names[i % len(names) :] + names[: i % len(names)]:
-            started = time.perf_counter()
-            resp = calls[name]()
-            times[name].append(time.perf_counter() - started)
-            if resp.status_code != 200:
-                raise RuntimeError(f"{name}: {resp.status_code} {resp.text[:200]}")
-    return {name: ms(values) for name, values in times.items()}
-
-
-def bench_auth(server: Server, count: int) -> dict[str, Any]:
-    admin = httpx.Client(base_url=server.url, auth=(USER, server.password), timeout=30)
+def bench_auth(ctx: Ctx, count: int) -> dict[str, Any]:
+    admin = ctx.client()
     key = admin.post("/servicekeys", json={"description": "bench"}).json()["key"]
     token = admin.post("/auth/token").json()["token"]
     clients = {
-        "open /livez": httpx.Client(base_url=server.url, timeout=30),
+        "open /livez": httpx.Client(base_url=ctx.url, timeout=30),
         "Basic (cached)": admin,
-        "service key": httpx.Client(
-            base_url=server.url, headers={"X-Service-Key": key}, timeout=30
-        ),
+        "service key": httpx.Client(base_url=ctx.url, headers={"X-Service-Key": key}, timeout=30),
         "bearer token": httpx.Client(
-            base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+            base_url=ctx.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
         ),
     }
     calls: dict[str, Callable[[], httpx.Response]] = {
@@ -167,22 +74,21 @@ def bench_auth(server: Server, count: int) -> dict[str, Any]:
         )
         for name, client in clients.items()
     }
-    interleaved(calls, max(50, count // 10))  # warm-up
-    results = interleaved(calls, count)
-    base = results["open /livez"]["p50_ms"]
+    results = measure(calls, count, warmup=max(50, count // 10))
+    open_p50 = results["open /livez"]["p50_ms"]
     for figures in results.values():
-        figures["added_p50_ms"] = round(figures["p50_ms"] - base, 3)
+        figures["added_p50_ms"] = round(figures["p50_ms"] - open_p50, 3)
     for client in clients.values():
         client.close()
     return results
 
 
-async def fill_audit(server: Server, entries: int) -> None:
+async def fill_audit(ctx: Ctx, entries: int) -> None:
     # The service's own repository and mapping, so the rows are exactly what it writes.
     from dockyard.domain.access.audit import AuditEntry
     from dockyard.store import Database, SqlAuditRepository
 
-    db = Database(server.db_url)
+    db = Database(f"sqlite+aiosqlite:///{ctx.data_dir / 'dockyard.db'}")
     repo = SqlAuditRepository(db)
     start = datetime.now(UTC) - timedelta(days=30)
     actions = ["create_container", "start_container", "stop_container", "delete_container"]
@@ -212,12 +118,12 @@ async def fill_audit(server: Server, entries: int) -> None:
         await db.close()
 
 
-def bench_audit(server: Server, entries: int, count: int) -> dict[str, Any]:
+def bench_audit(ctx: Ctx, entries: int, count: int) -> dict[str, Any]:
     log(f"appending {entries:,} audit entries")
     started = time.monotonic()
-    asyncio.run(fill_audit(server, entries))
+    asyncio.run(fill_audit(ctx, entries))
     log(f"appended in {time.monotonic() - started:.1f} s")
-    admin = httpx.Client(base_url=server.url, auth=(USER, server.password), timeout=30)
+    admin = ctx.client()
     deep = admin.get("/audit", params={"limit": 500}).json()
     for _ in range(99):  # 50,000 entries down
         deep = admin.get("/audit", params={"limit": 500, "cursor": deep["next_cursor"]}).json()
@@ -238,8 +144,7 @@ def bench_audit(server: Server, entries: int, count: int) -> dict[str, Any]:
     for name, call in calls.items():
         page = call().json()
         assert len(page["entries"]) == 50, (name, page)
-    interleaved(calls, max(20, count // 10))
-    results = interleaved(calls, count)
+    results = measure(calls, count, warmup=max(20, count // 10))
     admin.close()
     return results
 
@@ -252,21 +157,15 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="dockyard-auth-bench-"))
-    made_network = not network_exists()
-    server = Server(workdir)
+    ctx = new_ctx("dyauth-", network=NETWORK, keep_log=None)
     try:
-        server.start()
-        log(f"server on {server.url}")
-        auth = bench_auth(server, args.requests)
-        audit = bench_audit(server, args.audit_entries, args.audit_requests)
+        prepare(ctx, {}, image=None)
+        log(f"server on {ctx.url}")
+        auth = bench_auth(ctx, args.requests)
+        audit = bench_audit(ctx, args.audit_entries, args.audit_requests)
     finally:
-        server.stop()
-        if made_network and network_exists():
-            subprocess.run(
-                ["docker", "network", "rm", NETWORK], capture_output=True, timeout=60, check=False
-            )
-        shutil.rmtree(workdir, ignore_errors=True)
+        for problem in cleanup(ctx):
+            log(f"cleanup problem: {problem}")
 
     print(f"\n1. authenticated request vs /livez, p50 (n = {args.requests:,} each, interleaved)")
     print(f"{'credential':<18} {'p50 ms':>8} {'p99 ms':>8} {'added p50 ms':>13}  target")

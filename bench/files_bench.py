@@ -6,7 +6,7 @@
 3. download of a 100 MB file vs ``docker cp`` out of the container.
 
 Each figure is the median of a few runs; the server's peak memory (VmHWM) is read before
-and after, to show that transfers stream. Reuses bench/run.py's server and cleanup.
+and after, to show that transfers stream. Uses bench/harness for the server and clean-up.
 """
 
 from __future__ import annotations
@@ -26,7 +26,10 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import run as core
+from harness import base
+from harness.containers import api_create
+from harness.context import Ctx, new_ctx
+from harness.session import cleanup, prepare
 
 MB = 1024 * 1024
 REPEAT = 3
@@ -44,6 +47,15 @@ def timed(
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def download_to(client: httpx.Client, url: str, path: str, dest: Path) -> None:
+    """Stream a download to a file, as a client that keeps nothing in memory would."""
+    with client.stream("GET", url, params={"path": path}) as r:
+        r.raise_for_status()
+        with dest.open("wb") as out:
+            for chunk in r.iter_bytes(MB):
+                out.write(chunk)
 
 
 def make_inputs(work: Path) -> dict[str, Path]:
@@ -82,141 +94,91 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def main() -> int:
-    if os.geteuid() != 0:
-        print("bench: run as root", file=sys.stderr)
-        return 2
-    for tool in ("zip", "unzip"):
-        if shutil.which(tool) is None:
-            subprocess.run(["apt-get", "install", "-y", "-qq", tool], check=True, timeout=300)
-    ctx = core.new_ctx("dyfiles-")
-    root = ctx.root
-    results: dict[str, Any] = {}
-    status = 0
-    try:
-        work = root / "work"
-        work.mkdir()
-        core.log("making 100 MB and 10,000-file inputs")
-        zips = make_inputs(work)
-        core.start_server(ctx)
-        assert ctx.proc is not None
-        with httpx.Client(base_url=ctx.url, auth=ctx.auth, timeout=600) as client:
-            client.get("/auth/whoami")
-            resp = client.post(
-                "/containers", json={"image": core.IMAGE, "command": "sleep 600", "start": True}
+def compared(api: float, raw: float, tool: str, target: float) -> dict[str, Any]:
+    return {"api_s": api, "raw_s": raw, "ratio": api / raw, "raw_tool": tool, "target": target}
+
+
+def bench_upload(
+    client: httpx.Client, cuid: str, name: str, archive: Path, work: Path
+) -> dict[str, Any]:
+    """upload-zip vs unzip of the same archive; the uploads land in /app/<name>-<n>."""
+    out_dir = work / f"unzip-{name}"
+    raw = timed(
+        lambda: subprocess.run(
+            ["unzip", "-q", "-o", str(archive), "-d", str(out_dir)], check=True, timeout=600
+        ),
+        before=lambda: shutil.rmtree(out_dir, ignore_errors=True),
+    )
+    counter = {"n": 0}
+
+    def upload() -> None:
+        counter["n"] += 1
+        with archive.open("rb") as body:
+            r = client.post(
+                f"/containers/{cuid}/upload-zip",
+                params={"path": f"/app/{name}-{counter['n']}"},
+                content=body,
+                headers={"Content-Type": "application/zip"},
             )
-            resp.raise_for_status()
-            cuid = resp.json()["cuid"]
-            ctx.api_cuids.add(cuid)
-            rss_before = peak_rss_mb(ctx.proc.pid)
-            counter = {"n": 0}
-            for name, archive in zips.items():
-                counter["n"] = 0
-                out_dir = work / f"unzip-{name}"
-                raw = timed(
-                    lambda: subprocess.run(
-                        ["unzip", "-q", "-o", str(archive), "-d", str(out_dir)],
-                        check=True,
-                        timeout=600,
-                    ),
-                    before=lambda: shutil.rmtree(out_dir, ignore_errors=True),
-                )
+        r.raise_for_status()
 
-                def upload() -> None:
-                    counter["n"] += 1
-                    with archive.open("rb") as body:
-                        r = client.post(
-                            f"/containers/{cuid}/upload-zip",
-                            params={"path": f"/app/{name}-{counter['n']}"},
-                            content=body,
-                            headers={"Content-Type": "application/zip"},
-                        )
-                    r.raise_for_status()
+    api = timed(upload)
+    base.log(f"upload {name}: {api:.3f}s vs unzip {raw:.3f}s")
+    return compared(api, raw, "unzip -q", TARGETS["upload_vs_unzip"])
 
-                api = timed(upload)
-                results[f"upload {name}"] = {
-                    "api_s": api,
-                    "raw_s": raw,
-                    "ratio": api / raw,
-                    "raw_tool": "unzip -q",
-                    "target": TARGETS["upload_vs_unzip"],
-                }
-                core.log(f"upload {name}: {api:.3f}s vs unzip {raw:.3f}s")
-                # download-zip of the folder just uploaded vs zip -r of the same files
-                folder = f"/app/{name}-1"
-                host_folder = ctx.data_dir / "containers" / cuid / "app" / f"{name}-1"
-                out_zip = work / f"zip-{name}.zip"
-                raw_zip = timed(
-                    lambda: subprocess.run(
-                        ["zip", "-r", "-q", "-6", str(out_zip), "."],
-                        cwd=host_folder,
-                        check=True,
-                        timeout=600,
-                    ),
-                    before=lambda: out_zip.unlink(missing_ok=True),
-                )
 
-                def download_zip() -> None:
-                    with client.stream(
-                        "GET", f"/containers/{cuid}/download-zip", params={"path": folder}
-                    ) as r:
-                        r.raise_for_status()
-                        with (work / "dl.zip").open("wb") as out:
-                            for chunk in r.iter_bytes(MB):
-                                out.write(chunk)
+def bench_download_zip(
+    client: httpx.Client, ctx: Ctx, cuid: str, name: str, work: Path
+) -> dict[str, Any]:
+    """download-zip of the folder just uploaded vs zip -r of the same files."""
+    host_folder = ctx.data_dir / "containers" / cuid / "app" / f"{name}-1"
+    out_zip = work / f"zip-{name}.zip"
+    raw = timed(
+        lambda: subprocess.run(
+            ["zip", "-r", "-q", "-6", str(out_zip), "."], cwd=host_folder, check=True, timeout=600
+        ),
+        before=lambda: out_zip.unlink(missing_ok=True),
+    )
+    api = timed(
+        lambda: download_to(
+            client, f"/containers/{cuid}/download-zip", f"/app/{name}-1", work / "dl.zip"
+        )
+    )
+    base.log(f"download-zip {name}: {api:.3f}s vs zip {raw:.3f}s")
+    return compared(api, raw, "zip -r -q -6", TARGETS["download_zip_vs_zip"])
 
-                api_zip = timed(download_zip)
-                results[f"download-zip {name}"] = {
-                    "api_s": api_zip,
-                    "raw_s": raw_zip,
-                    "ratio": api_zip / raw_zip,
-                    "raw_tool": "zip -r -q -6",
-                    "target": TARGETS["download_zip_vs_zip"],
-                }
-                core.log(f"download-zip {name}: {api_zip:.3f}s vs zip {raw_zip:.3f}s")
-            # single 100 MB file vs docker cp
-            target = work / "cp.bin"
-            name = f"{cuid}-app-1"
-            raw_cp = timed(
-                lambda: subprocess.run(
-                    ["docker", "cp", f"{name}:/app/big_stored-1/big.bin", str(target)],
-                    check=True,
-                    timeout=600,
-                ),
-                before=lambda: target.unlink(missing_ok=True),
-            )
 
-            def download() -> None:
-                with client.stream(
-                    "GET",
-                    f"/containers/{cuid}/download",
-                    params={"path": "/app/big_stored-1/big.bin"},
-                ) as r:
-                    r.raise_for_status()
-                    with (work / "dl.bin").open("wb") as out:
-                        for chunk in r.iter_bytes(MB):
-                            out.write(chunk)
+def bench_download(client: httpx.Client, cuid: str, work: Path) -> dict[str, Any]:
+    """The single 100 MB file vs docker cp."""
+    target = work / "cp.bin"
+    path = "/app/big_stored-1/big.bin"
+    raw = timed(
+        lambda: subprocess.run(
+            ["docker", "cp", f"{cuid}-app-1:{path}", str(target)], check=True, timeout=600
+        ),
+        before=lambda: target.unlink(missing_ok=True),
+    )
+    api = timed(lambda: download_to(client, f"/containers/{cuid}/download", path, work / "dl.bin"))
+    base.log(f"download: {api:.3f}s vs docker cp {raw:.3f}s")
+    return compared(api, raw, "docker cp", TARGETS["download_vs_docker_cp"])
 
-            api_dl = timed(download)
-            results["download 100 MB file"] = {
-                "api_s": api_dl,
-                "raw_s": raw_cp,
-                "ratio": api_dl / raw_cp,
-                "raw_tool": "docker cp",
-                "target": TARGETS["download_vs_docker_cp"],
-            }
-            core.log(f"download: {api_dl:.3f}s vs docker cp {raw_cp:.3f}s")
-            results["server peak RSS MB"] = {
-                "before": rss_before,
-                "after": peak_rss_mb(ctx.proc.pid),
-            }
-    except Exception as exc:
-        core.log(f"FAILED: {type(exc).__name__}: {exc}")
-        status = 1
-    finally:
-        problems = core.cleanup(ctx)
-        for problem in problems:
-            core.log(f"cleanup: {problem}")
+
+def measure(ctx: Ctx, work: Path, results: dict[str, Any]) -> None:
+    base.log("making 100 MB and 10,000-file inputs")
+    zips = make_inputs(work)
+    prepare(ctx, {})  # also notes whether the network was there, for the clean-up
+    assert ctx.proc is not None
+    with httpx.Client(base_url=ctx.url, auth=ctx.auth, timeout=600) as client:
+        cuid, _ = api_create(client, ctx)
+        rss_before = peak_rss_mb(ctx.proc.pid)
+        for name, archive in zips.items():
+            results[f"upload {name}"] = bench_upload(client, cuid, name, archive, work)
+            results[f"download-zip {name}"] = bench_download_zip(client, ctx, cuid, name, work)
+        results["download 100 MB file"] = bench_download(client, cuid, work)
+        results["server peak RSS MB"] = {"before": rss_before, "after": peak_rss_mb(ctx.proc.pid)}
+
+
+def print_table(results: dict[str, Any]) -> None:
     print(f"\n{'benchmark':32} {'dockyard':>10} {'raw':>10} {'ratio':>7} {'target':>7}  raw tool")
     for key, row in results.items():
         if "ratio" in row:
@@ -231,8 +193,31 @@ def main() -> int:
             f"server peak RSS: {rss['before']:.0f} MB before, {rss['after']:.0f} MB after "
             "(400 MB of archives and files moved)"
         )
-    core.RESULTS.mkdir(parents=True, exist_ok=True)
-    (core.RESULTS / "files.json").write_text(json.dumps(results, indent=2))
+
+
+def main() -> int:
+    if os.geteuid() != 0:
+        print("bench: run as root", file=sys.stderr)
+        return 2
+    for tool in ("zip", "unzip"):
+        if shutil.which(tool) is None:
+            subprocess.run(["apt-get", "install", "-y", "-qq", tool], check=True, timeout=300)
+    ctx = new_ctx("dyfiles-")
+    results: dict[str, Any] = {}
+    status = 0
+    try:
+        work = ctx.root / "work"
+        work.mkdir()
+        measure(ctx, work, results)
+    except Exception as exc:
+        base.log(f"FAILED: {type(exc).__name__}: {exc}")
+        status = 1
+    finally:
+        for problem in cleanup(ctx):
+            base.log(f"cleanup: {problem}")
+    print_table(results)
+    base.RESULTS.mkdir(parents=True, exist_ok=True)
+    (base.RESULTS / "files.json").write_text(json.dumps(results, indent=2))
     return status
 
 

@@ -3,7 +3,7 @@
 Run from the repository root, as root, with a Docker engine and the local image
 ``dockyard-test/busybox:latest`` (``bash scripts/test-images.sh``); nothing is pulled:
 ``.venv/bin/python bench/observe_bench.py``. It starts its own ``dockyard serve`` on
-127.0.0.1:<free port> with its data in a temporary directory (bench/run.py's helpers) and
+127.0.0.1:<free port> with its data in a temporary directory (bench/harness) and
 measures, in one run, each against the engine's own endpoint on its unix socket:
 
 1. ``GET /containers/{cuid}/metrics`` (answered from the background collector) vs the
@@ -23,29 +23,27 @@ the end, also after a failure or Ctrl-C.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
-import json
 import os
-import shutil
-import signal
 import sys
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-# bench/run.py: the server, clean-up and statistics helpers.
-import run as base
+# bench/harness: the server, clean-up and statistics helpers.
+from harness import base
+from harness.containers import api_create
+from harness.context import Ctx, new_ctx
+from harness.session import run_session
+from harness.stats import interleaved, pct, ratio, summary, timed
 
 OUT = base.RESULTS / "observe-latest.json"
 # Its own network, so that a concurrent bench/run.py (which uses "dockyard-bench") and this
 # script never remove each other's.
-base.NETWORK = "dockyard-bench-observe"
+NETWORK = "dockyard-bench-observe"
 LINES = 100_000
 # ~67 bytes a line with the terminal's \r\n: 6.7 MB of log.
 LOG_COMMAND = (
@@ -57,43 +55,11 @@ TARGETS = {"metrics_p50_ms": 10.0}
 
 
 def log(msg: str) -> None:
-    print(f"[observe-bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+    base.log(msg, "observe-bench")
 
 
-def timed(call: Callable[[], httpx.Response]) -> tuple[float, httpx.Response]:
-    t0 = time.perf_counter()
-    resp = call()
-    dt = time.perf_counter() - t0
-    if resp.status_code != 200:
-        where = f"{resp.request.method} {resp.request.url.path}"
-        raise base.BenchError(f"{where}: {resp.status_code} {resp.text[:300]}")
-    return dt, resp
-
-
-def interleaved(
-    calls: dict[str, Callable[[], httpx.Response]], count: int, warmup: int
-) -> dict[str, list[float]]:
-    for _ in range(warmup):
-        for call in calls.values():
-            timed(call)
-    times: dict[str, list[float]] = {key: [] for key in calls}
-    for _ in range(count):
-        for key, call in calls.items():
-            times[key].append(timed(call)[0])
-    return times
-
-
-def create(ctx: base.Ctx, client: httpx.Client, command: str) -> str:
-    resp = client.post(
-        "/containers",
-        json={"image": base.IMAGE, "command": command, "start": True},
-        timeout=base.CREATE_TIMEOUT,
-    )
-    if resp.status_code != 201:
-        raise base.BenchError(f"POST /containers: {resp.status_code} {resp.text[:300]}")
-    cuid = str(resp.json()["cuid"])
-    ctx.api_cuids.add(cuid)
-    return cuid
+def create(ctx: Ctx, client: httpx.Client, command: str) -> str:
+    return api_create(client, ctx, command=command)[0]
 
 
 def engine_id(engine: httpx.Client, cuid: str) -> str:
@@ -103,7 +69,7 @@ def engine_id(engine: httpx.Client, cuid: str) -> str:
 # -- 1. metrics ------------------------------------------------------------------------------
 
 
-def bench_metrics(ctx: base.Ctx, requests: int, oneshots: int, full: int) -> dict[str, Any]:
+def bench_metrics(ctx: Ctx, requests: int, oneshots: int, full: int) -> dict[str, Any]:
     log(f"1. metrics: {requests} API requests vs {oneshots} one-shot and {full} full engine stats")
     with ctx.client() as client, ctx.engine() as engine:
         cuid = create(ctx, client, "while :; do sleep 0.05; done")
@@ -128,17 +94,17 @@ def bench_metrics(ctx: base.Ctx, requests: int, oneshots: int, full: int) -> dic
             0,
         )
         last = client.get(f"/containers/{cuid}/metrics").json()
-    api_s = base.summary(api["api"])
-    raw_s = base.summary(oneshot["oneshot"])
+    api_s = summary(api["api"])
+    raw_s = summary(oneshot["oneshot"])
     return {
         "requests": requests,
         "api": api_s,
         "api_first_request_ms": round(cold * 1000, 2),
         "first_answer": {k: first.json()[k] for k in ("cpu_percent", "sample_age_ms", "source")},
-        "sample_age_ms": {"p50": base.pct(ages, 50), "max": max(ages)},
+        "sample_age_ms": {"p50": pct(ages, 50), "max": max(ages)},
         "engine_oneshot": raw_s,
-        "engine_full": base.summary(full_stats["full"]),
-        "ratio_p50": base.ratio(api_s["p50_ms"], raw_s["p50_ms"]),
+        "engine_full": summary(full_stats["full"]),
+        "ratio_p50": ratio(api_s["p50_ms"], raw_s["p50_ms"]),
         "last_answer": last,
         "target": f"p50 <= {TARGETS['metrics_p50_ms']} ms",
         "met": api_s["p50_ms"] <= TARGETS["metrics_p50_ms"],
@@ -159,7 +125,7 @@ def wait_for_lines(engine: httpx.Client, name: str, deadline_s: float = 180) -> 
     raise base.BenchError(f"the log container did not print {LINES} lines in {deadline_s} s")
 
 
-def bench_logs(ctx: base.Ctx, requests: int, full_runs: int) -> dict[str, Any]:
+def bench_logs(ctx: Ctx, requests: int, full_runs: int) -> dict[str, Any]:
     log(f"2/3. logs: tail=100 x {requests}, all {LINES:,} lines x {full_runs}, vs the engine")
     with ctx.client() as client, ctx.engine() as engine:
         cuid = create(ctx, client, LOG_COMMAND)
@@ -208,16 +174,16 @@ def bench_logs(ctx: base.Ctx, requests: int, full_runs: int) -> dict[str, Any]:
             f"the API's log ({len(api_body)} bytes) differs from the engine's ({len(raw_body)})"
         )
     size = len(api_body)
-    tail_api, tail_raw = base.summary(tail["api"]), base.summary(tail["raw"])
-    full_api, full_raw = base.summary(curl_times["api"]), base.summary(curl_times["raw"])
-    py_api, py_raw = base.summary(py["api"]), base.summary(py["raw"])
+    tail_api, tail_raw = summary(tail["api"]), summary(tail["raw"])
+    full_api, full_raw = summary(curl_times["api"]), summary(curl_times["raw"])
+    py_api, py_raw = summary(py["api"]), summary(py["raw"])
     mb = size / 1e6
     return {
         "tail100": {
             "requests": requests,
             "api": tail_api,
             "raw": tail_raw,
-            "ratio_p50": base.ratio(tail_api["p50_ms"], tail_raw["p50_ms"]),
+            "ratio_p50": ratio(tail_api["p50_ms"], tail_raw["p50_ms"]),
         },
         "full": {
             "runs": full_runs,
@@ -230,11 +196,11 @@ def bench_logs(ctx: base.Ctx, requests: int, full_runs: int) -> dict[str, Any]:
             "raw": full_raw,
             "api_mb_per_s": round(mb / (full_api["p50_ms"] / 1000), 1),
             "raw_mb_per_s": round(mb / (full_raw["p50_ms"] / 1000), 1),
-            "ratio_p50": base.ratio(full_api["p50_ms"], full_raw["p50_ms"]),
+            "ratio_p50": ratio(full_api["p50_ms"], full_raw["p50_ms"]),
             "httpx": {
                 "api": py_api,
                 "raw": py_raw,
-                "ratio_p50": base.ratio(py_api["p50_ms"], py_raw["p50_ms"]),
+                "ratio_p50": ratio(py_api["p50_ms"], py_raw["p50_ms"]),
             },
         },
     }
@@ -327,56 +293,15 @@ def main() -> int:
         print("observe-bench: run as root (the server drives Docker)", file=sys.stderr)
         return 2
 
-    def on_signal(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt(signal.Signals(signum).name)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    ctx = base.new_ctx("dyobs-")
-    results: dict[str, Any] = {
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "benchmarks": {},
-    }
-    started = time.perf_counter()
-    status = 0
-    try:
-        with ctx.engine() as engine:
-            if engine.get(f"/images/{base.IMAGE}/json").status_code != 200:
-                raise base.BenchError(f"{base.IMAGE} is not on the engine")
-            ctx.network_existed = engine.get(f"/networks/{base.NETWORK}").status_code == 200
-        results["machine"] = base.machine(ctx)
-        log(f"server: starting, data in {ctx.data_dir}")
-        base.start_server(ctx)
-        with ctx.client() as client:
-            client.get("/auth/whoami").raise_for_status()  # pays argon2 once
-        b = results["benchmarks"]
+    def measure(ctx: Ctx, b: dict[str, Any]) -> None:
         b["metrics"] = bench_metrics(ctx, args.requests, args.oneshots, args.full_stats)
         b["logs"] = bench_logs(ctx, args.requests, args.full_logs)
-    except KeyboardInterrupt as exc:
-        log(f"interrupted ({exc}); cleaning up")
-        status = 130
-    except Exception as exc:
-        log(f"FAILED: {type(exc).__name__}: {exc}")
-        status = 1
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        if ctx.server_log and ctx.server_log.exists():
-            base.RESULTS.mkdir(parents=True, exist_ok=True)
-            with contextlib.suppress(OSError):
-                shutil.copyfile(ctx.server_log, base.RESULTS / "observe-latest-server.log")
-        ctx.server_log = None  # bench/run.py's own server log stays as it is
-        results["cleanup_problems"] = problems = base.cleanup(ctx)
-        for problem in problems:
-            log(f"cleanup problem: {problem}")
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-    results["duration_s"] = round(time.perf_counter() - started, 1)
-    results["complete"] = status == 0
-    base.RESULTS.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+
+    ctx = new_ctx("dyobs-", network=NETWORK, keep_log=base.RESULTS / "observe-latest-server.log")
+    results, status = run_session(ctx, measure, out=OUT)
     if results["benchmarks"]:
         print_table(results)
-    return status or (1 if problems else 0)
+    return status
 
 
 if __name__ == "__main__":

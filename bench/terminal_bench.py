@@ -3,7 +3,7 @@
 Run from the repository root, as root, with a Docker engine and the local image
 ``dockyard-test/busybox:latest`` (``bash scripts/test-images.sh``); nothing is pulled:
 ``.venv/bin/python bench/terminal_bench.py``. It starts its own ``dockyard serve`` on
-127.0.0.1:<free port> with its data in a temporary directory (bench/run.py's helpers),
+127.0.0.1:<free port> with its data in a temporary directory (bench/harness),
 creates one container through the API and measures, each against a raw exec on the same
 container through aiodocker (the engine's hijacked exec stream), in the same run:
 
@@ -38,32 +38,35 @@ import base64
 import contextlib
 import json
 import os
-import signal
 import statistics
 import sys
 import time
 import urllib.parse
 import zlib
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-# bench/run.py: the server, clean-up and statistics helpers.
-import run as core
+# bench/harness: the server, clean-up and statistics helpers.
+from harness import base
+from harness.containers import api_create
+from harness.context import Ctx, new_ctx
+from harness.server import proc_cpu, server_cpu
+from harness.session import run_session
+from harness.stats import ratio, summary
 
-OUT = core.RESULTS / "terminal.json"
+OUT = base.RESULTS / "terminal.json"
 # Its own network, so that a concurrent bench/run.py or observe_bench.py and this script
 # never remove each other's.
-core.NETWORK = "dockyard-bench-terminal"
+NETWORK = "dockyard-bench-terminal"
 MIB = 1024 * 1024
 TARGETS = {"keystroke_p50_ms": 2.0, "throughput_ratio": 0.5}
 # The container's processes (the server's DEFAULT_USER_UID); the raw exec runs as the same
 # user, in the same folder, with the same environment as Dockyard's.
-EXEC_USER = f"{core.UID}:{core.GID}"
+EXEC_USER = f"{base.UID}:{base.GID}"
 EXEC_ENV = {"TERM": "xterm-256color"}
 # Deadlines (seconds): every wait below is bounded by one of these.
 KEY_TIMEOUT = 5.0
@@ -78,22 +81,14 @@ MODES = {"deflate": "deflate", "plain": None}
 
 
 def log(msg: str) -> None:
-    print(f"[terminal-bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+    base.log(msg, "terminal-bench")
 
 
-class BenchError(core.BenchError):
+class BenchError(base.BenchError):
     pass
 
 
 # -- CPU accounting -----------------------------------------------------------------------
-
-
-def _proc_cpu(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _dockerd_pid() -> int | None:
@@ -108,13 +103,13 @@ def _dockerd_pid() -> int | None:
 class Cpu:
     """CPU seconds of the server, the engine (dockerd) and this client over a span."""
 
-    def __init__(self, ctx: core.Ctx, dockerd: int | None) -> None:
+    def __init__(self, ctx: Ctx, dockerd: int | None) -> None:
         self.ctx = ctx
         self.dockerd = dockerd
 
     def now(self) -> tuple[float, float, float]:
-        server = core.server_cpu(self.ctx)[0]
-        engine = _proc_cpu(self.dockerd) if self.dockerd else 0.0
+        server = server_cpu(self.ctx)[0]
+        engine = proc_cpu(self.dockerd)[0] if self.dockerd else 0.0
         return server, engine, time.process_time()
 
     @staticmethod
@@ -134,18 +129,18 @@ def decode(frame: dict[str, Any]) -> bytes:
     return base64.b64decode(data) if frame.get("encoding") == "base64" else data.encode()
 
 
-def ws_url(ctx: core.Ctx, cuid: str, cmd: str, tty: bool) -> str:
+def ws_url(ctx: Ctx, cuid: str, cmd: str, tty: bool) -> str:
     query = urllib.parse.urlencode({"cmd": cmd, "tty": "true" if tty else "false"})
     return f"ws://127.0.0.1:{ctx.port}/ws/{cuid}?{query}"
 
 
-def basic_auth(ctx: core.Ctx) -> dict[str, str]:
+def basic_auth(ctx: Ctx) -> dict[str, str]:
     user, password = ctx.auth
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
     return {"Authorization": f"Basic {token}"}
 
 
-async def ws_open(ctx: core.Ctx, cuid: str, cmd: str, tty: bool, compression: str | None) -> Any:
+async def ws_open(ctx: Ctx, cuid: str, cmd: str, tty: bool, compression: str | None) -> Any:
     from websockets.asyncio.client import connect
 
     return await connect(
@@ -251,9 +246,7 @@ def raw_key_side(stream: Any) -> KeySide:
     return KeySide(send, recv)
 
 
-async def bench_keys(
-    ctx: core.Ctx, docker: Any, cuid: str, count: int, warmup: int
-) -> dict[str, Any]:
+async def bench_keys(ctx: Ctx, docker: Any, cuid: str, count: int, warmup: int) -> dict[str, Any]:
     log(f"1. keystrokes: {count} each after {warmup} warm-up, /ws (deflate, plain) vs raw exec")
     sockets: dict[str, Any] = {}
     raw_stream = None
@@ -275,7 +268,7 @@ async def bench_keys(
             "extensions": {m: negotiated(ws) for m, ws in sockets.items()},
         }
         for key, side in sides.items():
-            results[key] = {**core.summary(side.times), "extra_echoes": side.extra_echoes}
+            results[key] = {**summary(side.times), "extra_echoes": side.extra_echoes}
     finally:
         finals = {}
         for mode, ws in sockets.items():
@@ -293,8 +286,8 @@ async def bench_keys(
     results["final_frames"] = finals
     target = TARGETS["keystroke_p50_ms"]
     main = results["ws_deflate"]
-    results["ratio_p50"] = core.ratio(main["p50_ms"], results["raw"]["p50_ms"])
-    results["ratio_p50_plain"] = core.ratio(results["ws_plain"]["p50_ms"], results["raw"]["p50_ms"])
+    results["ratio_p50"] = ratio(main["p50_ms"], results["raw"]["p50_ms"])
+    results["ratio_p50_plain"] = ratio(results["ws_plain"]["p50_ms"], results["raw"]["p50_ms"])
     results["target"] = f"p50 <= {target} ms"
     results["met"] = main["p50_ms"] <= target
     results["met_plain"] = results["ws_plain"]["p50_ms"] <= target
@@ -305,7 +298,7 @@ async def bench_keys(
 
 
 async def ws_cat(
-    ctx: core.Ctx, cuid: str, path: str, size: int, crc: int, compression: str | None, cpu: Cpu
+    ctx: Ctx, cuid: str, path: str, size: int, crc: int, compression: str | None, cpu: Cpu
 ) -> dict[str, Any]:
     got = 0
     check = 0
@@ -400,7 +393,7 @@ def _median_run(runs: list[dict[str, Any]], size: int) -> dict[str, Any]:
 
 
 async def bench_throughput(
-    ctx: core.Ctx, docker: Any, cuid: str, files: dict[str, tuple[str, int, int]], runs: int
+    ctx: Ctx, docker: Any, cuid: str, files: dict[str, tuple[str, int, int]], runs: int
 ) -> dict[str, Any]:
     cpu = Cpu(ctx, _dockerd_pid())
     results: dict[str, Any] = {}
@@ -422,11 +415,11 @@ async def bench_throughput(
         for key, values in timings.items():
             entry[key] = _median_run(values, size)
         raw_mbs = entry["raw"]["mb_per_s"]
-        entry["ratio"] = core.ratio(entry["ws_deflate"]["mb_per_s"], raw_mbs)
-        entry["ratio_plain"] = core.ratio(entry["ws_plain"]["mb_per_s"], raw_mbs)
+        entry["ratio"] = ratio(entry["ws_deflate"]["mb_per_s"], raw_mbs)
+        entry["ratio_plain"] = ratio(entry["ws_plain"]["mb_per_s"], raw_mbs)
         best = entry["raw"]["mb_per_s_best"]
-        entry["ratio_best"] = core.ratio(entry["ws_deflate"]["mb_per_s_best"], best)
-        entry["ratio_plain_best"] = core.ratio(entry["ws_plain"]["mb_per_s_best"], best)
+        entry["ratio_best"] = ratio(entry["ws_deflate"]["mb_per_s_best"], best)
+        entry["ratio_plain_best"] = ratio(entry["ws_plain"]["mb_per_s_best"], best)
         entry["target"] = f"ratio >= {TARGETS['throughput_ratio']}"
         entry["met"] = entry["ratio"] >= TARGETS["throughput_ratio"]
         entry["met_plain"] = entry["ratio_plain"] >= TARGETS["throughput_ratio"]
@@ -466,7 +459,7 @@ def encoding_costs(data: bytes, chunk: int) -> dict[str, Any]:
     api/terminal.py does) and the WebSocket library's ``send_text`` (the websockets sans-I/O
     protocol uvicorn uses; with and without permessage-deflate); on the client, the same
     library's parsing (inflate, UTF-8 check) and ``json.loads`` + base64 decoding."""
-    sys.path.insert(0, str(core.REPO / "src"))
+    sys.path.insert(0, str(base.REPO / "src"))
     from websockets.protocol import Side
 
     from dockyard.domain.terminal.framing import Utf8Framer
@@ -543,28 +536,17 @@ def make_files(app: Path, size: int) -> dict[str, tuple[str, int, int]]:
     for label, name, data in (("random", "big.bin", random_bytes), ("text", "big.txt", text)):
         path = app / name
         path.write_bytes(data)
-        os.chown(path, core.UID, core.GID)
+        os.chown(path, base.UID, base.GID)
         path.chmod(0o644)
         files[label] = (f"/app/{name}", size, zlib.crc32(data))
     return files
 
 
-def create(ctx: core.Ctx, client: httpx.Client) -> str:
-    resp = client.post(
-        "/containers",
-        json={"image": core.IMAGE, "command": "sleep 3600", "start": True},
-        timeout=core.CREATE_TIMEOUT,
-    )
-    if resp.status_code != 201:
-        raise BenchError(f"POST /containers: {resp.status_code} {resp.text[:300]}")
-    cuid = str(resp.json()["cuid"])
-    ctx.api_cuids.add(cuid)
-    if resp.json().get("status") != "running":
-        raise BenchError(f"container {cuid} is {resp.json().get('status')}, not running")
-    return cuid
+def create(ctx: Ctx, client: httpx.Client) -> str:
+    return api_create(client, ctx, command="sleep 3600")[0]
 
 
-async def measure(ctx: core.Ctx, cuid: str, args: argparse.Namespace) -> dict[str, Any]:
+async def measure(ctx: Ctx, cuid: str, args: argparse.Namespace) -> dict[str, Any]:
     import aiodocker
 
     app = ctx.data_dir / "containers" / cuid / "app"
@@ -575,7 +557,7 @@ async def measure(ctx: core.Ctx, cuid: str, args: argparse.Namespace) -> dict[st
     files = make_files(app, size)
     out: dict[str, Any] = {}
     async with asyncio.timeout(TOTAL_TIMEOUT):
-        docker = aiodocker.Docker(url=f"unix://{core.docker_socket()}")
+        docker = aiodocker.Docker(url=f"unix://{base.docker_socket()}")
         try:
             out["keystroke"] = await bench_keys(ctx, docker, cuid, args.keys, args.warmup)
             out["throughput"] = await bench_throughput(ctx, docker, cuid, files, args.runs)
@@ -721,69 +703,16 @@ def main() -> int:
         print("terminal-bench: run as root (the server drives Docker)", file=sys.stderr)
         return 2
 
-    def on_signal(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt(signal.Signals(signum).name)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    ctx = core.new_ctx("dyterm-")
-    results: dict[str, Any] = {
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "benchmarks": {},
-    }
-    started = time.perf_counter()
-    cpu_start = core.cpu_times()
-    status = 0
-    problems: list[str] = []
-    try:
-        with ctx.engine() as engine:
-            if engine.get(f"/images/{core.IMAGE}/json").status_code != 200:
-                raise BenchError(f"{core.IMAGE} is not on the engine")
-            ctx.network_existed = engine.get(f"/networks/{core.NETWORK}").status_code == 200
-        results["machine"] = core.machine(ctx)
-        log(f"server: starting, data in {ctx.data_dir}")
-        core.start_server(ctx)
+    def run(ctx: Ctx, b: dict[str, Any]) -> None:
         with ctx.client() as client:
-            client.get("/auth/whoami").raise_for_status()  # pays argon2 once
             cuid = create(ctx, client)
-        results["benchmarks"] = asyncio.run(measure(ctx, cuid, args))
-        events = core.server_events(ctx)
-        results["server_warnings"] = sorted(
-            {e.get("event", "?") for e in events if e.get("level") in ("warning", "error")}
-        )
-        if ctx.server_log and ctx.server_log.exists():
-            results["server_tracebacks"] = ctx.server_log.read_text(errors="replace").count(
-                "Traceback"
-            )
-    except KeyboardInterrupt as exc:
-        log(f"interrupted ({exc}); cleaning up")
-        status = 130
-    except Exception as exc:
-        log(f"FAILED: {type(exc).__name__}: {exc}")
-        with contextlib.suppress(OSError):
-            if ctx.server_log and ctx.server_log.exists():
-                results["server_log_tail"] = ctx.server_log.read_text(errors="replace")[-3000:]
-        status = 1
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        ctx.server_log = None  # bench/run.py's own latest-server.log stays as it is
-        results["cleanup_problems"] = problems = core.cleanup(ctx)
-        for problem in problems:
-            log(f"cleanup problem: {problem}")
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-    results["duration_s"] = round(time.perf_counter() - started, 1)
-    results["cpu_during_run"] = core.cpu_usage(cpu_start, core.cpu_times())
-    with contextlib.suppress(OSError):
-        results["cpu_pressure_at_end"] = Path("/proc/pressure/cpu").read_text().splitlines()[0]
-    with contextlib.suppress(OSError):
-        results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    results["complete"] = status == 0
-    core.RESULTS.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    if status == 0 and results["benchmarks"]:
+        b.update(asyncio.run(measure(ctx, cuid, args)))
+
+    # bench/run.py's own latest-server.log stays as it is.
+    results, status = run_session(new_ctx("dyterm-", network=NETWORK, keep_log=None), run, out=OUT)
+    if results["complete"] and results["benchmarks"]:
         print_table(results)
-    return status or (1 if problems else 0)
+    return status
 
 
 if __name__ == "__main__":
