@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dockyard.adapters.compose.failures import classify
 from dockyard.domain.models import LiveState, Status
 from dockyard.domain.ports import (
     ContainerProcess,
@@ -147,7 +148,8 @@ class FakeCompose:
         self.calls.append((project, verb))
         if self.fail_next:
             stderr, self.fail_next = self.fail_next, None
-            raise ComposeError(f"docker compose {verb} failed", stderr=stderr)
+            failed = ComposeError(f"docker compose {verb} failed", stderr=stderr)
+            raise classify(failed)  # as the real runner does: a known failure is ours
         if verb == "down":
             self.engine.containers.pop(project, None)
             return

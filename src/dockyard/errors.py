@@ -15,13 +15,15 @@ HTTP status and renders SPEC §9's error body. Nothing here knows about HTTP.
     ├── RateLimitedError          rate_limited      RATE_LIMITED
     ├── ComposeError              compose_error     COMPOSE_FAILED   (carries argv, rc, stderr)
     ├── EngineError               engine_error      ENGINE_FAILED
-    │   └── EngineUnavailableError engine_error     ENGINE_UNAVAILABLE
+    │   └── EngineUnavailableError unavailable      ENGINE_UNAVAILABLE (carries retry_after)
     └── StorageIOError            io_error          IO_FAILED
+
+An error that carries ``retry_after`` (seconds) tells the client when to try again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 
@@ -37,11 +39,13 @@ class DockyardError(Exception):
         *,
         code: str | None = None,
         details: dict[str, Any] | None = None,
+        retry_after: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code or self.default_code
         self.details: dict[str, Any] = details or {}
+        self.retry_after = retry_after
 
 
 class AuthError(DockyardError):
@@ -89,8 +93,7 @@ class RateLimitedError(DockyardError):
     default_code = "RATE_LIMITED"
 
     def __init__(self, message: str, *, retry_after: int, **kw: Any) -> None:
-        super().__init__(message, **kw)
-        self.retry_after = retry_after
+        super().__init__(message, retry_after=retry_after, **kw)
 
 
 class ComposeError(DockyardError):
@@ -120,9 +123,53 @@ class EngineError(DockyardError):
 
 
 class EngineUnavailableError(EngineError):
+    """The engine cannot be reached (down, restarting, or its socket closed on us)."""
+
+    kind = "unavailable"
     default_code = "ENGINE_UNAVAILABLE"
+    RETRY_AFTER: ClassVar[int] = 5
+
+    def __init__(self, message: str, **kw: Any) -> None:
+        kw.setdefault("retry_after", self.RETRY_AFTER)
+        super().__init__(message, **kw)
 
 
 class StorageIOError(DockyardError):
     kind = "io_error"
     default_code = "IO_FAILED"
+
+
+def invalid_input(errors: Sequence[Mapping[str, Any]]) -> ValidationError:
+    """pydantic's error list (a request body, query, or a merged spec) as our 400.
+
+    The one translation of pydantic's errors: the API's request validation and the
+    domain's own parsing both come through here."""
+    first: Mapping[str, Any] = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    loc = _field_path(first)
+    field = ".".join(loc)
+    kind = first.get("type", "")
+    summary = [{"field": ".".join(_field_path(e)), "message": e.get("msg", "")} for e in errors]
+    if kind == "missing":
+        return ValidationError(
+            f"{field or 'body'} is required",
+            code=f"MISSING_{(loc[-1] if loc else 'BODY').upper()}",
+            details={"field": field, "provided": None, "errors": summary},
+        )
+    if kind == "json_invalid":
+        return ValidationError(
+            "the body is not valid JSON", code="INVALID_JSON", details={"errors": summary}
+        )
+    code = "UNKNOWN_FIELD" if kind == "extra_forbidden" else "INVALID_FIELD"
+    provided = first.get("input") if kind != "extra_forbidden" else None
+    if isinstance(provided, dict | list) or (isinstance(provided, str) and len(provided) > 200):
+        provided = None  # the field says where; a large value is not echoed back
+    return ValidationError(
+        f"{field}: {first.get('msg', 'invalid')}" if field else str(first.get("msg")),
+        code=code,
+        details={"field": field, "provided": provided, "errors": summary},
+    )
+
+
+def _field_path(error: Mapping[str, Any]) -> list[str]:
+    """Where the error is, without FastAPI's leading ``body``."""
+    return [str(p) for p in error.get("loc", ()) if p != "body"]

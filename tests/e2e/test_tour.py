@@ -179,5 +179,7 @@ def test_no_secret_reaches_a_log(server: Server, tmp_path: Path) -> None:
             for secret in (ADMIN[1], SECRET_ENV_VALUE, WRONG_PASSWORD):
                 assert secret not in text, f"{secret} found in {path}"
     actions = (tmp_path / "logs" / "actions.jsonl").read_text()
-    assert '"error":"INVALID_CREDENTIALS"' in actions and '"status":401' in actions
+    assert (
+        '"error":"auth_error","code":"INVALID_CREDENTIALS"' in actions and '"status":401' in actions
+    )
     assert '"auth.failed"' in server.output.read_text()

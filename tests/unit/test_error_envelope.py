@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from datetime import datetime
 from typing import Any
 
@@ -138,11 +140,25 @@ async def test_every_error_path_renders_the_envelope(
         "INVALID_TRANSITION",
     )
 
-    # 500 compose_error, 408 timeout, 502 engine_error: failures below us
+    # 400: what the engine refuses for the request's content is the client's to fix
+    fake_world.compose.fail_next = "Error response from daemon: No command specified"
+    body = assert_error(
+        await fake_client.post(f"/containers/{cuid}/start"), 400, "validation_error", "NO_COMMAND"
+    )
+    assert body["details"]["field"] == "command" and '"command"' in body["message"]
+
+    # 500 compose_error, 408 timeout, 502 engine_error, 503 unavailable: failures below us
     fake_world.compose.fail_next = "Error response from daemon: boom"
     body = assert_error(
         await fake_client.post(f"/containers/{cuid}/start"), 500, "compose_error", "COMPOSE_FAILED"
     )
+    fake_world.compose.fail_next = (
+        "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
+        "Is the docker daemon running?"
+    )
+    resp = await fake_client.post(f"/containers/{cuid}/start")
+    assert_error(resp, 503, "unavailable", "ENGINE_UNAVAILABLE")
+    assert int(resp.headers["retry-after"]) >= 1
 
     async def slow(*_: Any) -> None:
         raise DeadlineError("docker compose up did not finish", code="COMPOSE_TIMEOUT")
@@ -229,3 +245,95 @@ async def test_only_livez_is_open(fake_world: FakeWorld, fake_client: httpx.Asyn
     assert (me["username"], me["role"], me["credential"]) == ("admin", "admin", "basic")
     assert "accounts:manage" in me["permissions"]
     await anon.aclose()
+
+
+async def test_action_log_has_the_kind_and_the_code(
+    fake_world: FakeWorld, fake_client: httpx.AsyncClient
+) -> None:
+    """SPEC §9: ``error`` is the kind, ``code`` the code; a success has neither."""
+    anon = httpx.AsyncClient(transport=fake_client._transport, base_url="http://test")
+    refused = await anon.get("/containers", headers=basic("admin", "wrong"))
+    missing = await fake_client.get("/nowhere")
+    ok = await fake_client.get("/containers")
+    await anon.aclose()
+    log = fake_world.settings.log_dir / "actions.jsonl"
+    lines = {e["request_id"]: e for e in map(json.loads, log.read_text().splitlines())}
+    entry = lines[refused.headers["x-request-id"]]
+    assert (entry["error"], entry["code"], entry["status"]) == (
+        "auth_error",
+        "INVALID_CREDENTIALS",
+        401,
+    )
+    entry = lines[missing.headers["x-request-id"]]
+    assert (entry["error"], entry["code"]) == ("not_found", "ROUTE_NOT_FOUND")
+    entry = lines[ok.headers["x-request-id"]]
+    assert (entry["error"], entry["code"], entry["status"]) == (None, None, 200)
+
+
+# -- the WebSocket terminal: refusals before accept and error frames after ------------
+
+
+async def ws_exchange(app: Any, path: str, headers: dict[str, str]) -> list[dict[str, Any]]:
+    """Drive one WebSocket connection through the ASGI app; the messages it sent."""
+    scope = {
+        "type": "websocket",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "scheme": "ws",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "server": ("test", 80),
+        "client": ("127.0.0.1", 40000),
+        "subprotocols": [],
+        "extensions": {"websocket.http.response": {}},
+    }
+    incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    incoming.put_nowait({"type": "websocket.connect"})
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return await incoming.get()
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+        if message["type"] == "websocket.close" or (
+            message["type"] == "websocket.http.response.body"
+            and not message.get("more_body", False)
+        ):
+            incoming.put_nowait({"type": "websocket.disconnect", "code": 1000})
+
+    await asyncio.wait_for(app(scope, receive, send), timeout=30)
+    return sent
+
+
+async def test_ws_refusal_before_accept_is_the_envelope(fake_world: FakeWorld) -> None:
+    sent = await ws_exchange(
+        fake_world.app,
+        "/ws/c00000000-0000-4000-8000-000000000000",
+        {"Host": "test", "Authorization": "Basic !!!"},
+    )
+    start, body = sent[0], sent[-1]
+    assert start["type"] == "websocket.http.response.start" and start["status"] == 401
+    headers = {k.decode(): v.decode() for k, v in start["headers"]}
+    resp = httpx.Response(401, headers=headers, content=body["body"])
+    assert_error(resp, 401, "auth_error", "MALFORMED_CREDENTIALS")
+    assert headers["www-authenticate"].startswith("Basic")
+
+
+async def test_ws_error_frame_carries_the_envelope(fake_world: FakeWorld) -> None:
+    admin = basic(*ADMIN)
+    sent = await ws_exchange(
+        fake_world.app, "/ws/c00000000-0000-4000-8000-000000000000", {"Host": "test", **admin}
+    )
+    types = [m["type"] for m in sent]
+    assert types == ["websocket.accept", "websocket.send", "websocket.close"]
+    frame = json.loads(sent[1]["text"])
+    assert frame["type"] == "error"
+    body = frame["error"]
+    assert set(body) == ENVELOPE_KEYS
+    assert (body["error"], body["code"]) == ("not_found", "CONTAINER_NOT_FOUND")
+    assert body["status"] == 404
+    assert body["request_id"] and datetime.fromisoformat(body["timestamp"]).tzinfo is not None
+    assert sent[2]["code"] == 1008

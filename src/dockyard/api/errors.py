@@ -1,24 +1,28 @@
-"""The one place where errors become HTTP responses (SPEC §9's error body)."""
+"""The one place where errors become answers (SPEC §9).
+
+``problem`` builds the error body; it is used for every HTTP error (the exception
+handlers below), the middleware's last-resort 500, and the WebSocket terminal's
+refusals before accept, its ``error`` frames and its close codes. ``KIND_STATUS`` is
+the one kind -> status table.
+"""
 
 from __future__ import annotations
 
+import json
 import traceback
 from datetime import datetime
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import State
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Send
 
 from dockyard.domain.containers.policy import HOST_ACCESS_FIELDS, host_access_denied
-from dockyard.errors import (
-    AuthError,
-    DockyardError,
-    RateLimitedError,
-    ValidationError,
-)
+from dockyard.errors import AuthError, DockyardError, ValidationError, invalid_input
 
 log = structlog.get_logger("dockyard.api")
 
@@ -35,6 +39,7 @@ KIND_STATUS: dict[str, int] = {
     "rate_limited": 429,
     "compose_error": 500,
     "engine_error": 502,
+    "unavailable": 503,
     "io_error": 500,
     "internal_error": 500,
 }
@@ -49,83 +54,145 @@ _HTTP_KIND = {
     422: "state_error",
     429: "rate_limited",
 }
+# Kinds that mean Dockyard or what is below it failed: worth a line in the log.
+_OUR_FAULT = frozenset(
+    {"compose_error", "engine_error", "unavailable", "io_error", "internal_error"}
+)
+
+# WebSocket close codes (RFC 6455): the terminal's refusals and failures.
+WS_REFUSED = 1008  # policy: the session may not be opened, or was revoked
+WS_BAD_FRAME = 1007  # the client sent a frame outside the protocol
+WS_FAILED = 1011  # the container or the engine failed
 
 
-def error_body(
-    request: Request,
+def status_of(kind: str) -> int:
+    return KIND_STATUS.get(kind, 500)
+
+
+def problem(
     kind: str,
     code: str,
     message: str,
-    status: int,
+    *,
+    request_id: str | None,
+    status: int | None = None,
     details: dict[str, Any] | None = None,
     exc: BaseException | None = None,
+    dev_mode: bool = False,
 ) -> dict[str, Any]:
+    """SPEC §9's error body; ``stacktrace`` only in DEV_MODE."""
     body: dict[str, Any] = {
         "error": kind,
         "code": code,
         "message": message,
-        "status": status,
-        "request_id": getattr(request.state, "request_id", None),
+        "status": status if status is not None else status_of(kind),
+        "request_id": request_id,
         "timestamp": datetime.now().astimezone().isoformat(timespec="seconds"),
         "details": details or {},
     }
-    if exc is not None and request.app.state.settings.dev_mode:
+    if exc is not None and dev_mode:
         body["stacktrace"] = "".join(traceback.format_exception(exc))
     return body
 
 
-def render(request: Request, exc: DockyardError) -> JSONResponse:
-    status = KIND_STATUS.get(exc.kind, 500)
-    request.state.error_code = exc.code
+def note(state: State | dict[str, Any], kind: str, code: str) -> None:
+    """Remember the error for the action log (``error`` is the kind, ``code`` the code)."""
+    if isinstance(state, dict):
+        state.update(error_kind=kind, error_code=code)
+    else:
+        state.error_kind, state.error_code = kind, code
+
+
+def _response(conn: Request | WebSocket, exc: DockyardError) -> JSONResponse:
+    status = status_of(exc.kind)
+    note(conn.state, exc.kind, exc.code)
     headers: dict[str, str] = {}
     if isinstance(exc, AuthError):
         headers["WWW-Authenticate"] = 'Basic realm="dockyard"'
-    if isinstance(exc, RateLimitedError):
+    if exc.retry_after is not None:
         headers["Retry-After"] = str(exc.retry_after)
-    body = error_body(request, exc.kind, exc.code, exc.message, status, exc.details, exc)
+    body = problem(
+        exc.kind,
+        exc.code,
+        exc.message,
+        request_id=getattr(conn.state, "request_id", None),
+        status=status,
+        details=exc.details,
+        exc=exc,
+        dev_mode=conn.app.state.settings.dev_mode,
+    )
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def from_request_validation(exc: RequestValidationError) -> ValidationError:
-    errors = exc.errors()
-    first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": "invalid"}
-    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
-    field = ".".join(loc)
-    kind = first.get("type", "")
-    if kind == "extra_forbidden" and loc and loc[-1] in HOST_ACCESS_FIELDS:
-        return host_access_denied(loc[-1])
-    summary = [
-        {
-            "field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"),
-            "message": e.get("msg", ""),
-        }
-        for e in errors
-    ]
-    if kind == "missing":
-        return ValidationError(
-            f"{field or 'body'} is required",
-            code=f"MISSING_{(loc[-1] if loc else 'BODY').upper()}",
-            details={"field": field, "provided": None, "errors": summary},
-        )
-    if kind == "json_invalid":
-        return ValidationError(
-            "the body is not valid JSON", code="INVALID_JSON", details={"errors": summary}
-        )
-    code = "UNKNOWN_FIELD" if kind == "extra_forbidden" else "INVALID_FIELD"
-    provided = first.get("input") if kind != "extra_forbidden" else None
-    if isinstance(provided, dict | list) or (isinstance(provided, str) and len(provided) > 200):
-        provided = None
-    return ValidationError(
-        f"{field}: {first.get('msg', 'invalid')}" if field else str(first.get("msg")),
-        code=code,
-        details={"field": field, "provided": provided, "errors": summary},
+def render(request: Request, exc: DockyardError) -> JSONResponse:
+    return _response(request, exc)
+
+
+async def send_500(send: Send, request_id: str, exc: Exception, *, dev_mode: bool) -> None:
+    """The last resort for an unexpected exception: no text of it, the request id quoted."""
+    body = problem(
+        "internal_error",
+        "INTERNAL",
+        f"internal error; quote request id {request_id}",
+        request_id=request_id,
+        exc=exc,
+        dev_mode=dev_mode,
     )
+    payload = json.dumps(body).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 500, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+# -- the WebSocket terminal ----------------------------------------------------------
+
+
+async def ws_refuse(websocket: WebSocket, exc: DockyardError) -> None:
+    """Refuse before accept: the HTTP status and body when the server can send them,
+    else a bare close."""
+    try:
+        await websocket.send_denial_response(_response(websocket, exc))
+    except RuntimeError:  # the server has no denial-response extension
+        await websocket.close(code=WS_REFUSED)
+
+
+def ws_error_frame(websocket: WebSocket, exc: DockyardError) -> dict[str, Any]:
+    """An ``error`` frame: the same body as over HTTP, under ``error``."""
+    note(websocket.state, exc.kind, exc.code)
+    body = problem(
+        exc.kind,
+        exc.code,
+        exc.message,
+        request_id=getattr(websocket.state, "request_id", None),
+        details=exc.details,
+    )
+    return {"type": "error", "error": body}
+
+
+def ws_close_code(exc: DockyardError) -> int:
+    """How a session that failed mid-way closes: a bad client frame, else a failure."""
+    return WS_BAD_FRAME if isinstance(exc, ValidationError) else WS_FAILED
+
+
+# -- HTTP exception handlers ------------------------------------------------------------
+
+
+def from_request_validation(exc: RequestValidationError) -> DockyardError:
+    errors = exc.errors()
+    if errors and errors[0].get("type") == "extra_forbidden":
+        loc = [str(p) for p in errors[0].get("loc", ()) if p != "body"]
+        if loc and loc[-1] in HOST_ACCESS_FIELDS:
+            return host_access_denied(loc[-1])
+    return invalid_input(errors)
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(DockyardError)
     async def _dockyard(request: Request, exc: DockyardError) -> JSONResponse:
-        if exc.kind in ("compose_error", "engine_error", "io_error", "internal_error"):
+        if exc.kind in _OUR_FAULT:
             log.warning(
                 "request.failed",
                 code=exc.code,
@@ -144,6 +211,12 @@ def install(app: FastAPI) -> None:
         code = {404: "ROUTE_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(
             exc.status_code, kind.upper()
         )
-        request.state.error_code = code
-        body = error_body(request, kind, code, str(exc.detail), exc.status_code)
+        note(request.state, kind, code)
+        body = problem(
+            kind,
+            code,
+            str(exc.detail),
+            request_id=getattr(request.state, "request_id", None),
+            status=exc.status_code,
+        )
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import time
-import traceback
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dockyard.api.errors import note, send_500
 from dockyard.domain.access.audit import AuditEntry
 from dockyard.domain.recording import RequestScope, request_scope
 
@@ -111,9 +111,9 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_id)
         except Exception as exc:
             log.error("request.crashed", request_id=request_id, exc_type=type(exc).__name__)
-            state["error_code"] = "INTERNAL"
+            note(state, "internal_error", "INTERNAL")
             if response["status"] is None and scope["type"] == "http":
-                await _send_500(send_with_id, request_id, exc if self.dev_mode else None)
+                await send_500(send_with_id, request_id, exc, dev_mode=self.dev_mode)
             else:
                 raise
         finally:
@@ -165,7 +165,8 @@ class RequestContextMiddleware:
                 "action": getattr(endpoint, "__name__", None),
                 "status": status,
                 "duration_ms": round(duration * 1000, 2),
-                "error": state.get("error_code"),
+                "error": state.get("error_kind"),
+                "code": state.get("error_code"),
             }
         )
 
@@ -178,29 +179,3 @@ def _request_id(scope: Scope) -> str:
                 return text
             break
     return str(uuid.uuid4())
-
-
-async def _send_500(send: Send, request_id: str, exc: Exception | None) -> None:
-    body: dict[str, Any] = {
-        "error": "internal_error",
-        "code": "INTERNAL",
-        "message": f"internal error; quote request id {request_id}",
-        "status": 500,
-        "request_id": request_id,
-        "timestamp": datetime.now().astimezone().isoformat(timespec="seconds"),
-        "details": {},
-    }
-    if exc is not None:
-        body["stacktrace"] = "".join(traceback.format_exception(exc))
-    payload = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 500,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})

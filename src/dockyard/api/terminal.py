@@ -17,14 +17,19 @@ from typing import Any
 
 import structlog
 from fastapi import APIRouter, WebSocket
-from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from dockyard.api.deps import Services, get_ws_principal
-from dockyard.api.errors import KIND_STATUS
+from dockyard.api.errors import (
+    WS_FAILED,
+    WS_REFUSED,
+    ws_close_code,
+    ws_error_frame,
+    ws_refuse,
+)
 from dockyard.domain.terminal.framing import SIGNALS, Utf8Framer
 from dockyard.domain.terminal.service import Connection
-from dockyard.errors import DockyardError, ValidationError
+from dockyard.errors import DockyardError, NotFoundError, StateError, ValidationError
 
 log = structlog.get_logger("dockyard.terminal")
 router = APIRouter()
@@ -38,7 +43,7 @@ async def terminal(websocket: WebSocket, cuid: str) -> None:
     try:
         principal = await get_ws_principal(websocket)
     except DockyardError as exc:
-        await _deny(websocket, exc)
+        await ws_refuse(websocket, exc)
         return
     websocket.state.user = principal.username
     try:
@@ -47,9 +52,8 @@ async def terminal(websocket: WebSocket, cuid: str) -> None:
             principal, cuid, cmd=cmd, tty=tty, cols=cols, rows=rows
         )
     except DockyardError as exc:
-        websocket.state.error_code = exc.code
         await websocket.accept()
-        await _final(websocket, _error_frame(exc.kind, exc.code, exc.message), 1008)
+        await _final(websocket, ws_error_frame(websocket, exc), WS_REFUSED)
         return
     await websocket.accept()
     try:
@@ -113,15 +117,16 @@ async def _run(websocket: WebSocket, conn: Connection) -> None:
         return
     if conn.session.reason is not None:
         reason_code, message, close_code = conn.session.reason
-        await _final(websocket, _error_frame("state_error", reason_code, message), close_code)
+        ended = StateError(message, code=reason_code)
+        await _final(websocket, ws_error_frame(websocket, ended), close_code)
         return
     if isinstance(failure, DockyardError):
-        close = 1007 if isinstance(failure, ValidationError) else 1011
-        await _final(websocket, _error_frame(failure.kind, failure.code, failure.message), close)
+        await _final(websocket, ws_error_frame(websocket, failure), ws_close_code(failure))
         return
     if failure is not None:
         log.warning("terminal.failed", error=type(failure).__name__)
-        await _final(websocket, _error_frame("internal_error", "INTERNAL", "terminal failed"), 1011)
+        bug = DockyardError("terminal failed", code="INTERNAL")
+        await _final(websocket, ws_error_frame(websocket, bug), WS_FAILED)
         return
     if outcome.get("client_closed") and not conn.is_exec:
         await _final(websocket, {"type": "exit", "code": None, "detached": True}, 1000)
@@ -131,11 +136,8 @@ async def _run(websocket: WebSocket, conn: Connection) -> None:
     except DockyardError:
         code = None
     if code is None:
-        await _final(
-            websocket,
-            _error_frame("not_found", "CONTAINER_GONE", "the container was removed"),
-            1011,
-        )
+        gone = NotFoundError("the container was removed", code="CONTAINER_GONE")
+        await _final(websocket, ws_error_frame(websocket, gone), WS_FAILED)
     else:
         await _final(websocket, {"type": "exit", "code": code}, 1000)
 
@@ -207,31 +209,9 @@ def _output_text(frame: dict[str, str]) -> str:
     return json.dumps(frame, ensure_ascii=False)
 
 
-def _error_frame(kind: str, code: str, message: str) -> dict[str, Any]:
-    return {"type": "error", "error": {"error": kind, "code": code, "message": message}}
-
-
 async def _final(websocket: WebSocket, frame: dict[str, Any], close_code: int) -> None:
     if websocket.client_state is not WebSocketState.CONNECTED:
         return
     with suppress(Exception):
         await websocket.send_text(json.dumps(frame))
         await websocket.close(code=close_code)
-
-
-async def _deny(websocket: WebSocket, exc: DockyardError) -> None:
-    """Refuse before accept, with the HTTP status and error body when the server can."""
-    status = KIND_STATUS.get(exc.kind, 403)
-    websocket.state.error_code = exc.code
-    body = {
-        "error": exc.kind,
-        "code": exc.code,
-        "message": exc.message,
-        "status": status,
-        "request_id": getattr(websocket.state, "request_id", None),
-        "details": exc.details,
-    }
-    try:
-        await websocket.send_denial_response(JSONResponse(body, status_code=status))
-    except RuntimeError:
-        await websocket.close(code=1008)

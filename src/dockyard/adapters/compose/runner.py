@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 import yaml
 
+from dockyard.adapters.compose.failures import classify
 from dockyard.errors import ComposeError, DeadlineError
 
 log = structlog.get_logger("dockyard.compose")
@@ -119,13 +120,18 @@ class CliComposeRunner:
         )
         if proc.returncode != 0:
             err = stderr.decode(errors="replace")[-_STDERR_TAIL:]
-            raise ComposeError(
+            failed = ComposeError(
                 f"docker compose {verb} failed: {_last_line(err)}",
                 argv=argv,
                 returncode=proc.returncode,
                 stderr=err,
                 details={"verb": verb, "returncode": proc.returncode, "stderr": err},
             )
+            meaning = classify(failed)
+            if meaning is failed:
+                raise failed
+            log.info(f"compose.{verb}.refused", project=project, code=meaning.code)
+            raise meaning from failed
         return stdout.decode(errors="replace")
 
 

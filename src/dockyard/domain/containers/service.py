@@ -38,11 +38,11 @@ from dockyard.domain.paging import Page, before, check_limit, page_of
 from dockyard.domain.ports import ComposeRunner, ContainerQuery, ContainerRepository, Engine
 from dockyard.domain.recording import Change, NullRecorder, Recorder
 from dockyard.errors import (
-    ComposeError,
     ConflictError,
     DockyardError,
     StateError,
     ValidationError,
+    invalid_input,
 )
 
 log = structlog.get_logger("dockyard.containers")
@@ -236,7 +236,7 @@ class ContainerService:
             await self._compose.write(self.project_dir(cuid), document)
             async with self._heavy:
                 if start:
-                    await self._compose_up(record)
+                    await self._compose.up(record.cuid, self.project_dir(record.cuid))
                 else:
                     await self._compose.create(cuid, self.project_dir(cuid))
             record.status = Status.CREATED
@@ -280,18 +280,6 @@ class ContainerService:
                     code="PORT_IN_USE",
                     details={"port": host, "protocol": proto},
                 )
-
-    async def _compose_up(self, record: ContainerRecord) -> None:
-        try:
-            await self._compose.up(record.cuid, self.project_dir(record.cuid))
-        except ComposeError as exc:
-            if _port_taken(exc.stderr):
-                raise ConflictError(
-                    "a host port of this container is already bound on the host",
-                    code="PORT_IN_USE",
-                    details={"ports": [p.model_dump() for p in record.spec.ports]},
-                ) from exc
-            raise
 
     # -- update ----------------------------------------------------------------
 
@@ -369,7 +357,7 @@ class ContainerService:
             if running:
                 try:
                     async with self._heavy:
-                        await self._compose_up(record)
+                        await self._compose.up(record.cuid, project_dir)
                 except DockyardError:
                     # Put the old container back as it was, then report.
                     record.spec = old_spec
@@ -411,7 +399,7 @@ class ContainerService:
                 ):
                     # `up` re-reads the boot rule: /app/boot.py may have arrived since.
                     await self._compose.write(project_dir, self.document(record))
-                    await self._compose_up(record)
+                    await self._compose.up(record.cuid, project_dir)
                 else:
                     await self._compose.action(cuid, project_dir, action.value)
             await self.refresh(record)
@@ -467,37 +455,12 @@ class ContainerService:
         self._locks.pop(cuid, None)
 
 
-def _port_taken(stderr: str) -> bool:
-    text = stderr.lower()
-    return "port is already allocated" in text or "address already in use" in text
-
-
 def parse_spec(data: dict[str, Any]) -> ContainerSpec:
     """Validate client data into a spec, translating pydantic's error to ours."""
     try:
         return ContainerSpec.model_validate(data)
     except PydanticValidationError as exc:
-        raise validation_error_from(exc) from None
-
-
-def validation_error_from(exc: PydanticValidationError) -> ValidationError:
-    errors = exc.errors(include_input=False, include_url=False)
-    first = errors[0]
-    field = ".".join(str(p) for p in first["loc"])
-    message = f"{field}: {first['msg']}" if field else str(first["msg"])
-    code = "MISSING_FIELD" if first["type"] == "missing" else "INVALID_FIELD"
-    if first["type"] == "extra_forbidden":
-        code = "UNKNOWN_FIELD"
-    return ValidationError(
-        message,
-        code=code,
-        details={
-            "field": field,
-            "errors": [
-                {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in errors
-            ],
-        },
-    )
+        raise invalid_input(exc.errors(include_url=False)) from None
 
 
 def iter_statuses(raw: str | None) -> Iterator[Status]:
