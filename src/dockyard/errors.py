@@ -23,6 +23,7 @@ An error that carries ``retry_after`` (seconds) tells the client when to try aga
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -163,6 +164,8 @@ def invalid_input(errors: Sequence[Mapping[str, Any]]) -> ValidationError:
     provided = first.get("input") if kind != "extra_forbidden" else None
     if isinstance(provided, dict | list) or (isinstance(provided, str) and len(provided) > 200):
         provided = None  # the field says where; a large value is not echoed back
+    if isinstance(provided, float) and not math.isfinite(provided):
+        provided = str(provided)  # NaN and Infinity are not JSON
     return ValidationError(
         f"{field}: {first.get('msg', 'invalid')}" if field else str(first.get("msg")),
         code=code,

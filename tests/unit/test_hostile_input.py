@@ -54,6 +54,18 @@ async def test_env_and_labels_have_limits(fake_client: httpx.AsyncClient) -> Non
     await refused(fake_client, {"image": "busybox:test", "labels": labels})
 
 
+async def test_nan_and_infinity_are_refused(fake_client: httpx.AsyncClient) -> None:
+    for raw in (
+        b'{"image": "busybox:test", "resources": {"cpus": NaN}}',
+        b'{"image": "busybox:test", "resources": {"cpus": Infinity}}',
+    ):
+        resp = await fake_client.post(
+            "/containers", content=raw, headers={"Content-Type": "application/json"}
+        )
+        assert resp.status_code == 400, resp.text
+        assert resp.json()["error"] == "validation_error"
+
+
 @pytest.mark.parametrize("port", [22, 80, 1023, 2375, 2376, 8080])
 async def test_reserved_host_ports_are_never_published(
     fake_client: httpx.AsyncClient, port: int
