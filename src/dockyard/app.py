@@ -21,6 +21,7 @@ from dockyard.api import roles as roles_api
 from dockyard.api import servicekeys as servicekeys_api
 from dockyard.api import system as system_api
 from dockyard.api import terminal as terminal_api
+from dockyard.api.bodies import BodyRulesMiddleware
 from dockyard.api.idempotency import IdempotencyMiddleware
 from dockyard.api.middleware import ActionLog, Metrics, RequestContextMiddleware
 from dockyard.runtime import Runtime, build_services
@@ -74,6 +75,11 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, **override
     idempotency.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.add_middleware(
+        BodyRulesMiddleware,
+        max_json_bytes=settings.json_body_max_bytes,
+        dev_mode=settings.dev_mode,
+    )
     app.add_middleware(IdempotencyMiddleware, idempotency=runtime.services.idempotency)
     app.add_middleware(
         RequestContextMiddleware,

@@ -12,6 +12,8 @@ HTTP status and renders SPEC §9's error body. Nothing here knows about HTTP.
     ├── DeadlineError             timeout           TIMEOUT
     ├── StateError                state_error       INVALID_STATE
     ├── PayloadTooLargeError      payload_too_large PAYLOAD_TOO_LARGE
+    ├── UnsupportedMediaTypeError unsupported_media_type UNSUPPORTED_MEDIA_TYPE
+    ├── InsufficientStorageError  insufficient_storage INSUFFICIENT_STORAGE (a full disk)
     ├── RateLimitedError          rate_limited      RATE_LIMITED
     ├── ComposeError              compose_error     COMPOSE_FAILED   (carries argv, rc, stderr)
     ├── EngineError               engine_error      ENGINE_FAILED
@@ -23,6 +25,7 @@ An error that carries ``retry_after`` (seconds) tells the client when to try aga
 
 from __future__ import annotations
 
+import errno
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
@@ -87,6 +90,37 @@ class StateError(DockyardError):
 class PayloadTooLargeError(DockyardError):
     kind = "payload_too_large"
     default_code = "PAYLOAD_TOO_LARGE"
+
+
+class UnsupportedMediaTypeError(DockyardError):
+    kind = "unsupported_media_type"
+    default_code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+class InsufficientStorageError(DockyardError):
+    """The disk under DATA_DIR (or the database) is full; freeing space fixes it."""
+
+    kind = "insufficient_storage"
+    default_code = "INSUFFICIENT_STORAGE"
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC/EDQUOT, or SQLite's "database or disk is full", anywhere in the chain."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "database or disk is full" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def disk_full(exc: BaseException | None = None) -> InsufficientStorageError:
+    return InsufficientStorageError(
+        "the disk that holds Dockyard's data is full; nothing was changed",
+        details={"hint": "free space under DATA_DIR and try again"},
+    )
 
 
 class RateLimitedError(DockyardError):
@@ -164,6 +198,8 @@ def invalid_input(errors: Sequence[Mapping[str, Any]]) -> ValidationError:
     provided = first.get("input") if kind != "extra_forbidden" else None
     if isinstance(provided, dict | list) or (isinstance(provided, str) and len(provided) > 200):
         provided = None  # the field says where; a large value is not echoed back
+    if isinstance(provided, bytes | bytearray):
+        provided = None  # a body that was not parsed (not JSON)
     if isinstance(provided, float) and not math.isfinite(provided):
         provided = str(provided)  # NaN and Infinity are not JSON
     return ValidationError(

@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     metrics_idle: float = Field(default=60.0, gt=0)
     events_max: int = Field(default=100_000, ge=1)
     events_follow_max: int = Field(default=64, ge=1)
+    json_body_max_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Read deadlines of the HTTP server (issue 9: slow clients get 408 and are cut off).
     header_timeout: float = Field(default=10.0, gt=0, le=600)
     body_idle_timeout: float = Field(default=30.0, gt=0, le=3600)

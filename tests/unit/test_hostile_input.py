@@ -48,7 +48,7 @@ async def test_a_trailing_newline_or_a_bad_digest_is_refused(
 async def test_env_and_labels_have_limits(fake_client: httpx.AsyncClient) -> None:
     many = {f"K{i}": "v" for i in range(10_000)}
     assert "512" in (await refused(fake_client, {"image": "busybox:test", "env": many}))["message"]
-    big = {"K": "x" * (1024 * 1024)}
+    big = {"K": "x" * (300 * 1024)}
     assert "KiB" in (await refused(fake_client, {"image": "busybox:test", "env": big}))["message"]
     labels = {f"l{i}": "v" for i in range(1000)}
     await refused(fake_client, {"image": "busybox:test", "labels": labels})
@@ -96,3 +96,78 @@ async def test_a_container_without_resources_gets_the_default_limits(
         f"/containers/{made['cuid']}", json={"resources": {"memory": None, "cpus": 0.5}}
     )
     assert resp.json()["resources"] == {"cpus": 0.5, "memory": "512m", "pids": 256}
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x"],
+)
+@pytest.mark.parametrize("path", ["/containers", "/accounts"])
+async def test_a_body_that_is_not_json_is_415(
+    fake_client: httpx.AsyncClient, content_type: str, path: str
+) -> None:
+    before = await _count(fake_client)
+    resp = await fake_client.post(
+        path, content=b'{"image": "busybox:test"}', headers={"Content-Type": content_type}
+    )
+    assert resp.status_code == 415, resp.text
+    error = resp.json()
+    assert SPEC9 <= set(error) and error["error"] == "unsupported_media_type"
+    assert "application/json" in error["message"]
+    assert await _count(fake_client) == before
+
+
+async def test_a_body_without_content_type_is_read_as_json(
+    fake_client: httpx.AsyncClient,
+) -> None:
+    resp = await fake_client.post("/containers", content=b'{"image": "busybox:test"}')
+    assert resp.status_code == 201, resp.text
+
+
+async def test_a_json_body_over_the_limit_is_413_unread(fake_client: httpx.AsyncClient) -> None:
+    big = b'{"image": "busybox:test", "env": {"A": "' + b"x" * (2 * 1024 * 1024) + b'"}}'
+    resp = await fake_client.post(
+        "/containers", content=big, headers={"Content-Type": "application/json"}
+    )
+    assert resp.status_code == 413 and resp.json()["code"] == "BODY_TOO_LARGE"
+
+    async def chunks() -> Any:
+        for _ in range(3):
+            yield b" " * (512 * 1024)
+
+    resp = await fake_client.post(
+        "/containers", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert resp.status_code == 413 and resp.json()["code"] == "BODY_TOO_LARGE"
+
+
+async def test_a_full_disk_is_507_and_nothing_is_left(
+    fake_world: FakeWorld, fake_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    async def full(project_dir: Any, document: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(fake_world.compose, "write", full)
+    before = await _count(fake_client)
+    error = await refused(fake_client, {"image": "busybox:test"}, status=507)
+    assert error["error"] == "insufficient_storage"
+    assert await _count(fake_client) == before
+    assert list(fake_world.settings.containers_dir.iterdir()) == []
+
+
+async def test_a_full_database_is_507(
+    fake_world: FakeWorld, fake_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    repo = fake_world.app.state.services.containers._repo
+
+    async def full(record: Any) -> Any:
+        raise OperationalError("INSERT", {}, Exception("database or disk is full"))
+
+    monkeypatch.setattr(repo, "insert", full)
+    resp = await fake_client.post("/containers", json={"image": "busybox:test"})
+    assert resp.status_code == 507, resp.text
+    assert resp.json()["error"] == "insufficient_storage" and resp.headers["x-request-id"]

@@ -22,7 +22,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Send
 
 from dockyard.domain.containers.policy import HOST_ACCESS_FIELDS, host_access_denied
-from dockyard.errors import AuthError, DockyardError, ValidationError, invalid_input
+from dockyard.errors import (
+    AuthError,
+    DockyardError,
+    ValidationError,
+    disk_full,
+    invalid_input,
+    is_disk_full,
+)
 
 log = structlog.get_logger("dockyard.api")
 
@@ -35,12 +42,14 @@ KIND_STATUS: dict[str, int] = {
     "conflict": 409,
     "timeout": 408,
     "payload_too_large": 413,
+    "unsupported_media_type": 415,
     "state_error": 422,
     "rate_limited": 429,
     "compose_error": 500,
     "engine_error": 502,
     "unavailable": 503,
     "io_error": 500,
+    "insufficient_storage": 507,
     "internal_error": 500,
 }
 _HTTP_KIND = {
@@ -51,12 +60,20 @@ _HTTP_KIND = {
     408: "timeout",
     409: "conflict",
     413: "payload_too_large",
+    415: "unsupported_media_type",
     422: "state_error",
     429: "rate_limited",
 }
 # Kinds that mean Dockyard or what is below it failed: worth a line in the log.
 _OUR_FAULT = frozenset(
-    {"compose_error", "engine_error", "unavailable", "io_error", "internal_error"}
+    {
+        "compose_error",
+        "engine_error",
+        "unavailable",
+        "io_error",
+        "insufficient_storage",
+        "internal_error",
+    }
 )
 
 # WebSocket close codes (RFC 6455): the terminal's refusals and failures.
@@ -147,6 +164,31 @@ async def send_500(send: Send, request_id: str, exc: Exception, *, dev_mode: boo
     await send({"type": "http.response.body", "body": payload})
 
 
+async def send_error(
+    send: Send, state: dict[str, Any], exc: DockyardError, *, dev_mode: bool
+) -> None:
+    """An error answered below the application (the request's body rules)."""
+    note(state, exc.kind, exc.code)
+    status = status_of(exc.kind)
+    body = problem(
+        exc.kind,
+        exc.code,
+        exc.message,
+        request_id=state.get("request_id"),
+        status=status,
+        details=exc.details,
+        dev_mode=dev_mode,
+    )
+    payload = json.dumps(body).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
 # -- the WebSocket terminal ----------------------------------------------------------
 
 
@@ -192,6 +234,8 @@ def from_request_validation(exc: RequestValidationError) -> DockyardError:
 def install(app: FastAPI) -> None:
     @app.exception_handler(DockyardError)
     async def _dockyard(request: Request, exc: DockyardError) -> JSONResponse:
+        if exc.kind in ("io_error", "internal_error") and is_disk_full(exc):
+            exc = disk_full(exc)
         if exc.kind in _OUR_FAULT:
             log.warning(
                 "request.failed",
@@ -200,6 +244,12 @@ def install(app: FastAPI) -> None:
                 request_id=getattr(request.state, "request_id", None),
             )
         return render(request, exc)
+
+    @app.exception_handler(OSError)
+    async def _os_error(request: Request, exc: OSError) -> JSONResponse:
+        if not is_disk_full(exc):
+            raise exc  # the middleware's last resort: a 500 that quotes the request id
+        return await _dockyard(request, disk_full(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -16,9 +16,10 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dockyard.api.errors import note, send_500
+from dockyard.api.errors import note, send_500, send_error
 from dockyard.domain.access.audit import AuditEntry
 from dockyard.domain.recording import RequestScope, request_scope
+from dockyard.errors import disk_full, is_disk_full
 
 log = structlog.get_logger("dockyard.api")
 
@@ -110,6 +111,11 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as exc:
+            if is_disk_full(exc) and response["status"] is None and scope["type"] == "http":
+                # The database (or a file) found the disk full: the client's 507.
+                log.error("request.disk_full", request_id=request_id)
+                await send_error(send_with_id, state, disk_full(exc), dev_mode=self.dev_mode)
+                return
             log.error("request.crashed", request_id=request_id, exc_type=type(exc).__name__)
             note(state, "internal_error", "INTERNAL")
             if response["status"] is None and scope["type"] == "http":
