@@ -41,7 +41,7 @@ from dockyard.domain.files.archives import (
 from dockyard.domain.files.hostfs import Entry, HostTree, Transaction, kind_of
 from dockyard.domain.files.paths import ContainerPath, parse, parse_under_app
 from dockyard.domain.models import ContainerRecord
-from dockyard.domain.ports import Engine, UrlFetcher
+from dockyard.domain.ports import ChangeKind, Engine, UrlFetcher
 from dockyard.errors import (
     NotFoundError,
     PayloadTooLargeError,
@@ -375,12 +375,7 @@ class FileService:
     async def changes(self, principal: Principal, cuid: str) -> dict[str, Any]:
         record = await self._record(principal, cuid, Permission.FILES_READ)
         changes = await self._engine.changes(record.cuid)
-        kinds = {0: "changed", 1: "added", 2: "deleted"}
-        return {
-            "changes": [
-                {"path": c["Path"], "kind": kinds.get(c["Kind"], "changed")} for c in changes
-            ]
-        }
+        return {"changes": [{"path": c.path, "kind": c.kind.value} for c in changes]}
 
     async def changes_archive(self, principal: Principal, cuid: str) -> Download:
         """Added and changed files (not folders) versus the image, as one tar.gz."""
@@ -389,17 +384,18 @@ class FileService:
         added_dirs: list[str] = []
         spools: list[Path] = []
         try:
-            for change in sorted(changes, key=lambda c: c["Path"]):
-                where = change["Path"]
-                if change["Kind"] == 2 or any(where.startswith(d + "/") for d in added_dirs):
+            for change in sorted(changes, key=lambda c: c.path):
+                where = change.path
+                if change.kind is ChangeKind.DELETED or any(
+                    where.startswith(d + "/") for d in added_dirs
+                ):
                     continue
                 info = await self._engine.archive_stat(record.cuid, where)
                 if info is None:
                     continue
-                is_dir = bool(int(info.get("mode", 0)) & (1 << 31))
-                if is_dir and change["Kind"] == 0:
+                if info.is_dir and change.kind is ChangeKind.CHANGED:
                     continue  # a folder whose contents changed: its files are listed too
-                if is_dir:
+                if info.is_dir:
                     added_dirs.append(where)
                 spools.append(await self._spool_archive(record, parse(where)))
         except BaseException:
