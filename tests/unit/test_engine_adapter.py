@@ -18,10 +18,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiodocker
+import aiohttp
 import pytest
 from aiohttp import web
 
 from dockyard.adapters.engine import DockerEngine
+from dockyard.adapters.engine.errors import map_engine_errors
 from dockyard.domain.models import Status
 from dockyard.domain.ports import Change, ChangeKind, LogQuery, PathStat
 from dockyard.errors import (
@@ -325,3 +328,39 @@ async def test_an_event_stream_that_breaks_is_our_error(
             seen.append(event.action)
     assert seen == ["connected", "kill"]
     assert caught.value.message == "the engine's event stream broke"
+
+
+# -- the one mapping, for what aiodocker raises itself (exec and attach) -----------
+
+
+def test_aiodocker_errors_are_mapped_too() -> None:
+    with pytest.raises(EngineUnavailableError) as unreachable:
+        with map_engine_errors("the exec session"):
+            raise aiodocker.DockerError(900, "Cannot connect to Docker Engine via unix://x")
+    assert unreachable.value.message == "the Docker engine cannot be reached"
+    assert isinstance(unreachable.value.__cause__, aiodocker.DockerError)
+
+    with pytest.raises(NotFoundError) as gone:
+        with map_engine_errors(
+            "the exec session",
+            not_found=lambda: NotFoundError("gone", code="CONTAINER_MISSING"),
+        ):
+            raise aiodocker.DockerError(404, "No such container: x")
+    assert gone.value.code == "CONTAINER_MISSING"
+
+    with pytest.raises(EngineError) as refused:
+        with map_engine_errors("the exec session"):
+            raise aiodocker.DockerError(409, "Container x is not running")
+    assert (
+        refused.value.message == "the engine refused the exec session: Container x is not running"
+    )
+    assert refused.value.details == {"engine_status": 409}
+
+    with pytest.raises(EngineUnavailableError) as stalled:
+        with map_engine_errors("the exec stream", stream="exec"):
+            raise aiohttp.ServerTimeoutError("Timeout on reading data from socket")
+    assert stalled.value.message == "the engine's exec stream broke"
+
+    with pytest.raises(PayloadTooLargeError):  # our own errors pass through as they are
+        with map_engine_errors("the archive stream", stream="archive"):
+            raise PayloadTooLargeError("too large")
