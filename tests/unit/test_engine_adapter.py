@@ -218,6 +218,14 @@ async def test_version(dockerd: Dockerd, engine: DockerEngine) -> None:
     dockerd.routes["GET /version"] = answer(recorded("version.json"))
     assert await engine.version() == "20.10.24+dfsg1"
 
+    async def garbled(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=b'{"Version": "20.', content_type="application/json")
+
+    dockerd.routes["GET /version"] = garbled
+    with pytest.raises(EngineError) as caught:
+        await engine.version()
+    assert caught.value.message == "the engine's answer to GET version is malformed"
+
 
 async def test_a_refused_connection_is_engine_unavailable() -> None:
     folder = Path(tempfile.mkdtemp(prefix="dky-", dir="/tmp"))

@@ -96,7 +96,7 @@ class EngineTransport:
                     return None
                 async with response:
                     raw = await response.read()
-        return json.loads(raw) if raw.strip() else None
+            return json.loads(raw) if raw.strip() else None
 
     async def head(
         self, path: str, *, params: Params | None = None
