@@ -11,10 +11,12 @@ from typing import Any
 from dockyard.adapters.compose.failures import classify
 from dockyard.domain.models import LiveState, Status
 from dockyard.domain.ports import (
+    Change,
     ContainerProcess,
     EngineEvent,
     LogQuery,
     ManagedContainer,
+    PathStat,
     ResourceSample,
 )
 from dockyard.errors import ComposeError, NotFoundError
@@ -40,6 +42,8 @@ class FakeEngine:
         self.log_queries: list[LogQuery] = []
         self.hold_follow = False
         self.stats_calls: dict[str, int] = {}
+        self.changed: dict[str, list[Change]] = {}
+        self.stats: dict[tuple[str, str], PathStat] = {}
 
     async def inspect(self, cuid: str) -> LiveState | None:
         self.inspects += 1
@@ -65,11 +69,11 @@ class FakeEngine:
     async def close(self) -> None:
         return None
 
-    async def changes(self, cuid: str) -> list[dict[str, Any]]:
-        return []
+    async def changes(self, cuid: str) -> list[Change]:
+        return list(self.changed.get(cuid, []))
 
-    async def archive_stat(self, cuid: str, path: str) -> dict[str, Any] | None:
-        return None
+    async def archive_stat(self, cuid: str, path: str) -> PathStat | None:
+        return self.stats.get((cuid, path))
 
     async def archive_to(self, cuid: str, path: str, dest: Path, limit: int) -> None:
         raise NotFoundError(f"{path} does not exist", code="PATH_NOT_FOUND")

@@ -15,14 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.domain.files.archives import (
-    ArchiveLimits,
-    Plan,
-    archive_kind,
-    inspect_tar,
-    open_tar,
-    unpack_tar,
-)
+from dockyard.domain.files.archives import ArchiveLimits, Plan
+from dockyard.domain.files.tars import archive_kind, inspect_tar, open_tar, unpack_tar
 from dockyard.errors import PayloadTooLargeError, ValidationError
 
 Member = tuple[tarfile.TarInfo, bytes]

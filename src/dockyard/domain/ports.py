@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -100,6 +101,33 @@ class ByteStream(Protocol):
     async def aclose(self) -> None: ...
 
 
+class ChangeKind(StrEnum):
+    CHANGED = "changed"
+    ADDED = "added"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True)
+class Change:
+    """A path of the container's file system that differs from its image's."""
+
+    path: str
+    kind: ChangeKind
+
+
+@dataclass(frozen=True)
+class PathStat:
+    """A path in the container, as the engine's archive endpoint sees it."""
+
+    name: str
+    size: int
+    mode: int  # permission bits
+    is_dir: bool
+    is_link: bool
+    link_target: str
+    mtime: datetime | None
+
+
 class Engine(Protocol):
     """Reads and streams through the Docker Engine API (never Compose)."""
 
@@ -108,8 +136,8 @@ class Engine(Protocol):
     async def image_exists(self, ref: str) -> bool: ...
     async def ensure_network(self, name: str) -> None: ...
     async def version(self) -> str: ...
-    async def changes(self, cuid: str) -> list[dict[str, Any]]: ...
-    async def archive_stat(self, cuid: str, path: str) -> dict[str, Any] | None: ...
+    async def changes(self, cuid: str) -> list[Change]: ...
+    async def archive_stat(self, cuid: str, path: str) -> PathStat | None: ...
     async def archive_to(self, cuid: str, path: str, dest: Path, limit: int) -> None: ...
     async def open_exec(
         self, cuid: str, cmd: list[str], *, tty: bool, cols: int, rows: int, user: str

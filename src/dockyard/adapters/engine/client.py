@@ -1,26 +1,32 @@
-"""The Docker Engine API, through aiodocker, behind one choke point.
+"""The Docker Engine API behind one choke point.
 
-Every request goes through ``DockerEngine._json`` (short calls, a deadline each) or
-``stream_events`` (a long stream without a total deadline); aiodocker's errors are
-translated there once, chained, into ``EngineError``s.
+Plain requests go through ``EngineTransport`` (short calls with a deadline each, streams
+with a deadline on their head and per read); exec and attach through aiodocker's public
+API (``streams.py``). Every failure is translated once, by ``map_engine_errors``, into
+the ``EngineError`` tree; answers are turned into typed values by ``parsing.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import aiodocker
-import aiohttp
 import structlog
 
 from dockyard.adapters.engine.cgroups import sample_from_stats
+from dockyard.adapters.engine.errors import map_engine_errors
 from dockyard.adapters.engine.logs import EngineLogStream, open_logs
+from dockyard.adapters.engine.parsing import (
+    changes_of,
+    event_of,
+    live_state,
+    managed_of,
+    path_stat_of,
+    process_of,
+)
 from dockyard.adapters.engine.streams import (
     AttachSession,
     ExecSession,
@@ -28,33 +34,28 @@ from dockyard.adapters.engine.streams import (
     open_exec,
     recent_output,
 )
+from dockyard.adapters.engine.transport import EngineTransport, lines_of, stream_of
 from dockyard.domain.containers.compose_doc import container_name
-from dockyard.domain.models import LiveState, Status
+from dockyard.domain.models import LiveState
 from dockyard.domain.ports import (
+    Change,
     ContainerProcess,
     EngineEvent,
     LogQuery,
     ManagedContainer,
+    PathStat,
     ResourceSample,
 )
-from dockyard.errors import (
-    DeadlineError,
-    EngineError,
-    EngineUnavailableError,
-    NotFoundError,
-    PayloadTooLargeError,
-)
+from dockyard.errors import EngineError, NotFoundError, PayloadTooLargeError
 
 log = structlog.get_logger("dockyard.engine")
 
 MANAGED = "dockyard.managed=true"
-# aiodocker reports "cannot connect" as a made-up HTTP status.
-_AIODOCKER_CONNECT_FAILED = 900
-_ZERO_TIME = "0001-01-01T00:00:00Z"
+_ARCHIVE_CHUNK = 1024 * 1024
 
 
-class _Missing(Exception):
-    """The engine answered 404."""
+def _container_missing() -> NotFoundError:
+    return NotFoundError("the container is gone from the engine", code="CONTAINER_MISSING")
 
 
 class DockerEngine:
@@ -63,92 +64,47 @@ class DockerEngine:
     def __init__(self, url: str | None, timeout: float) -> None:
         self._url = url
         self._timeout = timeout
-        self._docker: aiodocker.Docker | None = None
+        self._transport: EngineTransport | None = None
+
+    def _http(self) -> EngineTransport:
+        if self._transport is None:
+            self._transport = EngineTransport(aiodocker.Docker(url=self._url), self._timeout)
+        return self._transport
 
     def _client(self) -> aiodocker.Docker:
-        if self._docker is None:
-            self._docker = aiodocker.Docker(url=self._url)
-        return self._docker
-
-    async def _json(
-        self,
-        path: str,
-        method: str = "GET",
-        *,
-        params: dict[str, Any] | None = None,
-        data: Any = None,
-    ) -> Any:
-        try:
-            async with asyncio.timeout(self._timeout):
-                return await self._client()._query_json(path, method, params=params, data=data)
-        except TimeoutError:
-            raise DeadlineError(
-                f"the engine did not answer {method} {path} in time", code="ENGINE_TIMEOUT"
-            ) from None
-        except aiodocker.DockerError as exc:
-            if exc.status == 404:
-                raise _Missing(path) from exc
-            if exc.status == _AIODOCKER_CONNECT_FAILED:
-                raise EngineUnavailableError("the Docker engine cannot be reached") from exc
-            raise EngineError(
-                f"the engine refused {method} {path}: {exc.message}",
-                details={"engine_status": exc.status},
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise EngineUnavailableError("the Docker engine cannot be reached") from exc
+        return self._http().docker
 
     async def close(self) -> None:
-        if self._docker is not None:
-            await self._docker.close()
-            self._docker = None
+        if self._transport is not None:
+            await self._transport.docker.close()
+            self._transport = None
 
     async def version(self) -> str:
-        info = await self._json("version")
+        info = await self._http().call("GET", "version")
         return str(info.get("Version", "unknown"))
 
     async def inspect(self, cuid: str) -> LiveState | None:
-        try:
-            data = await self._json(f"containers/{container_name(cuid)}/json")
-        except _Missing:
-            return None
-        return live_state(data)
+        data = await self._http().call(
+            "GET", f"containers/{container_name(cuid)}/json", missing_ok=True
+        )
+        return None if data is None else live_state(data)
 
     async def list_managed(self) -> list[ManagedContainer]:
-        rows = await self._json(
+        rows = await self._http().call(
+            "GET",
             "containers/json",
             params={"all": "1", "filters": json.dumps({"label": [MANAGED]})},
         )
-        found: list[ManagedContainer] = []
-        for row in rows:
-            labels = row.get("Labels") or {}
-            cuid = labels.get("dockyard.cuid")
-            if not cuid:
-                continue
-            found.append(
-                ManagedContainer(
-                    cuid=cuid,
-                    labels=labels,
-                    status=_status(row.get("State", "")),
-                    image=row.get("Image", ""),
-                    project_dir=labels.get("com.docker.compose.project.working_dir"),
-                )
-            )
-        return found
+        return managed_of(rows or [])
 
     async def image_exists(self, ref: str) -> bool:
-        try:
-            await self._json(f"images/{ref}/json")
-        except _Missing:
-            return False
-        return True
+        found = await self._http().call("GET", f"images/{ref}/json", missing_ok=True)
+        return found is not None
 
     async def ensure_network(self, name: str) -> None:
         """One shared bridge, inter-container traffic off (SPEC §1)."""
-        try:
-            await self._json(f"networks/{name}")
+        if await self._http().call("GET", f"networks/{name}", missing_ok=True) is not None:
             return
-        except _Missing:
-            pass
         config = {
             "Name": name,
             "Driver": "bridge",
@@ -157,73 +113,58 @@ class DockerEngine:
             "Labels": {"dockyard.managed": "true"},
         }
         try:
-            await self._json("networks/create", "POST", data=config)
+            await self._http().call("POST", "networks/create", body=config)
         except EngineError as exc:
             if "already exists" not in exc.message:
                 raise
 
-    async def changes(self, cuid: str) -> list[dict[str, Any]]:
-        try:
-            rows = await self._json(f"containers/{container_name(cuid)}/changes")
-        except _Missing:
-            raise NotFoundError(
-                "the container is gone from the engine", code="CONTAINER_MISSING"
-            ) from None
-        return list(rows or [])
+    async def changes(self, cuid: str) -> list[Change]:
+        rows = await self._http().call(
+            "GET", f"containers/{container_name(cuid)}/changes", not_found=_container_missing
+        )
+        return changes_of(rows)
 
-    async def archive_stat(self, cuid: str, path: str) -> dict[str, Any] | None:
+    async def archive_stat(self, cuid: str, path: str) -> PathStat | None:
         """The engine's stat of a path in the container (HEAD on the archive endpoint)."""
-        try:
-            async with asyncio.timeout(self._timeout):
-                async with self._client()._query(
-                    f"containers/{container_name(cuid)}/archive",
-                    method="HEAD",
-                    params={"path": path},
-                ) as response:
-                    raw = response.headers.get("X-Docker-Container-Path-Stat", "")
-        except aiodocker.DockerError as exc:
-            if exc.status == 404:
-                return None
-            raise self._translate(exc) from exc
-        except TimeoutError:
-            raise DeadlineError(
-                "the engine did not answer in time", code="ENGINE_TIMEOUT"
-            ) from None
-        try:
-            stat: dict[str, Any] = json.loads(base64.b64decode(raw))
-        except ValueError:
+        response = await self._http().head(
+            f"containers/{container_name(cuid)}/archive", params={"path": path}
+        )
+        if response is None:
             return None
-        return stat
+        return path_stat_of(response.headers.get("X-Docker-Container-Path-Stat", ""))
 
     async def archive_to(self, cuid: str, path: str, dest: Path, limit: int) -> None:
         """Stream the engine's tar of ``path`` into ``dest``, at most ``limit`` bytes."""
+
+        def missing() -> NotFoundError:
+            return NotFoundError(
+                f"{path} does not exist in the container",
+                code="PATH_NOT_FOUND",
+                details={"path": path},
+            )
+
+        http = self._http()
+        response = await http.open(
+            f"containers/{container_name(cuid)}/archive",
+            what="the archive request",
+            params={"path": path},
+            read_timeout=http.timeout,
+            not_found=missing,
+        )
         written = 0
         try:
-            async with self._client()._query(
-                f"containers/{container_name(cuid)}/archive",
-                params={"path": path},
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=self._timeout),
-            ) as response:
-                with dest.open("wb") as handle:
-                    async for chunk in response.content.iter_chunked(1024 * 1024):
-                        written += len(chunk)
-                        if written > limit:
-                            raise PayloadTooLargeError(
-                                f"{path} holds more than {limit} bytes",
-                                code="DOWNLOAD_TOO_LARGE",
-                                details={"limit": limit},
-                            )
-                        await asyncio.to_thread(handle.write, chunk)
-        except aiodocker.DockerError as exc:
-            if exc.status == 404:
-                raise NotFoundError(
-                    f"{path} does not exist in the container",
-                    code="PATH_NOT_FOUND",
-                    details={"path": path},
-                ) from exc
-            raise self._translate(exc) from exc
-        except aiohttp.ClientError as exc:
-            raise EngineUnavailableError("the engine's archive stream broke") from exc
+            with dest.open("wb") as handle:
+                async for chunk in stream_of(response, "archive", _ARCHIVE_CHUNK):
+                    written += len(chunk)
+                    if written > limit:
+                        raise PayloadTooLargeError(
+                            f"{path} holds more than {limit} bytes",
+                            code="DOWNLOAD_TOO_LARGE",
+                            details={"limit": limit},
+                        )
+                    await asyncio.to_thread(handle.write, chunk)
+        finally:
+            response.close()
 
     # -- interactive streams (adapters/engine/streams.py) -------------------------
 
@@ -251,110 +192,46 @@ class DockerEngine:
         return await open_attach(self._client(), container_name(cuid), deadline=self._timeout)
 
     async def recent_output(self, cuid: str, max_bytes: int) -> bytes:
-        return await recent_output(
-            self._client(), container_name(cuid), max_bytes, deadline=self._timeout
-        )
-
-    @staticmethod
-    def _translate(exc: aiodocker.DockerError) -> EngineError:
-        if exc.status == _AIODOCKER_CONNECT_FAILED:
-            return EngineUnavailableError("the Docker engine cannot be reached")
-        return EngineError(
-            f"the engine refused: {exc.message}", details={"engine_status": exc.status}
-        )
+        return await recent_output(self._http(), container_name(cuid), max_bytes)
 
     async def stream_events(self) -> AsyncIterator[EngineEvent]:
         params = {"filters": json.dumps({"type": ["container"], "label": [MANAGED]})}
+        response = await self._http().open(
+            "events", what="the events request", params=params, read_timeout=None
+        )
         try:
-            async with self._client()._query(
-                "events", params=params, timeout=aiohttp.ClientTimeout(total=None, sock_connect=10)
-            ) as response:
-                # The stream is open: say so (an event without a cuid), so that readers
-                # know statuses in the store now follow the engine.
-                yield EngineEvent(cuid="", action="connected")
-                async for line in response.content:
-                    if not line.strip():
-                        continue
-                    event = json.loads(line)
-                    attrs = (event.get("Actor") or {}).get("Attributes") or {}
-                    cuid = attrs.get("dockyard.cuid")
-                    if cuid:
-                        yield EngineEvent(
-                            cuid=cuid,
-                            action=str(event.get("Action", "")),
-                            attributes=attrs,
-                            time=_event_time(event),
-                        )
-        except aiodocker.DockerError as exc:
-            raise EngineUnavailableError("the engine's event stream failed") from exc
-        except aiohttp.ClientError as exc:
-            raise EngineUnavailableError("the engine's event stream broke") from exc
+            # The stream is open: say so (an event without a cuid), so that readers
+            # know statuses in the store now follow the engine.
+            yield EngineEvent(cuid="", action="connected")
+            async for line in lines_of(response, "event"):
+                if not line.strip():
+                    continue
+                with map_engine_errors("an event"):
+                    event = event_of(json.loads(line))
+                if event is not None:
+                    yield event
+        finally:
+            response.close()
 
     # -- observation: logs, metrics (issue 4) ---------------------------------------
 
     async def process(self, cuid: str) -> ContainerProcess | None:
         """Id, host pid and TTY of the container (what metrics need to find it)."""
-        try:
-            data = await self._json(f"containers/{container_name(cuid)}/json")
-        except _Missing:
-            return None
-        state = data.get("State") or {}
-        return ContainerProcess(
-            container_id=str(data.get("Id", "")),
-            pid=int(state.get("Pid") or 0),
-            status=_status(state.get("Status", "")),
-            tty=bool((data.get("Config") or {}).get("Tty")),
+        data = await self._http().call(
+            "GET", f"containers/{container_name(cuid)}/json", missing_ok=True
         )
+        return None if data is None else process_of(data)
 
     async def stats_once(self, container_id: str) -> ResourceSample | None:
         """The engine's one-shot stats (slow: the engine gathers them on demand)."""
-        try:
-            data = await self._json(
-                # Spelled out: the engine (20.10) takes only "true" for one-shot.
-                f"containers/{container_id}/stats",
-                params={"stream": "false", "one-shot": "true"},
-            )
-        except _Missing:
-            return None
+        data = await self._http().call(
+            "GET",
+            f"containers/{container_id}/stats",
+            # Spelled out: the engine (20.10) takes only "true" for one-shot.
+            params={"stream": "false", "one-shot": "true"},
+            missing_ok=True,
+        )
         return sample_from_stats(data) if isinstance(data, dict) else None
 
     async def open_logs(self, cuid: str, query: LogQuery) -> EngineLogStream:
-        return await open_logs(self._client(), container_name(cuid), query, deadline=self._timeout)
-
-
-def _status(raw: str) -> Status:
-    try:
-        return Status(raw)
-    except ValueError:
-        return Status.DEAD
-
-
-def _event_time(event: dict[str, Any]) -> datetime | None:
-    nanos = event.get("timeNano")
-    if isinstance(nanos, int) and nanos > 0:
-        return datetime.fromtimestamp(nanos / 1e9, UTC)
-    return None
-
-
-def _time(raw: str | None) -> datetime | None:
-    if not raw or raw.startswith("0001-01-01"):
-        return None
-    # The engine gives nanoseconds; Python's parser takes at most microseconds.
-    head, _, frac = raw.rstrip("Z").partition(".")
-    text = head + ("." + frac[:6] if frac else "") + "+00:00"
-    return datetime.fromisoformat(text)
-
-
-def live_state(data: dict[str, Any]) -> LiveState:
-    state = data.get("State") or {}
-    health = (state.get("Health") or {}).get("Status")
-    return LiveState(
-        status=_status(state.get("Status", "")),
-        exit_code=state.get("ExitCode"),
-        oom_killed=bool(state.get("OOMKilled")),
-        started_at=_time(state.get("StartedAt")),
-        finished_at=_time(state.get("FinishedAt")),
-        restart_count=int(data.get("RestartCount") or 0),
-        health=health,
-        container_id=data.get("Id"),
-    )
+        return await open_logs(self._http(), container_name(cuid), query)

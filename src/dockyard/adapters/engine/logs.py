@@ -11,21 +11,17 @@ three zero bytes, which no terminal output does.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
-import aiodocker
 import aiohttp
 
+from dockyard.adapters.engine.transport import EngineTransport, stream_of
 from dockyard.domain.ports import LogQuery
-from dockyard.errors import DeadlineError, EngineError, EngineUnavailableError, NotFoundError
+from dockyard.errors import NotFoundError
 
 RAW_STREAM = "application/vnd.docker.raw-stream"
 MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"
 _HEADER = 8
-# aiodocker reports "cannot connect" as a made-up HTTP status.
-_CONNECT_FAILED = 900
 
 
 class Demuxer:
@@ -122,15 +118,13 @@ class EngineLogStream:
     async def _chunks(self) -> AsyncIterator[bytes]:
         decoder = self._decoder
         try:
-            async for data in self._response.content.iter_any():
+            async for data in stream_of(self._response, "log"):
                 out = decoder.feed(data)
                 if out:
                     yield out
             tail = decoder.finish()
             if tail:
                 yield tail
-        except aiohttp.ClientError as exc:
-            raise EngineUnavailableError("the engine's log stream broke") from exc
         finally:
             self._response.close()
 
@@ -138,37 +132,20 @@ class EngineLogStream:
         self._response.close()
 
 
-async def open_logs(
-    docker: aiodocker.Docker, name: str, query: LogQuery, *, deadline: float
-) -> EngineLogStream:
-    """Open ``GET /containers/{name}/logs``; the answer's head must come within ``deadline``.
+async def open_logs(http: EngineTransport, name: str, query: LogQuery) -> EngineLogStream:
+    """Open ``GET /containers/{name}/logs``; the answer's head must come within the deadline.
 
     A follow stream has no read deadline (a quiet container is not an error); a plain read
     has one per chunk, not in total (a large log may take a while)."""
-    timeout = aiohttp.ClientTimeout(
-        total=None, sock_connect=10, sock_read=None if query.follow else deadline
+    response = await http.open(
+        f"containers/{name}/logs",
+        what="the logs request",
+        params=log_params(query),
+        read_timeout=None if query.follow else http.timeout,
+        not_found=_container_missing,
     )
-    response: Any
-    try:
-        async with asyncio.timeout(deadline):
-            response = await docker._do_query(
-                f"containers/{name}/logs", "GET", params=log_params(query), timeout=timeout
-            )
-    except TimeoutError:
-        raise DeadlineError(
-            "the engine did not answer the logs request in time", code="ENGINE_TIMEOUT"
-        ) from None
-    except aiodocker.DockerError as exc:
-        if exc.status == 404:
-            raise NotFoundError(
-                "the container is gone from the engine", code="CONTAINER_MISSING"
-            ) from exc
-        if exc.status == _CONNECT_FAILED:
-            raise EngineUnavailableError("the Docker engine cannot be reached") from exc
-        raise EngineError(
-            f"the engine refused the logs request: {exc.message}",
-            details={"engine_status": exc.status},
-        ) from exc
-    except aiohttp.ClientError as exc:
-        raise EngineUnavailableError("the Docker engine cannot be reached") from exc
     return EngineLogStream(response)
+
+
+def _container_missing() -> NotFoundError:
+    return NotFoundError("the container is gone from the engine", code="CONTAINER_MISSING")

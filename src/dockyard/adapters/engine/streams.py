@@ -10,14 +10,19 @@ from __future__ import annotations
 import asyncio
 import os
 import signal as signals
-from contextlib import suppress
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager, AsyncExitStack, asynccontextmanager, suppress
 from typing import Any
 
 import aiodocker
+from aiodocker.containers import DockerContainer
+from aiodocker.execs import Exec
 from aiodocker.stream import Stream
 
+from dockyard.adapters.engine.errors import map_engine_errors
+from dockyard.adapters.engine.transport import EngineTransport, stream_of
 from dockyard.domain.terminal.framing import Output
-from dockyard.errors import EngineError, NotFoundError
+from dockyard.errors import DockyardError, EngineError, NotFoundError
 
 _SIGNALS = {
     "INT": signals.SIGINT,
@@ -30,50 +35,59 @@ _SIGNALS = {
 }
 
 
-def _translate(exc: aiodocker.DockerError, what: str) -> Exception:
-    if exc.status == 404:
-        return NotFoundError(f"{what} is gone from the engine", code="CONTAINER_MISSING")
-    return EngineError(
-        f"the engine refused {what}: {exc.message}", details={"engine_status": exc.status}
-    )
+def _gone(what: str) -> Callable[[], DockyardError]:
+    return lambda: NotFoundError(f"{what} is gone from the engine", code="CONTAINER_MISSING")
 
 
 class _StreamSession:
-    def __init__(self, stream: Stream, timeout: float) -> None:
+    """Reads and writes of the hijacked connection; a failure is ``the engine's <name>
+    stream broke``. The stream was entered through ``stack`` (aiodocker's public
+    ``async with``), which closes it."""
+
+    def __init__(self, stream: Stream, stack: AsyncExitStack, timeout: float, name: str) -> None:
         self._stream = stream
+        self._stack = stack
         self._timeout = timeout
+        self._name = name
+
+    def _mapped(self, what: str) -> AbstractContextManager[None]:
+        return map_engine_errors(what, stream=self._name)
 
     async def read(self) -> Output | None:
-        message = await self._stream.read_out()
+        with self._mapped(f"the {self._name} stream"):
+            message = await self._stream.read_out()
         if message is None:
             return None
         return Output("stderr" if message.stream == 2 else "stdout", message.data)
 
     async def write(self, data: bytes) -> None:
-        await self._stream.write_in(data)
+        with self._mapped(f"the {self._name} stream"):
+            await self._stream.write_in(data)
 
     async def close(self) -> None:
         with suppress(Exception):
-            await self._stream.close()
+            await self._stack.aclose()
 
 
 class ExecSession(_StreamSession):
     """A new process in the container (``cmd=``)."""
 
-    def __init__(self, stream: Stream, exec_obj: Any, timeout: float, local: bool) -> None:
-        super().__init__(stream, timeout)
+    def __init__(
+        self, stream: Stream, stack: AsyncExitStack, exec_obj: Exec, timeout: float, local: bool
+    ) -> None:
+        super().__init__(stream, stack, timeout, "exec")
         self._exec = exec_obj
         self._local = local
 
     async def resize(self, cols: int, rows: int) -> None:
-        with suppress(aiodocker.DockerError):
+        with suppress(DockyardError), map_engine_errors("the resize"):
             async with asyncio.timeout(self._timeout):
                 await self._exec.resize(w=cols, h=rows)
 
     async def _info(self) -> dict[str, Any]:
-        async with asyncio.timeout(self._timeout):
-            info: dict[str, Any] = await self._exec.inspect()
-        return info
+        with map_engine_errors("the exec inspect", not_found=_gone("the exec session")):
+            async with asyncio.timeout(self._timeout):
+                return await self._exec.inspect()
 
     async def signal(self, name: str) -> None:
         info = await self._info()
@@ -105,38 +119,49 @@ class ExecSession(_StreamSession):
 class AttachSession(_StreamSession):
     """The container's main process (its stdin and TTY)."""
 
-    def __init__(self, stream: Stream, container: Any, timeout: float) -> None:
-        super().__init__(stream, timeout)
+    def __init__(
+        self, stream: Stream, stack: AsyncExitStack, container: DockerContainer, timeout: float
+    ) -> None:
+        super().__init__(stream, stack, timeout, "attach")
         self._container = container
 
     async def resize(self, cols: int, rows: int) -> None:
-        with suppress(aiodocker.DockerError):
+        with suppress(DockyardError), map_engine_errors("the resize"):
             async with asyncio.timeout(self._timeout):
                 await self._container.resize(w=cols, h=rows)
 
     async def signal(self, name: str) -> None:
         try:
-            async with asyncio.timeout(self._timeout):
-                await self._container.kill(signal=f"SIG{name}")
-        except aiodocker.DockerError as exc:
-            if exc.status != 409:  # not running any more: nothing to signal
-                raise _translate(exc, "the signal") from exc
+            with map_engine_errors("the signal", not_found=_gone("the signal")):
+                async with asyncio.timeout(self._timeout):
+                    await self._container.kill(signal=f"SIG{name}")
+        except EngineError as exc:
+            if exc.details.get("engine_status") != 409:  # not running: nothing to signal
+                raise
 
     async def terminate(self) -> None:
         return None  # detaching leaves the main process running
 
     async def exit_code(self) -> int | None:
         try:
-            async with asyncio.timeout(self._timeout):
-                for _ in range(100):
-                    info = await self._container.show()
-                    state = info.get("State") or {}
-                    if not state.get("Running"):
-                        return int(state.get("ExitCode", 0))
-                    await asyncio.sleep(0.02)  # the stream ended before the state did
-        except aiodocker.DockerError:
+            with map_engine_errors("the inspect"):
+                async with asyncio.timeout(self._timeout):
+                    for _ in range(100):
+                        info = await self._container.show()
+                        state = info.get("State") or {}
+                        if not state.get("Running"):
+                            return int(state.get("ExitCode", 0))
+                        await asyncio.sleep(0.02)  # the stream ended before the state did
+        except DockyardError:
             return None
         return None
+
+
+@asynccontextmanager
+async def _entered(stream: Stream) -> AsyncIterator[Stream]:
+    """aiodocker's public ``async with`` on a stream: connects it, and closes it after."""
+    async with stream:
+        yield stream
 
 
 async def open_exec(
@@ -151,55 +176,56 @@ async def open_exec(
     deadline: float,
     local: bool,
 ) -> ExecSession:
-    try:
-        async with asyncio.timeout(deadline):
-            container = await docker.containers.get(name)
-            exec_obj = await container.exec(
-                cmd,
-                stdout=True,
-                stderr=True,
-                stdin=True,
-                tty=tty,
-                user=user,
-                workdir="/app",
-                environment={"TERM": "xterm-256color"},
-            )
-            stream = exec_obj.start(detach=False)
-            await stream._init()
-            if tty:
-                with suppress(aiodocker.DockerError):
-                    await exec_obj.resize(w=cols, h=rows)
-    except aiodocker.DockerError as exc:
-        raise _translate(exc, "the exec session") from exc
-    return ExecSession(stream, exec_obj, deadline, local)
+    container = docker.containers.container(name)  # no inspect: the exec create says 404
+    async with AsyncExitStack() as stack:
+        with map_engine_errors("the exec session", not_found=_gone("the exec session")):
+            async with asyncio.timeout(deadline):
+                exec_obj = await container.exec(
+                    cmd,
+                    stdout=True,
+                    stderr=True,
+                    stdin=True,
+                    tty=tty,
+                    user=user,
+                    workdir="/app",
+                    environment={"TERM": "xterm-256color"},
+                )
+                stream = await stack.enter_async_context(_entered(exec_obj.start(detach=False)))
+        session = ExecSession(stream, stack.pop_all(), exec_obj, deadline, local)
+    if tty:
+        await session.resize(cols, rows)
+    return session
 
 
 async def open_attach(docker: aiodocker.Docker, name: str, *, deadline: float) -> AttachSession:
-    try:
-        async with asyncio.timeout(deadline):
-            container = await docker.containers.get(name)
-            stream = container.attach(stdout=True, stderr=True, stdin=True, logs=False)
-            await stream._init()
-    except aiodocker.DockerError as exc:
-        raise _translate(exc, "attach") from exc
-    return AttachSession(stream, container, deadline)
+    container = docker.containers.container(name)
+    async with AsyncExitStack() as stack:
+        with map_engine_errors("attach", not_found=_gone("attach")):
+            async with asyncio.timeout(deadline):
+                stream = container.attach(stdout=True, stderr=True, stdin=True, logs=False)
+                await stack.enter_async_context(_entered(stream))
+        return AttachSession(stream, stack.pop_all(), container, deadline)
 
 
-async def recent_output(
-    docker: aiodocker.Docker, name: str, max_bytes: int, deadline: float
-) -> bytes:
-    """What the main process printed so far, the last ``max_bytes`` of it (TTY logs)."""
+async def recent_output(http: EngineTransport, name: str, max_bytes: int) -> bytes:
+    """What the main process printed so far, the last ``max_bytes`` of it (TTY logs);
+    nothing if the engine cannot say (the session goes on without a replay)."""
     try:
-        async with asyncio.timeout(deadline):
-            async with docker._query(
+        async with asyncio.timeout(http.timeout):
+            response = await http.open(
                 f"containers/{name}/logs",
+                what="the logs request",
                 params={"stdout": "1", "stderr": "1", "tail": "5000"},
-            ) as response:
+                read_timeout=http.timeout,
+            )
+            try:
                 data = bytearray()
-                async for chunk in response.content.iter_chunked(65536):
+                async for chunk in stream_of(response, "log", 65536):
                     data += chunk
                     if len(data) > 4 * max_bytes:
                         del data[: len(data) - max_bytes]
-    except (aiodocker.DockerError, TimeoutError):
+            finally:
+                response.close()
+    except (DockyardError, TimeoutError):
         return b""
     return bytes(data[-max_bytes:])

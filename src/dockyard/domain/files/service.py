@@ -1,4 +1,5 @@
-"""Files in and out of a container (SPEC §4): ZIP upload, downloads, listings, changes.
+"""Files in and out of a container (SPEC §4): ZIP upload, provisioning, listings, and
+the checks in front of downloads and changes (whose bodies ``downloads.py`` makes).
 
 Paths under ``/app`` are served from the host folder through ``HostTree`` (descriptor
 walks that never follow a link); any other path is read through the Engine API's archive
@@ -11,13 +12,9 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import stat
-import tarfile
 import tempfile
 import zipfile
-import zlib
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from contextlib import suppress
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -29,29 +26,18 @@ import structlog
 from dockyard.domain.access.permissions import Permission, Principal
 from dockyard.domain.containers.provision import BOOT_PY, Provision, file_name
 from dockyard.domain.containers.service import ContainerService
-from dockyard.domain.files.archives import (
-    ArchiveLimits,
-    archive_kind,
-    inspect,
-    inspect_tar,
-    open_tar,
-    unpack,
-    unpack_tar,
-)
-from dockyard.domain.files.hostfs import Entry, HostTree, Transaction, kind_of
-from dockyard.domain.files.paths import ContainerPath, parse, parse_under_app
+from dockyard.domain.files.archives import ArchiveLimits, inspect, unpack
+from dockyard.domain.files.downloads import CHUNK, Download, Downloads, discard
+from dockyard.domain.files.hostfs import Entry, HostTree, Transaction
+from dockyard.domain.files.paths import parse, parse_under_app
+from dockyard.domain.files.tars import archive_kind, inspect_tar, open_tar, unpack_tar
 from dockyard.domain.models import ContainerRecord
 from dockyard.domain.ports import Engine, UrlFetcher
-from dockyard.errors import (
-    NotFoundError,
-    PayloadTooLargeError,
-    StorageIOError,
-    ValidationError,
-)
+from dockyard.errors import PayloadTooLargeError, StorageIOError, ValidationError
+
+__all__ = ["Download", "FileLimits", "FileService"]
 
 log = structlog.get_logger("dockyard.files")
-
-CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -70,15 +56,6 @@ class Staged:
 
 
 Stager = Callable[[int], Staged]  # given the staging folder's descriptor
-
-
-@dataclass
-class Download:
-    """A body to stream: ``chunks`` is a blocking iterator (run it in a thread)."""
-
-    filename: str
-    size: int | None
-    chunks: Iterator[bytes]
 
 
 class FileService:
@@ -100,6 +77,7 @@ class FileService:
         self._gid = gid
         self.limits = limits
         self._fetcher = fetcher
+        self._downloads = Downloads(engine, tmp_dir, lambda: self.limits.max_download_zip_bytes)
 
     def _tree(self, record: ContainerRecord) -> HostTree:
         return HostTree(str(self._containers.app_dir(record.cuid)), self._uid, self._gid)
@@ -142,7 +120,7 @@ class FileService:
                 if buffer:
                     await asyncio.to_thread(handle.write, bytes(buffer))
         except BaseException:
-            _discard(path)
+            discard(path)
             raise
         return path
 
@@ -295,7 +273,7 @@ class FileService:
             stage = partial(self._stage_file, spool, file_name(url) if url else BOOT_PY)
         return self._apply_staged(project, tree, target, stage)
 
-    # -- reads -----------------------------------------------------------------
+    # -- reads (downloads.py) -------------------------------------------------
 
     async def listing(
         self, principal: Principal, cuid: str, raw_path: str | None
@@ -305,7 +283,7 @@ class FileService:
         if path.in_app:
             entries = await asyncio.to_thread(self._tree(record).list, path.app_parts)
         else:
-            entries = await self._engine_listing(record, path)
+            entries = await self._downloads.listing(record.cuid, path)
         return {"path": path.text, "entries": [_entry(e) for e in entries]}
 
     async def download(self, principal: Principal, cuid: str, raw_path: str | None) -> Download:
@@ -314,99 +292,21 @@ class FileService:
             raise ValidationError(
                 "path is required", code="MISSING_PATH", details={"field": "path", "provided": None}
             )
-        path = parse(raw_path)
-        if path.in_app:
-            fd = await asyncio.to_thread(self._tree(record).open_regular, path.app_parts)
-            size = os.fstat(fd).st_size
-            return Download(path.name, size, _read_fd(fd))
-        spool = await self._spool_archive(record, path)
-        try:
-            member, size = await asyncio.to_thread(_single_member, spool)
-        except BaseException:
-            spool.unlink(missing_ok=True)
-            raise
-        return Download(path.name, size, _read_tar_member(spool, member))
+        return await self._downloads.file(record.cuid, self._tree(record), parse(raw_path))
 
     async def download_zip(self, principal: Principal, cuid: str, raw_path: str | None) -> Download:
         record = await self._record(principal, cuid, Permission.FILES_READ)
-        path = parse(raw_path)
-        name = f"{path.name}.zip"
-        if path.in_app:
-            tree = self._tree(record)
-            total = await asyncio.to_thread(tree.size, path.app_parts)
-            self._check_zip_size(total)
-            members = _host_members(tree, path.app_parts, small=total < _ZIP32_BYTES)
-            return Download(name, None, _zip_chunks(members))
-        spool = await self._spool_archive(record, path)
-        return Download(name, None, _zip_chunks(_tar_members(spool)))
-
-    def _check_zip_size(self, total: int) -> None:
-        if total > self.limits.max_download_zip_bytes:
-            raise PayloadTooLargeError(
-                f"the folder holds {total} bytes; download-zip is limited to "
-                f"{self.limits.max_download_zip_bytes}",
-                code="DOWNLOAD_TOO_LARGE",
-                details={"bytes": total, "limit": self.limits.max_download_zip_bytes},
-            )
-
-    async def _spool_archive(self, record: ContainerRecord, path: ContainerPath) -> Path:
-        await asyncio.to_thread(self._tmp.mkdir, parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self._tmp, prefix="archive-", suffix=".tar")
-        os.close(fd)
-        spool = Path(name)
-        try:
-            await self._engine.archive_to(
-                record.cuid, path.text, spool, self.limits.max_download_zip_bytes
-            )
-        except BaseException:
-            _discard(spool)
-            raise
-        return spool
-
-    async def _engine_listing(self, record: ContainerRecord, path: ContainerPath) -> list[Entry]:
-        spool = await self._spool_archive(record, path)
-        try:
-            return await asyncio.to_thread(_tar_listing, spool)
-        finally:
-            spool.unlink(missing_ok=True)
-
-    # -- changes ---------------------------------------------------------------
+        return await self._downloads.zip(record.cuid, self._tree(record), parse(raw_path))
 
     async def changes(self, principal: Principal, cuid: str) -> dict[str, Any]:
         record = await self._record(principal, cuid, Permission.FILES_READ)
         changes = await self._engine.changes(record.cuid)
-        kinds = {0: "changed", 1: "added", 2: "deleted"}
-        return {
-            "changes": [
-                {"path": c["Path"], "kind": kinds.get(c["Kind"], "changed")} for c in changes
-            ]
-        }
+        return {"changes": [{"path": c.path, "kind": c.kind.value} for c in changes]}
 
     async def changes_archive(self, principal: Principal, cuid: str) -> Download:
         """Added and changed files (not folders) versus the image, as one tar.gz."""
         record = await self._record(principal, cuid, Permission.FILES_READ)
-        changes = await self._engine.changes(record.cuid)
-        added_dirs: list[str] = []
-        spools: list[Path] = []
-        try:
-            for change in sorted(changes, key=lambda c: c["Path"]):
-                where = change["Path"]
-                if change["Kind"] == 2 or any(where.startswith(d + "/") for d in added_dirs):
-                    continue
-                info = await self._engine.archive_stat(record.cuid, where)
-                if info is None:
-                    continue
-                is_dir = bool(int(info.get("mode", 0)) & (1 << 31))
-                if is_dir and change["Kind"] == 0:
-                    continue  # a folder whose contents changed: its files are listed too
-                if is_dir:
-                    added_dirs.append(where)
-                spools.append(await self._spool_archive(record, parse(where)))
-        except BaseException:
-            for spool in spools:
-                spool.unlink(missing_ok=True)
-            raise
-        return Download(f"{record.cuid}-changes.tar.gz", None, _merged_targz(spools))
+        return await self._downloads.changes(record.cuid)
 
 
 def _entry(e: Entry) -> dict[str, Any]:
@@ -419,180 +319,9 @@ def _entry(e: Entry) -> dict[str, Any]:
     }
 
 
-def _discard(path: Path) -> None:
-    path.unlink(missing_ok=True)
-
-
 def _spool_bytes(project: Path, data: bytes) -> Path:
     """A private file in the container's project folder (same file system as app/)."""
     fd, name = tempfile.mkstemp(dir=project, prefix=".fetch-")
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
     return Path(name)
-
-
-def _read_handle(handle: Any) -> Iterator[bytes]:
-    while chunk := handle.read(CHUNK):
-        yield chunk
-
-
-def _read_fd(fd: int) -> Iterator[bytes]:
-    try:
-        while chunk := os.read(fd, CHUNK):
-            yield chunk
-    finally:
-        os.close(fd)
-
-
-Member = tuple[str, datetime, int, Any, Iterator[bytes]]
-
-
-# Below this, every offset fits 32 bits: plain ZIP entries, which stream_zip writes
-# about twice as fast as its ZIP_AUTO ones (it matters for many small files).
-_ZIP32_BYTES = 3 * 1024**3
-
-
-def _host_members(tree: HostTree, parts: tuple[str, ...], *, small: bool) -> Iterator[Member]:
-    from stream_zip import ZIP_32, ZIP_AUTO
-
-    for count, (rel, st, fd) in enumerate(tree.walk_files(parts)):
-        if small and count < 65_000:  # ZIP_32's central directory holds 65,535 entries
-            method: Any = ZIP_32
-            chunks: Iterator[bytes] = _read_small(fd) if st.st_size <= CHUNK else _read_fd(fd)
-        else:
-            method = ZIP_AUTO(st.st_size, level=6)
-            chunks = _read_fd(fd)
-        yield (
-            "/".join(rel),
-            datetime.fromtimestamp(st.st_mtime, UTC),
-            stat.S_IMODE(st.st_mode) | stat.S_IFREG,
-            method,
-            chunks,
-        )
-
-
-def _read_small(fd: int) -> Iterator[bytes]:
-    try:
-        data = os.read(fd, CHUNK)
-    finally:
-        os.close(fd)
-    yield data
-
-
-def _tar_members(spool: Path) -> Iterator[Member]:
-    from stream_zip import ZIP_AUTO
-
-    try:
-        with tarfile.open(spool, mode="r:") as tar:
-            for member in tar:
-                if not member.isfile():
-                    continue
-                handle = tar.extractfile(member)
-                if handle is None:
-                    continue
-                name = member.name.split("/", 1)[1] if "/" in member.name else member.name
-                yield (
-                    name,
-                    datetime.fromtimestamp(member.mtime, UTC),
-                    (member.mode & 0o777) | stat.S_IFREG,
-                    ZIP_AUTO(member.size, level=6),
-                    _read_handle(handle),
-                )
-    finally:
-        spool.unlink(missing_ok=True)
-
-
-def _zip_chunks(members: Iterator[Member]) -> Iterator[bytes]:
-    from stream_zip import stream_zip
-
-    yield from _coalesced(
-        stream_zip(
-            members,
-            extended_timestamps=False,
-            get_compressobj=lambda: zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS),
-        )
-    )
-
-
-def _coalesced(chunks: Iterable[bytes], size: int = CHUNK) -> Iterator[bytes]:
-    """Pieces of about ``size`` bytes: each one the server sends costs a hop to a thread,
-    and a ZIP of many small files comes out of stream_zip in many tiny pieces."""
-    buffer = bytearray()
-    for chunk in chunks:
-        buffer += chunk
-        if len(buffer) >= size:
-            yield bytes(buffer)
-            buffer.clear()
-    if buffer:
-        yield bytes(buffer)
-
-
-def _single_member(spool: Path) -> tuple[str, int]:
-    with tarfile.open(spool, mode="r:") as tar:
-        first = tar.next()
-        if first is None:
-            raise NotFoundError("nothing at that path", code="PATH_NOT_FOUND")
-        if not first.isfile():
-            raise ValidationError("that path is not a regular file", code="NOT_A_FILE")
-        return first.name, first.size
-
-
-def _read_tar_member(spool: Path, name: str) -> Iterator[bytes]:
-    try:
-        with tarfile.open(spool, mode="r:") as tar:
-            handle = tar.extractfile(name)
-            if handle is None:
-                return
-            while chunk := handle.read(CHUNK):
-                yield chunk
-    finally:
-        spool.unlink(missing_ok=True)
-
-
-def _tar_listing(spool: Path) -> list[Entry]:
-    found: list[Entry] = []
-    with tarfile.open(spool, mode="r:") as tar:
-        for member in tar:
-            parts = member.name.rstrip("/").split("/")
-            if len(parts) != 2:
-                continue  # the folder itself, or deeper than its direct children
-            mode = member.mode | _tar_type(member)
-            found.append(
-                Entry(
-                    parts[1], kind_of(mode), member.size, member.mode & 0o7777, float(member.mtime)
-                )
-            )
-    return sorted(found, key=lambda e: e.name)
-
-
-def _tar_type(member: tarfile.TarInfo) -> int:
-    if member.isdir():
-        return stat.S_IFDIR
-    if member.issym():
-        return stat.S_IFLNK
-    if member.isfile():
-        return stat.S_IFREG
-    return 0
-
-
-def _merged_targz(spools: list[Path]) -> Iterator[bytes]:
-    """One tar.gz of several engine archives, built in a temporary file, then streamed
-    (memory stays flat whatever the files' size)."""
-    fd, name = tempfile.mkstemp(
-        prefix="changes-", suffix=".tar.gz", dir=spools[0].parent if spools else None
-    )
-    os.close(fd)
-    out_path = Path(name)
-    try:
-        with tarfile.open(out_path, mode="w:gz", compresslevel=6) as out:
-            for spool in spools:
-                with tarfile.open(spool, mode="r:") as tar:
-                    for member in tar:
-                        handle = tar.extractfile(member) if member.isfile() else None
-                        out.addfile(member, handle)
-        yield from _read_fd(os.open(out_path, os.O_RDONLY))
-    finally:
-        out_path.unlink(missing_ok=True)
-        for spool in spools:
-            with suppress(OSError):
-                spool.unlink()
