@@ -12,7 +12,7 @@ from dockyard.domain.access.permissions import Permission
 from dockyard.domain.containers.lifecycle import Action
 from dockyard.domain.containers.provision import FIELDS as PROVISION_FIELDS
 from dockyard.domain.containers.provision import Provision
-from dockyard.domain.containers.service import iter_statuses
+from dockyard.domain.containers.specs import iter_statuses
 from dockyard.domain.models import ContainerRecord, ContainerSpec
 
 router = APIRouter(prefix="/containers", tags=["containers"])

@@ -10,20 +10,20 @@ import asyncio
 import os
 import shutil
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import structlog
-from pydantic import ValidationError as PydanticValidationError
 
 from dockyard.domain.access.permissions import Permission, Principal, not_found
 from dockyard.domain.containers.compose_doc import Placement, compose_document
 from dockyard.domain.containers.lifecycle import Action, Plan, plan
 from dockyard.domain.containers.policy import check_document
 from dockyard.domain.containers.quotas import NoQuotas, QuotaGuard
+from dockyard.domain.containers.specs import patched
 from dockyard.domain.models import (
     CUID,
     ContainerRecord,
@@ -42,7 +42,6 @@ from dockyard.errors import (
     DockyardError,
     StateError,
     ValidationError,
-    invalid_input,
 )
 
 log = structlog.get_logger("dockyard.containers")
@@ -288,38 +287,7 @@ class ContainerService:
     ) -> ContainerRecord:
         principal.require(Permission.CONTAINERS_UPDATE)
         record = await self.owned(principal, cuid)
-        merged = record.spec.model_dump()
-        unknown = set(patch) - {
-            "env",
-            "tags",
-            "resources",
-            "image",
-            "labels",
-            "restart",
-            "command",
-            "name",
-        }
-        if unknown:
-            field = sorted(unknown)[0]
-            raise ValidationError(
-                f"'{field}' cannot be changed", code="UNKNOWN_FIELD", details={"field": field}
-            )
-        if "env" in patch:
-            env = dict(merged["env"])
-            for key, value in (patch["env"] or {}).items():
-                if value is None:
-                    env.pop(key, None)
-                else:
-                    env[key] = value
-            merged["env"] = env
-        if "resources" in patch:
-            resources = dict(merged["resources"])
-            resources.update(patch["resources"] or {})
-            merged["resources"] = resources
-        for key in ("tags", "image", "labels", "restart", "command", "name"):
-            if key in patch:
-                merged[key] = patch[key]
-        spec = self.with_defaults(parse_spec(merged))
+        spec = self.with_defaults(patched(record.spec, patch))
         if spec.image != record.spec.image and not await self._engine.image_exists(spec.image):
             raise ValidationError(
                 f"image {spec.image} is not on the engine",
@@ -453,26 +421,3 @@ class ContainerService:
         await asyncio.to_thread(shutil.rmtree, self.project_dir(cuid), True)
         await self._repo.delete(cuid)
         self._locks.pop(cuid, None)
-
-
-def parse_spec(data: dict[str, Any]) -> ContainerSpec:
-    """Validate client data into a spec, translating pydantic's error to ours."""
-    try:
-        return ContainerSpec.model_validate(data)
-    except PydanticValidationError as exc:
-        raise invalid_input(exc.errors(include_url=False)) from None
-
-
-def iter_statuses(raw: str | None) -> Iterator[Status]:
-    for part in (raw or "").split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            yield Status(part)
-        except ValueError:
-            raise ValidationError(
-                f"unknown status {part!r}",
-                code="INVALID_STATUS",
-                details={"field": "status", "provided": part, "allowed": [s.value for s in Status]},
-            ) from None

@@ -1,0 +1,65 @@
+"""What a client may change of a spec, and how a change is merged (PATCH, SPEC §4)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import ValidationError as PydanticValidationError
+
+from dockyard.domain.models import ContainerSpec, Status
+from dockyard.errors import ValidationError, invalid_input
+
+CHANGEABLE = frozenset(
+    {"env", "tags", "resources", "image", "labels", "restart", "command", "name"}
+)
+_REPLACED = ("tags", "image", "labels", "restart", "command", "name")
+
+
+def patched(spec: ContainerSpec, patch: dict[str, Any]) -> ContainerSpec:
+    """``env`` merged (a null value removes the key), ``resources`` merged, the rest
+    replaced; the result validated as a whole."""
+    unknown = set(patch) - CHANGEABLE
+    if unknown:
+        field = sorted(unknown)[0]
+        raise ValidationError(
+            f"'{field}' cannot be changed", code="UNKNOWN_FIELD", details={"field": field}
+        )
+    merged = spec.model_dump()
+    if "env" in patch:
+        env = dict(merged["env"])
+        for key, value in (patch["env"] or {}).items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
+        merged["env"] = env
+    if "resources" in patch:
+        merged["resources"] = {**merged["resources"], **(patch["resources"] or {})}
+    for key in _REPLACED:
+        if key in patch:
+            merged[key] = patch[key]
+    return parse_spec(merged)
+
+
+def parse_spec(data: dict[str, Any]) -> ContainerSpec:
+    """Validate client data into a spec, translating pydantic's error to ours."""
+    try:
+        return ContainerSpec.model_validate(data)
+    except PydanticValidationError as exc:
+        raise invalid_input(exc.errors(include_url=False)) from None
+
+
+def iter_statuses(raw: str | None) -> Iterator[Status]:
+    for part in (raw or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            yield Status(part)
+        except ValueError:
+            raise ValidationError(
+                f"unknown status {part!r}",
+                code="INVALID_STATUS",
+                details={"field": "status", "provided": part, "allowed": [s.value for s in Status]},
+            ) from None
