@@ -241,3 +241,24 @@ async def test_shutdown_ends_sessions_with_an_error_frame(server: Server) -> Non
         server.stop()
         frames, close = await collect(ws)
     assert [f["error"]["code"] for f in finals(frames)] == ["shutting_down"] and close == 1001
+
+
+async def test_an_exec_tty_has_its_size_from_the_first_byte(server: Server) -> None:
+    """Issue 9 #7: an immediate `stty size` used to see 0 0 (the resize came after the
+    process started); and a short tty=false exec always reports its real exit code."""
+    cuid = create(server, command="sleep 600")
+    for _ in range(10):
+        query = urlencode({"cmd": "stty size", "cols": 132, "rows": 43})
+        async with websockets.connect(
+            ws_url(server, cuid, query), additional_headers=HEADERS
+        ) as ws:
+            frames, _ = await collect(ws)
+        assert text_of(frames).strip() == "43 132"
+        assert finals(frames) == [{"type": "exit", "code": 0}]
+    for _ in range(20):
+        query = urlencode({"tty": "false", "cmd": "sh -c 'exit 3'"})
+        async with websockets.connect(
+            ws_url(server, cuid, query), additional_headers=HEADERS
+        ) as ws:
+            frames, _ = await collect(ws)
+        assert finals(frames) == [{"type": "exit", "code": 3}]

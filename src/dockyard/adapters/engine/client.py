@@ -28,11 +28,13 @@ from dockyard.adapters.engine.parsing import (
     process_of,
 )
 from dockyard.adapters.engine.streams import (
+    SHELL,
     AttachSession,
     ExecSession,
     open_attach,
     open_exec,
     recent_output,
+    sized,
 )
 from dockyard.adapters.engine.transport import EngineTransport, lines_of, stream_of
 from dockyard.domain.containers.compose_doc import container_name
@@ -176,6 +178,8 @@ class DockerEngine:
     async def open_exec(
         self, cuid: str, cmd: list[str], *, tty: bool, cols: int, rows: int, user: str
     ) -> ExecSession:
+        if tty and await self.archive_stat(cuid, SHELL) is not None:
+            cmd = sized(cmd, cols, rows)
         return await open_exec(
             self._client(),
             container_name(cuid),

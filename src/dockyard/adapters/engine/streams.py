@@ -35,6 +35,18 @@ _SIGNALS = {
 }
 
 
+SHELL = "/bin/sh"
+# The TTY of an exec gets its size from the resize call after it starts (engines before
+# API 1.42 take no size at create), so a process that reads its size at once saw 0x0.
+# Where the container has a shell, the size is set before the command runs instead.
+_SIZED = 'stty rows "$1" cols "$2" 2>/dev/null; shift 2; exec "$@"'
+
+
+def sized(cmd: list[str], cols: int, rows: int) -> list[str]:
+    """``cmd`` run with its TTY already ``cols`` x ``rows`` (the shell is replaced by it)."""
+    return [SHELL, "-c", _SIZED, "sh", str(rows), str(cols), *cmd]
+
+
 def _gone(what: str) -> Callable[[], DockyardError]:
     return lambda: NotFoundError(f"{what} is gone from the engine", code="CONTAINER_MISSING")
 
@@ -109,9 +121,11 @@ class ExecSession(_StreamSession):
     async def exit_code(self) -> int | None:
         for _ in range(100):
             info = await self._info()
-            if not info.get("Running"):
-                code = info.get("ExitCode")
-                return int(code) if code is not None else None
+            code = info.get("ExitCode")
+            # The stream can end before the engine has recorded the exit: not running
+            # yet no code is "not known yet", not "none" (issue 9 #7).
+            if not info.get("Running") and code is not None:
+                return int(code)
             await asyncio.sleep(0.02)  # the process is being reaped: poll, bounded
         return None
 
