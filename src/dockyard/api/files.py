@@ -12,6 +12,7 @@ from python_multipart import MultipartParser
 from python_multipart.multipart import parse_options_header
 
 from dockyard.api.deps import PrincipalDep, ServicesDep
+from dockyard.api.schemas.files import ChangeList, FileListing, UploadOut
 from dockyard.domain.files.service import Download
 from dockyard.errors import ValidationError
 
@@ -43,7 +44,7 @@ async def upload_zip(
     principal: PrincipalDep,
     services: ServicesDep,
     path: str | None = None,
-) -> dict[str, int]:
+) -> UploadOut:
     """Unpack a ZIP into a folder under /app (default /app), all or nothing."""
     # Ownership first: a stranger's upload is refused before its body is read.
     await services.files.check_access(principal, cuid, write=True)
@@ -67,7 +68,7 @@ async def upload_zip(
     )
     with limit.enforced():
         spooled = await services.files.receive(body, limit.bytes)
-    return await services.files.upload_zip(principal, cuid, path, spooled)
+    return UploadOut.model_validate(await services.files.upload_zip(principal, cuid, path, spooled))
 
 
 @router.get(
@@ -97,15 +98,15 @@ async def download_zip(
 @router.get("/files")
 async def list_files(
     cuid: str, principal: PrincipalDep, services: ServicesDep, path: str | None = None
-) -> dict[str, Any]:
+) -> FileListing:
     """A folder's listing: name, type, size, mode, mtime."""
-    return await services.files.listing(principal, cuid, path)
+    return FileListing.model_validate(await services.files.listing(principal, cuid, path))
 
 
 @router.get("/changes")
-async def changes(cuid: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+async def changes(cuid: str, principal: PrincipalDep, services: ServicesDep) -> ChangeList:
     """Paths added, changed or deleted versus the image."""
-    return await services.files.changes(principal, cuid)
+    return ChangeList.model_validate(await services.files.changes(principal, cuid))
 
 
 @router.get(
