@@ -18,6 +18,8 @@ from dockyard.errors import ValidationError
 
 router = APIRouter(prefix="/containers/{cuid}", tags=["files"])
 
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+
 ZIP_TYPES = ("application/zip", "application/x-zip-compressed", "application/octet-stream")
 
 
@@ -74,7 +76,7 @@ async def upload_zip(
 @router.get(
     "/download",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses={200: {"content": {"application/octet-stream": _BINARY}}},
 )
 async def download(
     cuid: str, principal: PrincipalDep, services: ServicesDep, path: str | None = None
@@ -86,7 +88,7 @@ async def download(
 @router.get(
     "/download-zip",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/zip": {}}}},
+    responses={200: {"content": {"application/zip": _BINARY}}},
 )
 async def download_zip(
     cuid: str, principal: PrincipalDep, services: ServicesDep, path: str | None = None
@@ -112,7 +114,7 @@ async def changes(cuid: str, principal: PrincipalDep, services: ServicesDep) -> 
 @router.get(
     "/changes/archive",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/gzip": {}}}},
+    responses={200: {"content": {"application/gzip": _BINARY}}},
 )
 async def changes_archive(
     cuid: str, principal: PrincipalDep, services: ServicesDep

@@ -32,13 +32,31 @@ class UsageOut(Out):
         )
 
 
+class QuotaOut(Out):
+    """An account's limits; ``null`` is unlimited."""
+
+    max_containers: int | None
+    max_cpus: float | None
+    max_memory: str | None
+    max_upload_bytes: int | None
+
+    @classmethod
+    def from_quota(cls, quota: Quota) -> QuotaOut:
+        return cls(
+            max_containers=quota.max_containers,
+            max_cpus=quota.max_cpus,
+            max_memory=quota.max_memory,
+            max_upload_bytes=quota.max_upload_bytes,
+        )
+
+
 def _account(view: AccountView) -> dict[str, Any]:
     account = view.account
     return {
         "username": account.username,
         "role": str(account.role),
         "created_at": account.created_at,
-        "quota": view.quota,
+        "quota": QuotaOut.from_quota(view.quota),
     }
 
 
@@ -46,7 +64,7 @@ class AccountOut(Out):
     username: str
     role: str = Field(description="a built-in role or a custom role's name")
     created_at: Instant
-    quota: Quota
+    quota: QuotaOut
 
     @classmethod
     def from_view(cls, view: AccountView) -> AccountOut:
