@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from dockyard.api.schemas.common import Instant, NextCursor, Out
+from dockyard.api.schemas.common import Instant, NextCursor, Out, iso, iso_or_none
 from dockyard.domain.access.accounts import AccountView
 from dockyard.domain.access.audit import AuditEntry
 from dockyard.domain.access.credentials import IssuedToken, ServiceKey
@@ -55,7 +55,7 @@ def _account(view: AccountView) -> dict[str, Any]:
     return {
         "username": account.username,
         "role": str(account.role),
-        "created_at": account.created_at,
+        "created_at": iso(account.created_at),
         "quota": QuotaOut.from_quota(view.quota),
     }
 
@@ -134,9 +134,9 @@ def _key(key: ServiceKey) -> dict[str, Any]:
         "prefix": key.prefix,
         "description": key.description,
         "role": key.role,
-        "created_at": key.created_at,
-        "expires_at": key.expires_at,
-        "last_used_at": key.last_used_at,
+        "created_at": iso(key.created_at),
+        "expires_at": iso_or_none(key.expires_at),
+        "last_used_at": iso_or_none(key.last_used_at),
     }
 
 
@@ -186,8 +186,8 @@ class TokenOut(Out):
             owner=token.owner,
             key_id=token.key_id,
             scope=sorted(p.value for p in token.scope) if token.scope is not None else None,
-            created_at=token.created_at,
-            expires_at=token.expires_at,
+            created_at=iso(token.created_at),
+            expires_at=iso(token.expires_at),
         )
 
 
@@ -209,7 +209,7 @@ class NewTokenOut(Out):
             token=token,
             token_type="bearer",  # noqa: S106 - the scheme's name
             id=issued.id,
-            expires_at=issued.expires_at,
+            expires_at=iso(issued.expires_at),
             expires_in=max(0, int(lifetime)),
         )
 
@@ -255,7 +255,7 @@ class AuditEntryOut(Out):
     def from_entry(cls, entry: AuditEntry) -> AuditEntryOut:
         return cls(
             id=entry.seq,
-            at=entry.at,
+            at=iso(entry.at),
             user=entry.username,
             credential=entry.credential,
             method=entry.method,

@@ -5,26 +5,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field
 
-
-def _iso(value: datetime) -> str:
-    return value.isoformat()
-
-
-# ``datetime.isoformat()`` ("+00:00"), as the API has always sent, not pydantic's "Z".
-Instant = Annotated[
-    datetime,
-    PlainSerializer(_iso, return_type=str),
-    WithJsonSchema({"type": "string", "format": "date-time"}),
-]
-
-# A timestamp the domain hands over already rendered (file listings, metrics).
-InstantText = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+# A timestamp as the API has always sent it: ``datetime.isoformat()`` ("+00:00", not
+# pydantic's "Z"). Rendered by ``iso`` when the model is built, so that serialising it
+# stays in pydantic-core (a Python serializer per field costs ~2 µs a container).
+Instant = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 
 NextCursor = Annotated[
     str | None, Field(description="pass as cursor= for the next page; null on the last")
 ]
+
+
+def iso(value: datetime) -> str:
+    return value.isoformat()
+
+
+def iso_or_none(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 class Out(BaseModel):

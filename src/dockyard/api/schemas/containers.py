@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
-from dockyard.api.schemas.common import Instant, NextCursor, Out
+from dockyard.api.schemas.common import Instant, NextCursor, Out, iso, iso_or_none
 from dockyard.domain.models import (
     ContainerRecord,
     ContainerSpec,
@@ -122,9 +122,9 @@ class ContainerOut(Out):
             network=spec.network,
             owner=record.owner,
             engine=record.engine,
-            created_at=record.created_at,
-            started_at=record.started_at,
-            finished_at=record.finished_at,
+            created_at=iso(record.created_at),
+            started_at=iso_or_none(record.started_at),
+            finished_at=iso_or_none(record.finished_at),
             exit_code=record.exit_code,
             error=record.error,
         )
@@ -157,8 +157,8 @@ class ContainerStatusOut(Out):
             status=record.status,
             exit_code=record.exit_code,
             oom_killed=oom_killed,
-            started_at=record.started_at,
-            finished_at=record.finished_at,
+            started_at=iso_or_none(record.started_at),
+            finished_at=iso_or_none(record.finished_at),
             restart_count=state.restart_count,
             health=state.health,
             error=record.error,

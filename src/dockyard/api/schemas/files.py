@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from dockyard.api.schemas.common import InstantText, Out
+from dockyard.api.schemas.common import Instant, Out
 
 
 class FileEntry(Out):
@@ -14,7 +14,7 @@ class FileEntry(Out):
     type: Literal["file", "dir", "symlink", "other"]
     size: int
     mode: str = Field(description='octal, e.g. "0o644"')
-    mtime: InstantText
+    mtime: Instant
 
 
 class FileListing(Out):

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from dockyard.api.schemas.common import Instant, InstantText, NextCursor, Out
+from dockyard.api.schemas.common import Instant, NextCursor, Out, iso
 from dockyard.domain.models import Status
 from dockyard.domain.observe.events import Event
 
@@ -27,7 +27,7 @@ class EventOut(Out):
     def from_event(cls, event: Event) -> EventOut:
         return cls(
             id=event.seq,
-            time=event.time,
+            time=iso(event.time),
             type=event.type,
             source=event.source,
             cuid=event.cuid,
@@ -70,5 +70,5 @@ class MetricsOut(Out):
     network: NetworkOut
     block_io: BlockIOOut
     pids: int | None
-    sampled_at: InstantText
+    sampled_at: Instant
     sample_age_ms: int
