@@ -177,7 +177,7 @@ async def test_patch_recreates_a_running_container(live: Live) -> None:
     body = resp.json()
     assert body["env"] == {"KEEP": "1", "NEW_VAR": "value"}
     assert body["tags"] == ["updated", "v2"]
-    assert body["resources"] == {"cpus": 0.5, "memory": "96m"}
+    assert body["resources"] == {"cpus": 0.5, "memory": "96m", "pids": 256}  # default pids
     assert body["status"] == "running"
     info = inspect(container_name(cuid))
     assert info["Id"] != old_id

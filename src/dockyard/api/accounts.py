@@ -3,12 +3,11 @@ caller's own account, quota and password."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from dockyard.api.deps import PrincipalDep, ServicesDep, client_address
+from dockyard.api.schemas.access import AccountList, AccountOut, AccountUsageOut, MyAccountOut
 from dockyard.domain.containers.quotas import Quota
 
 router = APIRouter(prefix="/accounts", tags=["accounts"])
@@ -50,28 +49,28 @@ class ChangePassword(BaseModel):
 
 
 @router.get("")
-async def list_accounts(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+async def list_accounts(principal: PrincipalDep, services: ServicesDep) -> AccountList:
     """Every account with its role and quota."""
     views = await services.accounts.list_accounts(principal)
-    return {"accounts": [v.public() for v in views]}
+    return AccountList(accounts=[AccountOut.from_view(v) for v in views])
 
 
 @router.post("", status_code=201)
 async def create_account(
     body: CreateAccount, principal: PrincipalDep, services: ServicesDep
-) -> dict[str, Any]:
+) -> AccountOut:
     """Create an account with a role (built-in or custom) and an optional quota."""
     view = await services.accounts.create_account(
         principal, body.username, body.password, _role(body.role) or "user", body.quota
     )
-    return view.public()
+    return AccountOut.from_view(view)
 
 
 @router.get("/me")
-async def my_account(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+async def my_account(principal: PrincipalDep, services: ServicesDep) -> MyAccountOut:
     """The caller's account, quota and current usage."""
     view = await services.accounts.view(principal, principal.username)
-    return {**view.public(), "permissions": sorted(p.value for p in principal.permissions)}
+    return MyAccountOut.of(view, principal)
 
 
 @router.put("/me/password", status_code=204)
@@ -88,20 +87,20 @@ async def change_my_password(
 @router.get("/{username}")
 async def get_account(
     username: str, principal: PrincipalDep, services: ServicesDep
-) -> dict[str, Any]:
+) -> AccountUsageOut:
     """One account with its quota and current usage."""
-    return (await services.accounts.view(principal, username)).public()
+    return AccountUsageOut.from_view(await services.accounts.view(principal, username))
 
 
 @router.patch("/{username}")
 async def update_account(
     username: str, body: UpdateAccount, principal: PrincipalDep, services: ServicesDep
-) -> dict[str, Any]:
+) -> AccountOut:
     """Change an account's role, password or quota."""
     view = await services.accounts.update_account(
         principal, username, role=_role(body.role), password=body.password, quota=body.quota
     )
-    return view.public()
+    return AccountOut.from_view(view)
 
 
 @router.delete("/{username}", status_code=204)

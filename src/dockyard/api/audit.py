@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from dockyard.api.deps import PrincipalDep, ServicesDep
+from dockyard.api.deps import PageParams, PrincipalDep, ServicesDep, paged
+from dockyard.api.schemas.access import AuditEntryOut, AuditPage
+from dockyard.domain.access.audit import MAX_PAGE
 from dockyard.errors import ValidationError
 
 router = APIRouter(tags=["accounts"])
@@ -17,14 +19,13 @@ router = APIRouter(tags=["accounts"])
 async def list_audit(
     principal: PrincipalDep,
     services: ServicesDep,
+    paging: Annotated[PageParams, paged(default=50, maximum=MAX_PAGE)],
     user: str | None = None,
     action: str | None = Query(default=None, description="e.g. start_container"),
     resource: str | None = Query(default=None, description="a cuid, account, key id or role"),
     since: datetime | None = Query(default=None, description="ISO 8601, inclusive"),
     until: datetime | None = Query(default=None, description="ISO 8601, exclusive"),
-    limit: int = Query(default=50),
-    cursor: str | None = None,
-) -> dict[str, Any]:
+) -> AuditPage:
     """Audit entries, newest first, with cursor pagination."""
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:
@@ -40,7 +41,9 @@ async def list_audit(
         resource=resource,
         since=since,
         until=until,
-        limit=limit,
-        cursor=cursor,
+        limit=paging.limit,
+        cursor=paging.cursor,
     )
-    return {"entries": [e.public() for e in page.items], "next_cursor": page.next_cursor}
+    return AuditPage(
+        entries=[AuditEntryOut.from_entry(e) for e in page.items], next_cursor=page.next_cursor
+    )

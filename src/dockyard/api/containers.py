@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from dockyard.api.deps import PrincipalDep, ServicesDep
-from dockyard.api.schemas import CreateContainer, PortsBody, UpdateContainer
+from dockyard.api.deps import PageParams, PrincipalDep, ServicesDep, paged
+from dockyard.api.schemas.containers import (
+    ContainerOut,
+    ContainerPage,
+    ContainerStatusOut,
+    CreateContainer,
+    PortsBody,
+    UpdateContainer,
+)
 from dockyard.domain.access.permissions import Permission
 from dockyard.domain.containers.lifecycle import Action
 from dockyard.domain.containers.provision import FIELDS as PROVISION_FIELDS
 from dockyard.domain.containers.provision import Provision
+from dockyard.domain.containers.service import MAX_PAGE
 from dockyard.domain.containers.specs import iter_statuses
 from dockyard.domain.models import ContainerRecord, ContainerSpec
 
@@ -21,7 +29,7 @@ router = APIRouter(prefix="/containers", tags=["containers"])
 @router.post("", status_code=201)
 async def create_container(
     body: CreateContainer, principal: PrincipalDep, services: ServicesDep
-) -> dict[str, Any]:
+) -> ContainerOut:
     """Create a container (and start it with "start": true)."""
     wanted = Provision.parse(
         script=body.script,
@@ -40,47 +48,47 @@ async def create_container(
     record = await services.containers.create(
         principal, spec, start=body.start, provision=provision
     )
-    return record.public()
+    return ContainerOut.from_record(record)
 
 
 @router.get("")
 async def list_containers(
     principal: PrincipalDep,
     services: ServicesDep,
+    paging: Annotated[PageParams, paged(default=50, maximum=MAX_PAGE)],
     status: str | None = Query(default=None, description="comma list, e.g. running,paused"),
     tag: str | None = None,
     image: str | None = None,
-    limit: int = Query(default=50),
-    cursor: str | None = None,
-) -> dict[str, Any]:
+) -> ContainerPage:
     """List containers, newest first, with cursor pagination."""
     page = await services.containers.page(
         principal,
         statuses=list(iter_statuses(status)),
         tag=tag,
         image=image,
-        limit=limit,
-        cursor=cursor,
+        limit=paging.limit,
+        cursor=paging.cursor,
     )
-    return {"containers": [r.public() for r in page.items], "next_cursor": page.next_cursor}
+    return ContainerPage(
+        containers=[ContainerOut.from_record(r) for r in page.items],
+        next_cursor=page.next_cursor,
+    )
 
 
 @router.get("/{cuid}")
-async def get_container(
-    cuid: str, principal: PrincipalDep, services: ServicesDep
-) -> dict[str, Any]:
+async def get_container(cuid: str, principal: PrincipalDep, services: ServicesDep) -> ContainerOut:
     """One container, with its live state."""
-    return (await services.containers.get(principal, cuid)).public()
+    return ContainerOut.from_record(await services.containers.get(principal, cuid))
 
 
 @router.patch("/{cuid}")
 async def update_container(
     cuid: str, body: UpdateContainer, principal: PrincipalDep, services: ServicesDep
-) -> dict[str, Any]:
+) -> ContainerOut:
     """Change env, tags, resources or image; a running container is recreated."""
     patch = body.model_dump(exclude_unset=True)
     record = await services.containers.update(principal, cuid, patch)
-    return record.public()
+    return ContainerOut.from_record(record)
 
 
 @router.delete("/{cuid}", status_code=204)
@@ -94,16 +102,16 @@ async def delete_container(cuid: str, principal: PrincipalDep, services: Service
 @router.patch("/{cuid}/ports")
 async def update_ports(
     cuid: str, body: PortsBody, principal: PrincipalDep, services: ServicesDep
-) -> dict[str, Any]:
+) -> ContainerOut:
     """Replace the port bindings."""
     record = await services.containers.set_ports(principal, cuid, body.ports)
-    return record.public()
+    return ContainerOut.from_record(record)
 
 
 @router.get("/{cuid}/status")
 async def container_status(
     cuid: str, principal: PrincipalDep, services: ServicesDep
-) -> dict[str, Any]:
+) -> ContainerStatusOut:
     """Status, exit code, OOM kill, times, restart count, health."""
     record, state = await services.containers.live(principal, cuid)
     # The engine's flag, or exit 137 after an `oom` event seen since the last start.
@@ -111,29 +119,20 @@ async def container_status(
         record.exit_code == 137
         and await services.events.oom_seen(record.cuid, state.started_at, state.finished_at)
     )
-    return {
-        "cuid": record.cuid,
-        "status": record.status.value,
-        "exit_code": record.exit_code,
-        "oom_killed": oom_killed,
-        "started_at": record.public()["started_at"],
-        "finished_at": record.public()["finished_at"],
-        "restart_count": state.restart_count,
-        "health": state.health,
-        "error": record.error,
-    }
+    return ContainerStatusOut.from_state(record, state, oom_killed=oom_killed)
 
 
 def _action_route(action: Action) -> None:
-    async def endpoint(cuid: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+    async def endpoint(cuid: str, principal: PrincipalDep, services: ServicesDep) -> ContainerOut:
         record = await services.containers.act(principal, cuid, action)
-        return record.public()
+        return ContainerOut.from_record(record)
 
     endpoint.__name__ = f"{action.value}_container"
     router.add_api_route(
         f"/{{cuid}}/{action.value}",
         endpoint,
         methods=["POST"],
+        response_model=ContainerOut,
         summary=f"{action.value.capitalize()} the container",
         name=f"{action.value}_container",
     )

@@ -6,10 +6,10 @@ import base64
 import binascii
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import Depends, Request, WebSocket
+from fastapi import Depends, Query, Request, WebSocket
 from starlette.requests import HTTPConnection
 
 from dockyard.api.authz import authorize
@@ -158,6 +158,34 @@ def _same_host(origin: str, host: str | None) -> bool:
         )
     except ValueError:  # a malformed port
         return False
+
+
+@dataclass(frozen=True)
+class PageParams:
+    """``limit`` and ``cursor`` of a list route. The domain checks the limit
+    (``paging.check_limit``: ``400 / INVALID_LIMIT``), so it is not constrained here."""
+
+    limit: int
+    cursor: str | None
+
+
+def paged(*, default: int, maximum: int) -> Any:
+    """The ``PageParams`` dependency of a list with this default and maximum limit:
+    ``Annotated[PageParams, paged(default=50, maximum=500)]``."""
+
+    async def page_params(  # async: no thread-pool hop for a sync dependency
+        limit: int = Query(
+            default=default,
+            description=f"items per page, 1 to {maximum}",
+            json_schema_extra={"minimum": 1, "maximum": maximum},
+        ),
+        cursor: str | None = Query(
+            default=None, description="the next_cursor of the previous page (opaque)"
+        ),
+    ) -> PageParams:
+        return PageParams(limit, cursor)
+
+    return Depends(page_params)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

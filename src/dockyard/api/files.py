@@ -12,10 +12,13 @@ from python_multipart import MultipartParser
 from python_multipart.multipart import parse_options_header
 
 from dockyard.api.deps import PrincipalDep, ServicesDep
+from dockyard.api.schemas.files import ChangeList, FileListing, UploadOut
 from dockyard.domain.files.service import Download
 from dockyard.errors import ValidationError
 
 router = APIRouter(prefix="/containers/{cuid}", tags=["files"])
+
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 ZIP_TYPES = ("application/zip", "application/x-zip-compressed", "application/octet-stream")
 
@@ -43,7 +46,7 @@ async def upload_zip(
     principal: PrincipalDep,
     services: ServicesDep,
     path: str | None = None,
-) -> dict[str, int]:
+) -> UploadOut:
     """Unpack a ZIP into a folder under /app (default /app), all or nothing."""
     # Ownership first: a stranger's upload is refused before its body is read.
     await services.files.check_access(principal, cuid, write=True)
@@ -67,13 +70,13 @@ async def upload_zip(
     )
     with limit.enforced():
         spooled = await services.files.receive(body, limit.bytes)
-    return await services.files.upload_zip(principal, cuid, path, spooled)
+    return UploadOut.model_validate(await services.files.upload_zip(principal, cuid, path, spooled))
 
 
 @router.get(
     "/download",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses={200: {"content": {"application/octet-stream": _BINARY}}},
 )
 async def download(
     cuid: str, principal: PrincipalDep, services: ServicesDep, path: str | None = None
@@ -85,7 +88,7 @@ async def download(
 @router.get(
     "/download-zip",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/zip": {}}}},
+    responses={200: {"content": {"application/zip": _BINARY}}},
 )
 async def download_zip(
     cuid: str, principal: PrincipalDep, services: ServicesDep, path: str | None = None
@@ -97,21 +100,21 @@ async def download_zip(
 @router.get("/files")
 async def list_files(
     cuid: str, principal: PrincipalDep, services: ServicesDep, path: str | None = None
-) -> dict[str, Any]:
+) -> FileListing:
     """A folder's listing: name, type, size, mode, mtime."""
-    return await services.files.listing(principal, cuid, path)
+    return FileListing.model_validate(await services.files.listing(principal, cuid, path))
 
 
 @router.get("/changes")
-async def changes(cuid: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+async def changes(cuid: str, principal: PrincipalDep, services: ServicesDep) -> ChangeList:
     """Paths added, changed or deleted versus the image."""
-    return await services.files.changes(principal, cuid)
+    return ChangeList.model_validate(await services.files.changes(principal, cuid))
 
 
 @router.get(
     "/changes/archive",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/gzip": {}}}},
+    responses={200: {"content": {"application/gzip": _BINARY}}},
 )
 async def changes_archive(
     cuid: str, principal: PrincipalDep, services: ServicesDep

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from dockyard.api.deps import PrincipalDep, ServicesDep
-from dockyard.domain.observe.events import Event, event_filter
+from dockyard.api.deps import PageParams, PrincipalDep, ServicesDep, paged
+from dockyard.api.schemas.observe import EventOut, EventPage, MetricsOut
+from dockyard.domain.observe.events import MAX_PAGE, Event, event_filter
 from dockyard.domain.observe.logs import log_query
 from dockyard.domain.observe.streams import LeasedStream
 from dockyard.errors import ValidationError
@@ -57,30 +58,29 @@ async def container_logs(
 @router.get("/containers/{cuid}/metrics")
 async def container_metrics(
     cuid: str, principal: PrincipalDep, services: ServicesDep
-) -> dict[str, Any]:
+) -> MetricsOut:
     """CPU %, memory, network and block I/O, pids: the latest sample and its age."""
-    return await services.metrics.get(principal, cuid)
+    return MetricsOut.model_validate(await services.metrics.get(principal, cuid))
 
 
 @router.get(
     "/events",
-    response_model=None,
+    response_model=EventPage,
     responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
 )
 async def list_events(
     request: Request,
     principal: PrincipalDep,
     services: ServicesDep,
+    paging: Annotated[PageParams, paged(default=100, maximum=MAX_PAGE)],
     cuid: str | None = None,
     types: str | None = Query(
         default=None, alias="type", description="comma list, e.g. start,die,oom"
     ),
     since: str | None = Query(default=None, description="unix seconds, ISO 8601, or 10m"),
     until: str | None = Query(default=None, description="unix seconds, ISO 8601, or 10m"),
-    limit: int = 100,
-    cursor: str | None = None,
     follow: bool = False,
-) -> Response | dict[str, Any]:
+) -> Response | EventPage:
     """Container events, newest first; follow=true streams new ones (Server-Sent Events)."""
     flt = event_filter(cuid=cuid, types=types, since=since, until=until)
     if follow:
@@ -89,8 +89,10 @@ async def list_events(
         return StreamingResponse(
             _sse(stream), media_type="text/event-stream", headers=_STREAM_HEADERS
         )
-    page = await services.events.page(principal, flt, limit=limit, cursor=cursor)
-    return {"events": [e.public() for e in page.items], "next_cursor": page.next_cursor}
+    page = await services.events.page(principal, flt, limit=paging.limit, cursor=paging.cursor)
+    return EventPage(
+        events=[EventOut.from_event(e) for e in page.items], next_cursor=page.next_cursor
+    )
 
 
 async def _closing(stream: LeasedStream[bytes]) -> AsyncIterator[bytes]:
@@ -110,7 +112,10 @@ async def _sse(stream: LeasedStream[Event | None]) -> AsyncIterator[bytes]:
             if event is None:
                 yield b": keep-alive\n\n"
                 continue
-            data = json.dumps(event.public(), separators=(",", ":"))
+            # json.dumps as before (ASCII-only), not pydantic's encoder.
+            data = json.dumps(
+                EventOut.from_event(event).model_dump(mode="json"), separators=(",", ":")
+            )
             yield f"id: {event.seq}\ndata: {data}\n\n".encode()
     finally:
         await stream.aclose()

@@ -5,12 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from dockyard.api.deps import PrincipalDep, ServicesDep
+from dockyard.api.schemas.access import RoleList, RoleOut
 from dockyard.domain.access.permissions import Permission, parse_permissions
 
 router = APIRouter(prefix="/roles", tags=["accounts"])
+
+_ROLE: TypeAdapter[RoleOut] = TypeAdapter(RoleOut)
+
+
+def _role(role: dict[str, Any]) -> RoleOut:
+    return _ROLE.validate_python(role)
 
 
 class CreateRole(BaseModel):
@@ -29,38 +36,40 @@ class UpdateRole(BaseModel):
 
 
 @router.get("")
-async def list_roles(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+async def list_roles(principal: PrincipalDep, services: ServicesDep) -> RoleList:
     """Every role and the permissions it carries, and every permission there is."""
-    return {
-        "roles": services.accounts.list_roles(),
-        "permissions": [p.value for p in Permission],
-    }
+    return RoleList(
+        roles=[_role(r) for r in services.accounts.list_roles()],
+        permissions=[p.value for p in Permission],
+    )
 
 
 @router.get("/{name}")
-async def get_role(name: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+async def get_role(name: str, principal: PrincipalDep, services: ServicesDep) -> RoleOut:
     """One role."""
-    return services.accounts.get_role(name)
+    return _role(services.accounts.get_role(name))
 
 
 @router.post("", status_code=201)
-async def create_role(
-    body: CreateRole, principal: PrincipalDep, services: ServicesDep
-) -> dict[str, Any]:
+async def create_role(body: CreateRole, principal: PrincipalDep, services: ServicesDep) -> RoleOut:
     """A custom role; it may carry only permissions the caller holds."""
-    return await services.accounts.create_role(
-        principal, body.name, parse_permissions(body.permissions), body.description
+    return _role(
+        await services.accounts.create_role(
+            principal, body.name, parse_permissions(body.permissions), body.description
+        )
     )
 
 
 @router.patch("/{name}")
 async def update_role(
     name: str, body: UpdateRole, principal: PrincipalDep, services: ServicesDep
-) -> dict[str, Any]:
+) -> RoleOut:
     """Replace a custom role's permissions or description; takes effect at once."""
     permissions = parse_permissions(body.permissions) if body.permissions is not None else None
-    return await services.accounts.update_role(
-        principal, name, permissions=permissions, description=body.description
+    return _role(
+        await services.accounts.update_role(
+            principal, name, permissions=permissions, description=body.description
+        )
     )
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Body, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from dockyard.api.deps import PrincipalDep, ServicesDep
+from dockyard.api.schemas.access import NewServiceKeyOut, ServiceKeyList, ServiceKeyOut
 
 router = APIRouter(prefix="/servicekeys", tags=["accounts"])
 
@@ -30,22 +29,22 @@ class RevokeKey(BaseModel):
 @router.get("")
 async def list_keys(
     principal: PrincipalDep, services: ServicesDep, owner: str | None = None
-) -> dict[str, Any]:
+) -> ServiceKeyList:
     """The caller's keys (admins: everyone's, or ``owner``'s); never the keys themselves."""
     keys = await services.accounts.list_keys(principal, owner)
-    return {"servicekeys": [k.public() for k in keys]}
+    return ServiceKeyList(servicekeys=[ServiceKeyOut.from_key(k) for k in keys])
 
 
 @router.post("", status_code=201)
 async def create_key(
     principal: PrincipalDep, services: ServicesDep, body: CreateKey | None = None
-) -> dict[str, Any]:
+) -> NewServiceKeyOut:
     """A new key; ``key`` is in this answer only, the service keeps its hash."""
     body = body or CreateKey()
     secret, key = await services.accounts.create_key(
         principal, description=body.description, role=body.role, expires_in=body.expires_in
     )
-    return {**key.public(), "key": secret}
+    return NewServiceKeyOut.of(key, secret)
 
 
 @router.delete("", status_code=204)

@@ -6,7 +6,7 @@ import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -197,35 +197,6 @@ class ContainerRecord(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     error: str | None = None
-
-    def public(self) -> dict[str, Any]:
-        """The container object of SPEC §4."""
-        spec = self.spec
-        return {
-            "cuid": self.cuid,
-            "name": spec.name,
-            "image": spec.image,
-            "status": self.status.value,
-            "env": dict(spec.env),
-            "tags": list(spec.tags),
-            "labels": dict(spec.labels),
-            "command": spec.command,
-            "resources": spec.resources.model_dump(exclude_none=True),
-            "ports": [p.model_dump() for p in spec.ports],
-            "restart": spec.restart.value,
-            "network": spec.network,
-            "owner": self.owner,
-            "engine": self.engine,
-            "created_at": _iso(self.created_at),
-            "started_at": _iso(self.started_at),
-            "finished_at": _iso(self.finished_at),
-            "exit_code": self.exit_code,
-            "error": self.error,
-        }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 class LiveState(BaseModel):

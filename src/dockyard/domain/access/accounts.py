@@ -57,17 +57,6 @@ class AccountView:
     quota: Quota
     usage: Usage | None = None
 
-    def public(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "username": self.account.username,
-            "role": str(self.account.role),
-            "created_at": self.account.created_at.isoformat(),
-            "quota": self.quota.model_dump(),
-        }
-        if self.usage is not None:
-            out["usage"] = self.usage.public()
-        return out
-
 
 def role_public(name: str, permissions: frozenset[Permission], **extra: Any) -> dict[str, Any]:
     return {"name": name, "permissions": sorted(p.value for p in permissions), **extra}

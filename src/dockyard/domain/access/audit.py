@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel, Field
 
@@ -36,21 +36,6 @@ class AuditEntry(BaseModel):
     request_id: str | None = None
     status: int
     source: str | None = None
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.seq,
-            "at": self.at.isoformat(),
-            "user": self.username,
-            "credential": self.credential,
-            "method": self.method,
-            "route": self.route,
-            "action": self.action,
-            "resource": self.resource,
-            "request_id": self.request_id,
-            "status": self.status,
-            "source": self.source,
-        }
 
 
 @dataclass

@@ -57,18 +57,6 @@ class ServiceKey(BaseModel):
     expires_at: datetime | None = None
     last_used_at: datetime | None = None
 
-    def public(self) -> dict[str, object]:
-        return {
-            "id": self.id,
-            "owner": self.owner,
-            "prefix": self.prefix,
-            "description": self.description,
-            "role": self.role,
-            "created_at": self.created_at.isoformat(),
-            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
-            "last_used_at": self.last_used_at.isoformat() if self.last_used_at else None,
-        }
-
 
 class IssuedToken(BaseModel):
     id: str = Field(default_factory=lambda: secrets.token_hex(12))
@@ -78,16 +66,6 @@ class IssuedToken(BaseModel):
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
     revoked_at: datetime | None = None
-
-    def public(self) -> dict[str, object]:
-        return {
-            "id": self.id,
-            "owner": self.owner,
-            "key_id": self.key_id,
-            "scope": sorted(p.value for p in self.scope) if self.scope is not None else None,
-            "created_at": self.created_at.isoformat(),
-            "expires_at": self.expires_at.isoformat(),
-        }
 
 
 class ServiceKeyRepository(Protocol):

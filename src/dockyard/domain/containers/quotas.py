@@ -49,13 +49,6 @@ class Usage:
     cpus: float = 0.0
     memory_bytes: int = 0
 
-    def public(self) -> dict[str, Any]:
-        return {
-            "containers": self.containers,
-            "cpus": round(self.cpus, 3),
-            "memory_bytes": self.memory_bytes,
-        }
-
 
 class QuotaStore(Protocol):
     async def quota(self, username: str) -> Quota: ...

@@ -74,18 +74,6 @@ class Event:
     details: dict[str, Any] = field(default_factory=dict)
     seq: int = 0
 
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.seq,
-            "time": self.time.isoformat(),
-            "type": self.type,
-            "source": self.source,
-            "cuid": self.cuid,
-            "owner": self.owner,
-            "actor": self.actor,
-            "details": self.details,
-        }
-
 
 @dataclass(frozen=True)
 class EventFilter:

@@ -1,0 +1,165 @@
+"""Container bodies (SPEC §4): create, PATCH and ports requests; the container object."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypedDict
+
+from dockyard.api.schemas.common import Instant, NextCursor, Out, iso, iso_or_none
+from dockyard.domain.models import (
+    ContainerRecord,
+    ContainerSpec,
+    LiveState,
+    Port,
+    Resources,
+    Restart,
+    Status,
+)
+
+
+class CreateContainer(ContainerSpec):
+    start: bool = Field(default=False, description="start it right away")
+    # Create-time inputs, put into /app before the first start; not part of the spec.
+    script: str | None = Field(
+        default=None,
+        max_length=16 * 1024 * 1024,
+        description="base64 text written to /app/boot.py",
+    )
+    script_url: str | None = Field(
+        default=None, max_length=4096, description="fetched and written to /app/boot.py"
+    )
+    data_url: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="fetched into data_path; a ZIP or tar (.gz, .bz2, .xz) is unpacked",
+    )
+    data_path: str | None = Field(
+        default=None, description="folder under /app for data_url (default /app)"
+    )
+
+
+class UpdateContainer(BaseModel):
+    """PATCH body: env merged (null removes a key), tags replaced, resources merged,
+    image replaced."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    env: dict[str, str | None] | None = None
+    tags: list[str] | None = None
+    resources: dict[str, Any] | None = None
+    image: str | None = None
+    labels: dict[str, str] | None = None
+    restart: str | None = None
+    command: str | list[str] | None = None
+    name: str | None = None
+
+
+class PortsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ports: list[Port] = Field(max_length=64)
+
+
+class ResourcesOut(TypedDict, total=False):
+    """The limits that are set; an unset one is left out."""
+
+    cpus: float
+    memory: str
+    pids: int
+
+
+def _resources(resources: Resources) -> ResourcesOut:
+    out: ResourcesOut = {}
+    if resources.cpus is not None:
+        out["cpus"] = resources.cpus
+    if resources.memory is not None:
+        out["memory"] = resources.memory
+    if resources.pids is not None:
+        out["pids"] = resources.pids
+    return out
+
+
+class ContainerOut(Out):
+    """The container object of SPEC §4 (``env`` included: only its owner and admins
+    see a container at all)."""
+
+    cuid: str
+    name: str | None
+    image: str
+    status: Status
+    env: dict[str, str]
+    tags: list[str]
+    labels: dict[str, str]
+    command: str | list[str] | None
+    resources: ResourcesOut
+    ports: list[Port]
+    restart: Restart
+    network: Literal["default", "none"]
+    owner: str
+    engine: str
+    created_at: Instant
+    started_at: Instant | None
+    finished_at: Instant | None
+    exit_code: int | None
+    error: str | None
+
+    @classmethod
+    def from_record(cls, record: ContainerRecord) -> ContainerOut:
+        spec = record.spec
+        return cls(
+            cuid=record.cuid,
+            name=spec.name,
+            image=spec.image,
+            status=record.status,
+            env=spec.env,
+            tags=spec.tags,
+            labels=spec.labels,
+            command=spec.command,
+            resources=_resources(spec.resources),
+            ports=spec.ports,
+            restart=spec.restart,
+            network=spec.network,
+            owner=record.owner,
+            engine=record.engine,
+            created_at=iso(record.created_at),
+            started_at=iso_or_none(record.started_at),
+            finished_at=iso_or_none(record.finished_at),
+            exit_code=record.exit_code,
+            error=record.error,
+        )
+
+
+class ContainerPage(Out):
+    containers: list[ContainerOut]
+    next_cursor: NextCursor
+
+
+class ContainerStatusOut(Out):
+    """What ``GET /containers/{cuid}/status`` answers."""
+
+    cuid: str
+    status: Status
+    exit_code: int | None
+    oom_killed: bool = Field(description="the engine's flag, or exit 137 after an oom event")
+    started_at: Instant | None
+    finished_at: Instant | None
+    restart_count: int
+    health: str | None = Field(description="starting, healthy, unhealthy; null: no check")
+    error: str | None
+
+    @classmethod
+    def from_state(
+        cls, record: ContainerRecord, state: LiveState, *, oom_killed: bool
+    ) -> ContainerStatusOut:
+        return cls(
+            cuid=record.cuid,
+            status=record.status,
+            exit_code=record.exit_code,
+            oom_killed=oom_killed,
+            started_at=iso_or_none(record.started_at),
+            finished_at=iso_or_none(record.finished_at),
+            restart_count=state.restart_count,
+            health=state.health,
+            error=record.error,
+        )
