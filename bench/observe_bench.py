@@ -39,6 +39,7 @@ from harness.containers import api_create
 from harness.context import Ctx, new_ctx
 from harness.session import run_session
 from harness.stats import interleaved, pct, ratio, summary, timed
+from harness.table import print_rows, yes
 
 OUT = base.RESULTS / "observe-latest.json"
 # Its own network, so that a concurrent bench/run.py (which uses "dockyard-bench") and this
@@ -52,6 +53,8 @@ LOG_COMMAND = (
     "; sleep 600"
 ).replace("LINES", str(LINES))
 TARGETS = {"metrics_p50_ms": 10.0}
+# The engine's logs: both streams, as the API sends them.
+RAW_PARAMS = {"stdout": "1", "stderr": "1"}
 
 
 def log(msg: str) -> None:
@@ -125,84 +128,105 @@ def wait_for_lines(engine: httpx.Client, name: str, deadline_s: float = 180) -> 
     raise base.BenchError(f"the log container did not print {LINES} lines in {deadline_s} s")
 
 
-def bench_logs(ctx: Ctx, requests: int, full_runs: int) -> dict[str, Any]:
-    log(f"2/3. logs: tail=100 x {requests}, all {LINES:,} lines x {full_runs}, vs the engine")
-    with ctx.client() as client, ctx.engine() as engine:
-        cuid = create(ctx, client, LOG_COMMAND)
-        name = f"{cuid}-app-1"
-        wait_for_lines(engine, name)
-        raw_params = {"stdout": "1", "stderr": "1"}
-        tail = interleaved(
-            {
-                "api": lambda: client.get(f"/containers/{cuid}/logs", params={"tail": "100"}),
-                "raw": lambda: engine.get(
-                    f"/containers/{name}/logs", params={**raw_params, "tail": "100"}
-                ),
-            },
-            requests,
-            20,
-        )
-        # The whole log through curl on both sides: a C client, so that the figure is the
-        # server's and the engine's, not the Python client's (httpx parsing the engine's
-        # 100,000 one-line chunks takes longer than the engine takes to send them).
-        api_url = f"{ctx.url}/containers/{cuid}/logs"
-        raw_url = f"http://docker/containers/{name}/logs?stdout=1&stderr=1"
-        user = f"{ctx.auth[0]}:{ctx.auth[1]}"
-        curl_api = ["curl", "-sf", "-u", user, api_url]
-        curl_raw = ["curl", "-sf", "--unix-socket", base.docker_socket(), raw_url]
-        curl_times: dict[str, list[float]] = {"api": [], "raw": []}
-        for n in range(full_runs + 1):  # the first round is a warm-up
-            for key, argv in (("api", curl_api), ("raw", curl_raw)):
-                dt = curl(ctx.root / f"full-{key}.log", argv)
-                if n:
-                    curl_times[key].append(dt)
-        # The same through httpx, for the record.
-        py = interleaved(
-            {
-                "api": lambda: client.get(f"/containers/{cuid}/logs", timeout=120),
-                "raw": lambda: engine.get(
-                    f"/containers/{name}/logs", params=raw_params, timeout=120
-                ),
-            },
-            max(full_runs // 2, 1),
-            0,
-        )
+def _tail(
+    client: httpx.Client, engine: httpx.Client, cuid: str, requests: int
+) -> dict[str, list[float]]:
+    name = f"{cuid}-app-1"
+    return interleaved(
+        {
+            "api": lambda: client.get(f"/containers/{cuid}/logs", params={"tail": "100"}),
+            "raw": lambda: engine.get(
+                f"/containers/{name}/logs", params={**RAW_PARAMS, "tail": "100"}
+            ),
+        },
+        requests,
+        20,
+    )
+
+
+def _full_curl(ctx: Ctx, cuid: str, runs: int) -> dict[str, list[float]]:
+    """The whole log through curl on both sides: a C client, so that the figure is the
+    server's and the engine's, not the Python client's (httpx parsing the engine's 100,000
+    one-line chunks takes longer than the engine takes to send them). The bodies are kept
+    in ``full-api.log`` and ``full-raw.log``."""
+    api_url = f"{ctx.url}/containers/{cuid}/logs"
+    raw_url = f"http://docker/containers/{cuid}-app-1/logs?stdout=1&stderr=1"
+    user = f"{ctx.auth[0]}:{ctx.auth[1]}"
+    curl_api = ["curl", "-sf", "-u", user, api_url]
+    curl_raw = ["curl", "-sf", "--unix-socket", base.docker_socket(), raw_url]
+    times: dict[str, list[float]] = {"api": [], "raw": []}
+    for n in range(runs + 1):  # the first round is a warm-up
+        for key, argv in (("api", curl_api), ("raw", curl_raw)):
+            dt = curl(ctx.root / f"full-{key}.log", argv)
+            if n:
+                times[key].append(dt)
+    return times
+
+
+def _full_httpx(
+    client: httpx.Client, engine: httpx.Client, cuid: str, runs: int
+) -> dict[str, list[float]]:
+    """The same through httpx, for the record."""
+    return interleaved(
+        {
+            "api": lambda: client.get(f"/containers/{cuid}/logs", timeout=120),
+            "raw": lambda: engine.get(
+                f"/containers/{cuid}-app-1/logs", params=RAW_PARAMS, timeout=120
+            ),
+        },
+        max(runs // 2, 1),
+        0,
+    )
+
+
+def _same_body(ctx: Ctx) -> bytes:
+    """The whole log as the API sent it, once it is byte for byte the engine's."""
     api_body = (ctx.root / "full-api.log").read_bytes()
     raw_body = (ctx.root / "full-raw.log").read_bytes()
     if api_body != raw_body:
         raise base.BenchError(
             f"the API's log ({len(api_body)} bytes) differs from the engine's ({len(raw_body)})"
         )
-    size = len(api_body)
-    tail_api, tail_raw = summary(tail["api"]), summary(tail["raw"])
-    full_api, full_raw = summary(curl_times["api"]), summary(curl_times["raw"])
-    py_api, py_raw = summary(py["api"]), summary(py["raw"])
-    mb = size / 1e6
+    return api_body
+
+
+def _compared(times: dict[str, list[float]]) -> dict[str, Any]:
+    api, raw = summary(times["api"]), summary(times["raw"])
+    return {"api": api, "raw": raw, "ratio_p50": ratio(api["p50_ms"], raw["p50_ms"])}
+
+
+def _full_figures(
+    body: bytes, runs: int, curl_times: dict[str, list[float]], py: dict[str, list[float]]
+) -> dict[str, Any]:
+    full = _compared(curl_times)
+    mb = len(body) / 1e6
     return {
-        "tail100": {
-            "requests": requests,
-            "api": tail_api,
-            "raw": tail_raw,
-            "ratio_p50": ratio(tail_api["p50_ms"], tail_raw["p50_ms"]),
-        },
-        "full": {
-            "runs": full_runs,
-            "client": "curl",
-            "lines": LINES,
-            "bytes": size,
-            "sha256": hashlib.sha256(api_body).hexdigest(),
-            "identical": True,
-            "api": full_api,
-            "raw": full_raw,
-            "api_mb_per_s": round(mb / (full_api["p50_ms"] / 1000), 1),
-            "raw_mb_per_s": round(mb / (full_raw["p50_ms"] / 1000), 1),
-            "ratio_p50": ratio(full_api["p50_ms"], full_raw["p50_ms"]),
-            "httpx": {
-                "api": py_api,
-                "raw": py_raw,
-                "ratio_p50": ratio(py_api["p50_ms"], py_raw["p50_ms"]),
-            },
-        },
+        "runs": runs,
+        "client": "curl",
+        "lines": LINES,
+        "bytes": len(body),
+        "sha256": hashlib.sha256(body).hexdigest(),
+        "identical": True,
+        "api": full["api"],
+        "raw": full["raw"],
+        "api_mb_per_s": round(mb / (full["api"]["p50_ms"] / 1000), 1),
+        "raw_mb_per_s": round(mb / (full["raw"]["p50_ms"] / 1000), 1),
+        "ratio_p50": full["ratio_p50"],
+        "httpx": _compared(py),
+    }
+
+
+def bench_logs(ctx: Ctx, requests: int, full_runs: int) -> dict[str, Any]:
+    log(f"2/3. logs: tail=100 x {requests}, all {LINES:,} lines x {full_runs}, vs the engine")
+    with ctx.client() as client, ctx.engine() as engine:
+        cuid = create(ctx, client, LOG_COMMAND)
+        wait_for_lines(engine, f"{cuid}-app-1")
+        tail = _tail(client, engine, cuid, requests)
+        curl_times = _full_curl(ctx, cuid, full_runs)
+        py = _full_httpx(client, engine, cuid, full_runs)
+    return {
+        "tail100": {"requests": requests, **_compared(tail)},
+        "full": _full_figures(_same_body(ctx), full_runs, curl_times, py),
     }
 
 
@@ -217,64 +241,68 @@ def curl(dest: Path, argv: list[str]) -> float:
 # -- report -------------------------------------------------------------------------------------
 
 
-def print_table(results: dict[str, Any]) -> None:
-    b = results["benchmarks"]
-    table = [("benchmark", "Dockyard", "engine", "ratio (p50)", "target", "met")]
+HEADER = ("benchmark", "Dockyard", "engine", "ratio (p50)", "target", "met")
+
+
+def _metrics_row(r: dict[str, Any]) -> tuple[str, ...]:
+    return (
+        f"1. GET …/metrics p50 / p99, n={r['requests']}",
+        f"{r['api']['p50_ms']:.2f} / {r['api']['p99_ms']:.2f} ms",
+        f"{r['engine_oneshot']['p50_ms']:.0f} / {r['engine_oneshot']['p99_ms']:.0f} ms",
+        f"{r['ratio_p50']:.4f}",
+        r["target"],
+        yes(r["met"]),
+    )
+
+
+def _logs_rows(t: dict[str, Any], f: dict[str, Any]) -> list[tuple[str, ...]]:
+    return [
+        (
+            f"2. logs tail=100 p50 / p99, n={t['requests']}",
+            f"{t['api']['p50_ms']:.2f} / {t['api']['p99_ms']:.2f} ms",
+            f"{t['raw']['p50_ms']:.2f} / {t['raw']['p99_ms']:.2f} ms",
+            f"{t['ratio_p50']:.2f}",
+            "-",
+            "-",
+        ),
+        (
+            f"3. logs, {f['lines']:,} lines ({f['bytes'] / 1e6:.1f} MB), curl, p50, n={f['runs']}",
+            f"{f['api']['p50_ms']:.0f} ms ({f['api_mb_per_s']} MB/s)",
+            f"{f['raw']['p50_ms']:.0f} ms ({f['raw_mb_per_s']} MB/s)",
+            f"{f['ratio_p50']:.2f}",
+            "-",
+            "-",
+        ),
+    ]
+
+
+def _notes(b: dict[str, Any]) -> list[str]:
+    notes = []
     if "metrics" in b:
         r = b["metrics"]
-        table.append(
-            (
-                f"1. GET …/metrics p50 / p99, n={r['requests']}",
-                f"{r['api']['p50_ms']:.2f} / {r['api']['p99_ms']:.2f} ms",
-                f"{r['engine_oneshot']['p50_ms']:.0f} / {r['engine_oneshot']['p99_ms']:.0f} ms",
-                f"{r['ratio_p50']:.4f}",
-                r["target"],
-                "yes" if r["met"] else "NO",
-            )
-        )
-    if "logs" in b:
-        t, f = b["logs"]["tail100"], b["logs"]["full"]
-        table.append(
-            (
-                f"2. logs tail=100 p50 / p99, n={t['requests']}",
-                f"{t['api']['p50_ms']:.2f} / {t['api']['p99_ms']:.2f} ms",
-                f"{t['raw']['p50_ms']:.2f} / {t['raw']['p99_ms']:.2f} ms",
-                f"{t['ratio_p50']:.2f}",
-                "-",
-                "-",
-            )
-        )
-        table.append(
-            (
-                f"3. logs, {f['lines']:,} lines ({f['bytes'] / 1e6:.1f} MB), curl, p50, "
-                f"n={f['runs']}",
-                f"{f['api']['p50_ms']:.0f} ms ({f['api_mb_per_s']} MB/s)",
-                f"{f['raw']['p50_ms']:.0f} ms ({f['raw_mb_per_s']} MB/s)",
-                f"{f['ratio_p50']:.2f}",
-                "-",
-                "-",
-            )
-        )
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    print()
-    for n, row in enumerate(table):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
-    if "metrics" in b:
-        r = b["metrics"]
-        print(
-            f"  * 1: the first request for a container took {r['api_first_request_ms']} ms "
+        notes.append(
+            f"1: the first request for a container took {r['api_first_request_ms']} ms "
             f"(sampled on the spot, CPU % over 0.1 s); sample age p50 "
             f"{r['sample_age_ms']['p50']} ms, max {r['sample_age_ms']['max']} ms; engine "
             f"stats?stream=false p50 {r['engine_full']['p50_ms']:.0f} ms"
         )
     if "logs" in b:
         h = b["logs"]["full"]["httpx"]
-        print(
-            f"  * 3: the same read through httpx: {h['api']['p50_ms']:.0f} ms vs "
+        notes.append(
+            f"3: the same read through httpx: {h['api']['p50_ms']:.0f} ms vs "
             f"{h['raw']['p50_ms']:.0f} ms (ratio {h['ratio_p50']:.2f}); bodies identical"
         )
+    return notes
+
+
+def print_table(results: dict[str, Any]) -> None:
+    b = results["benchmarks"]
+    rows = [_metrics_row(b["metrics"])] if "metrics" in b else []
+    if "logs" in b:
+        rows += _logs_rows(b["logs"]["tail100"], b["logs"]["full"])
+    print_rows(HEADER, rows)
+    for note in _notes(b):
+        print(f"  * {note}")
     m = results.get("machine", {})
     print(
         f"\n{m.get('cpus')} CPUs, Docker {m.get('docker_server_version')} "

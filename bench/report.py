@@ -7,13 +7,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from harness.base import RESULTS
+from harness.table import print_rows, yes
 
 Row = tuple[str, str, str, str, str, str]
 HEADER: Row = ("benchmark", "Dockyard", "raw baseline", "ratio", "target", "met")
-
-
-def _yes(ok: Any) -> str:
-    return "yes" if ok else "NO"
 
 
 def _create_delete(r: dict[str, Any]) -> Iterator[Row]:
@@ -23,7 +20,7 @@ def _create_delete(r: dict[str, Any]) -> Iterator[Row]:
         f"{r['raw']['mean_ms']:.0f} ms ({r['raw']['p50_ms']:.0f})",
         f"{r['ratio_mean']:.3f} ({r['ratio_p50']:.3f})",
         "ratio <= 1.05",
-        _yes(r["met"]),
+        yes(r["met"]),
     )
 
 
@@ -34,7 +31,7 @@ def _get(r: dict[str, Any]) -> Iterator[Row]:
         f"{r['raw']['p50_ms']:.2f} / {r['raw']['p99_ms']:.2f} ms",
         f"{r['ratio_p50']:.2f} / {r['ratio_p99']:.2f}",
         "p50 <= 2 ms",
-        _yes(r["met"]),
+        yes(r["met"]),
     )
 
 
@@ -49,7 +46,7 @@ def _list(r: dict[str, Any]) -> Iterator[Row]:
             f"{s['raw']['p50_ms']:.2f} / {s['raw']['p99_ms']:.2f} ms",
             f"{s['ratio_p50']:.2f} / {s['ratio_p99']:.2f}",
             "p99 <= 20 ms" if big else "-",
-            _yes(r["met"]) if big else "-",
+            yes(r["met"]) if big else "-",
         )
 
 
@@ -60,7 +57,7 @@ def _auth(r: dict[str, Any]) -> Iterator[Row]:
         f"{r['open']['p50_ms']:.3f} ms",
         f"+{r['added_p50_ms']:.3f} ms ({r['ratio_p50']:.2f})",
         "added <= 1 ms",
-        _yes(r["met"]),
+        yes(r["met"]),
     )
 
 
@@ -71,7 +68,7 @@ def _concurrent(r: dict[str, Any]) -> Iterator[Row]:
         f"{r['raw']['wall_s']:.2f} s ({r['raw']['failures']})",
         f"{r['ratio_wall']:.2f}",
         "0 non-201",
-        _yes(r["met"]),
+        yes(r["met"]),
     )
 
 
@@ -157,17 +154,7 @@ def notes(results: dict[str, Any]) -> Iterator[str]:
 
 
 def print_table(results: dict[str, Any]) -> None:
-    table = [HEADER, *rows(results)]
-    widths = [max(len(row[i]) for row in table) for i in range(len(HEADER))]
-
-    def line(row: Row) -> str:
-        return "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))
-
-    print()
-    print(line(HEADER))
-    print("  ".join("-" * w for w in widths))
-    for row in table[1:]:
-        print(line(row))
+    print_rows(HEADER, list(rows(results)))
     for note in notes(results):
         print(f"  * {note}")
     m = results["machine"]

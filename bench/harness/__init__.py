@@ -8,7 +8,8 @@ containers made through the API and through raw Compose, the machine, and the cl
 - ``serverlog``: what the server's logs say (its Compose calls, its own request times);
 - ``containers``: a container through the API and the same compose file through Compose;
 - ``machine``: what the figures were measured on;
-- ``session``: one run from start to clean-up, whatever happens in between.
+- ``session``: one run from start to clean-up, whatever happens in between;
+- ``table``: the scripts' tables, padded to their widest cell.
 
 The scripts run as ``python bench/<script>.py``, so ``bench/`` is first on ``sys.path``
 and this package imports as ``harness``.
