@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from dockyard.api.deps import PrincipalDep, ServicesDep, client_address
+from dockyard.api.idempotency import IDEMPOTENT
 from dockyard.api.schemas.access import AccountList, AccountOut, AccountUsageOut, MyAccountOut
 from dockyard.domain.containers.quotas import Quota
 
@@ -55,7 +56,7 @@ async def list_accounts(principal: PrincipalDep, services: ServicesDep) -> Accou
     return AccountList(accounts=[AccountOut.from_view(v) for v in views])
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=[IDEMPOTENT])
 async def create_account(
     body: CreateAccount, principal: PrincipalDep, services: ServicesDep
 ) -> AccountOut:

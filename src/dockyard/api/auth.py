@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from dockyard.api.deps import PrincipalDep, ServicesDep
+from dockyard.api.idempotency import IDEMPOTENT
 from dockyard.api.schemas.access import NewTokenOut, TicketOut, TokenList, TokenOut, WhoAmI
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -26,7 +27,7 @@ async def whoami(principal: PrincipalDep) -> WhoAmI:
     return WhoAmI.of(principal)
 
 
-@router.post("/token", status_code=201)
+@router.post("/token", status_code=201, dependencies=[IDEMPOTENT])
 async def issue_token(
     principal: PrincipalDep, services: ServicesDep, body: TokenRequest | None = None
 ) -> NewTokenOut:

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from dockyard.api.deps import PageParams, PrincipalDep, ServicesDep, paged
+from dockyard.api.idempotency import IDEMPOTENT
 from dockyard.api.schemas.containers import (
     ContainerOut,
     ContainerPage,
@@ -26,7 +27,7 @@ from dockyard.domain.models import ContainerRecord, ContainerSpec
 router = APIRouter(prefix="/containers", tags=["containers"])
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=[IDEMPOTENT])
 async def create_container(
     body: CreateContainer, principal: PrincipalDep, services: ServicesDep
 ) -> ContainerOut:

@@ -8,7 +8,8 @@ last byte is sent; a request that ended without one (the server failed) frees th
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import json
+from typing import Any
 
 import structlog
 from fastapi import Depends, FastAPI, Request, Response
@@ -22,6 +23,7 @@ log = structlog.get_logger("dockyard.api")
 HEADER = "idempotency-key"
 MAX_KEPT = 1024 * 1024  # a larger answer is not kept (creates answer a few KiB)
 _STATE = "idempotency"
+SECRET_FIELDS = frozenset({"key", "token"})
 
 
 class Replay(Exception):
@@ -40,7 +42,8 @@ async def idempotent(request: Request, principal: PrincipalDep, services: Servic
     request.state.idempotency = found
 
 
-Idempotent = Annotated[None, Depends(idempotent)]
+# For the routes that create: `@router.post(..., dependencies=[IDEMPOTENT])`.
+IDEMPOTENT = Depends(idempotent)
 
 
 def install(app: FastAPI) -> None:
@@ -90,10 +93,22 @@ class IdempotencyMiddleware:
 
     async def _finish(self, claim: Claim, answer: dict[str, Any]) -> None:
         status = answer["status"] or 500
-        body = bytes(answer["body"])
+        body = _without_secrets(bytes(answer["body"]))
         if len(body) > MAX_KEPT:
             status = 500  # not kept: the key is freed rather than replaying a cut answer
         try:
             await self.idempotency.finish(claim, status, answer["type"], body)
         except Exception as exc:  # the store failed: the key stays pending (409 on retry)
             log.error("idempotency.keep_failed", exc_type=type(exc).__name__)
+
+
+def _without_secrets(body: bytes) -> bytes:
+    """A new service key or token is shown once and only its hash is stored: the kept
+    answer has it as null (a replay still names the key's id, to revoke it)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body
+    if not isinstance(data, dict) or not SECRET_FIELDS & data.keys():
+        return body
+    return json.dumps({k: None if k in SECRET_FIELDS else v for k, v in data.items()}).encode()

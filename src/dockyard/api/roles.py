@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from dockyard.api.deps import PrincipalDep, ServicesDep
+from dockyard.api.idempotency import IDEMPOTENT
 from dockyard.api.schemas.access import RoleList, RoleOut
 from dockyard.domain.access.permissions import Permission, parse_permissions
 
@@ -50,7 +51,7 @@ async def get_role(name: str, principal: PrincipalDep, services: ServicesDep) ->
     return _role(services.accounts.get_role(name))
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=[IDEMPOTENT])
 async def create_role(body: CreateRole, principal: PrincipalDep, services: ServicesDep) -> RoleOut:
     """A custom role; it may carry only permissions the caller holds."""
     return _role(

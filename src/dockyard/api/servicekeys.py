@@ -6,6 +6,7 @@ from fastapi import APIRouter, Body, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from dockyard.api.deps import PrincipalDep, ServicesDep
+from dockyard.api.idempotency import IDEMPOTENT
 from dockyard.api.schemas.access import NewServiceKeyOut, ServiceKeyList, ServiceKeyOut
 
 router = APIRouter(prefix="/servicekeys", tags=["accounts"])
@@ -35,7 +36,7 @@ async def list_keys(
     return ServiceKeyList(servicekeys=[ServiceKeyOut.from_key(k) for k in keys])
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=[IDEMPOTENT])
 async def create_key(
     principal: PrincipalDep, services: ServicesDep, body: CreateKey | None = None
 ) -> NewServiceKeyOut:

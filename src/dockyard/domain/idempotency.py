@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from dockyard.domain.models import utcnow
-from dockyard.errors import ConflictError, ValidationError
+from dockyard.errors import ConflictError, StateError, ValidationError
 
 KEEP = timedelta(hours=24)
 _KEY = re.compile(r"[\x21-\x7e]{1,255}\Z")  # printable ASCII, no spaces
@@ -82,7 +82,7 @@ class Idempotency:
         if kept is None:
             return Claim(owner, key)
         if (kept.route, kept.body_hash) != (route, wanted.body_hash):
-            raise ValidationError(
+            raise StateError(  # 422, SPEC §4
                 "this Idempotency-Key was used with another request; use a new key",
                 code="IDEMPOTENCY_KEY_REUSED",
                 details={"field": "Idempotency-Key"},
