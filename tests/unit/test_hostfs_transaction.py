@@ -20,6 +20,7 @@ import pytest
 
 from dockyard.domain.files import hostfs
 from dockyard.domain.files.hostfs import HostTree, Transaction
+from tests.unit.conftest import dir_fd
 
 # The calls the transaction makes to change or walk the tree; each one may fail.
 FAULTY = ("rename", "mkdir", "rmdir", "fchown", "open", "listdir", "stat")
@@ -135,9 +136,10 @@ class Upload:
     def run(self, faults: Faults | None = None, *, apply_at: int = 0, undo_at: int = 0) -> bool:
         """check + apply (+ rollback), as the service does; True if the apply went through."""
         tree = HostTree(str(self.app), os.getuid(), os.getgid())
-        staging_fd = os.open(self.project / "staging", os.O_RDONLY | os.O_DIRECTORY)
-        backup_fd = os.open(self.project / "backup", os.O_RDONLY | os.O_DIRECTORY)
-        try:
+        with (
+            dir_fd(self.project / "staging") as staging_fd,
+            dir_fd(self.project / "backup") as backup_fd,
+        ):
             txn = Transaction(tree, staging_fd, backup_fd)
             txn.check(self.target)
             try:
@@ -153,9 +155,6 @@ class Upload:
                     txn.rollback()
                 return False
             return True
-        finally:
-            os.close(staging_fd)
-            os.close(backup_fd)
 
     def assert_whole(self, applied: bool, faults: Faults | None = None) -> None:
         now = snapshot(self.app)
