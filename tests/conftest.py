@@ -11,6 +11,9 @@ from dockyard.app import create_app
 from dockyard.settings import Settings
 from tests.fakes import FakeCompose, FakeEngine, FastHasher
 
+# The real-server fixtures (``serve``, ``server``) for every folder that needs them.
+pytest_plugins = ["tests.server"]
+
 ADMIN = ("admin", "admin-secret-pass")
 
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -67,6 +68,13 @@ def remove_project(cuid: str) -> None:
     ids = project_containers(cuid)
     if ids:
         docker("rm", "-f", *ids, check=False)
+
+
+def remove_projects(containers_dir: Path) -> None:
+    """Remove the containers of every project a test's DATA_DIR still holds."""
+    if containers_dir.exists():
+        for cuid in os.listdir(containers_dir):
+            remove_project(cuid)
 
 
 def wait_for(probe: Callable[[], T | None], timeout: float = 30, what: str = "condition") -> T:

@@ -1,4 +1,7 @@
-"""Run the real ``dockyard serve`` on 127.0.0.1:<free port> for e2e tests."""
+"""The real ``dockyard serve`` on 127.0.0.1:<free port>, for the e2e and crash tests.
+
+The ``serve`` fixture (a factory taking settings overrides) and ``server`` (one started
+with the defaults) are registered for the whole suite by ``tests/conftest.py``."""
 
 from __future__ import annotations
 
@@ -8,14 +11,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import ADMIN
-from tests.docker_helpers import remove_project, require_engine
+from tests.docker_helpers import remove_projects, require_engine
 
 DOCKYARD = str(Path(sys.executable).parent / "dockyard")
 
@@ -26,18 +29,31 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def serve_env(workdir: Path, **overrides: object) -> dict[str, str]:
+    """The environment of a ``dockyard serve`` below ``workdir``: this one's, less any
+    APP_USER/APP_PASS, with DATA_DIR and LOG_DIR below workdir, on 127.0.0.1:<free port>;
+    ``overrides`` are settings by name (``fetch_allow_nets=...`` or ``PORT="eighty"``)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("APP_USER", "APP_PASS")}
+    env.update(
+        {
+            "DATA_DIR": str(workdir / "data"),
+            "LOG_DIR": str(workdir / "logs"),
+            "HOST": "127.0.0.1",
+            "PORT": str(free_port()),
+        }
+    )
+    env.update({name.upper(): str(value) for name, value in overrides.items()})
+    return env
+
+
 class Server:
+    """One ``dockyard serve`` process; ``start`` again after ``kill`` is a restart."""
+
     def __init__(self, workdir: Path, env: dict[str, str]) -> None:
         self.workdir = workdir
-        self.port = free_port()
+        self.env = env
+        self.port = int(env["PORT"])
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {
-            **os.environ,
-            "HOST": "127.0.0.1",
-            "PORT": str(self.port),
-            "NETWORK_NAME": "dockyard-test",
-            **env,
-        }
         self.output = workdir / "server.out"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -45,14 +61,14 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env["PORT"] = str(self.port)
-        out = self.output.open("ab")
-        self.proc = subprocess.Popen(
-            [DOCKYARD, "serve"],
-            cwd=self.workdir,
-            env=self.env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+        with self.output.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [DOCKYARD, "serve"],
+                cwd=self.workdir,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -79,26 +95,39 @@ class Server:
                 self.kill()
 
 
-@contextmanager
-def running_server(tmp_path: Path, *, start: bool = True) -> Iterator[Server]:
-    """A real server on its own data dir; its containers are removed afterwards."""
+ServeFactory = Callable[..., Server]
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[ServeFactory]:
+    """``serve(start=True, **settings)``: a real server with the test admin and its own
+    DATA_DIR below ``tmp_path``; stopped, and its containers removed, afterwards."""
     require_engine()
-    srv = Server(
-        tmp_path,
-        {
-            "APP_USER": ADMIN[0],
-            "APP_PASS": ADMIN[1],
-            "DATA_DIR": str(tmp_path / "data"),
-            "LOG_DIR": str(tmp_path / "logs"),
-        },
-    )
-    if start:
-        srv.start()
+    servers: list[Server] = []
+
+    def factory(*, start: bool = True, **overrides: object) -> Server:
+        env = serve_env(
+            tmp_path,
+            app_user=ADMIN[0],
+            app_pass=ADMIN[1],
+            network_name="dockyard-test",
+            **overrides,
+        )
+        srv = Server(tmp_path, env)
+        servers.append(srv)
+        if start:
+            srv.start()
+        return srv
+
     try:
-        yield srv
+        yield factory
     finally:
-        srv.stop()
-        containers = tmp_path / "data" / "containers"
-        if containers.exists():
-            for cuid in os.listdir(containers):
-                remove_project(cuid)
+        for srv in servers:
+            srv.stop()
+        remove_projects(tmp_path / "data" / "containers")
+
+
+@pytest.fixture
+def server(serve: ServeFactory) -> Server:
+    """The real server with the default settings, already up."""
+    return serve()

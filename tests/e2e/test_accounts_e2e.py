@@ -8,26 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import websockets
 
 from tests.conftest import ADMIN, basic
 from tests.docker_helpers import BUSYBOX, project_containers
-from tests.server import Server, running_server
+from tests.server import Server
 
 ALICE = ("alice", "alice-password-3b9e7d")
 OLGA = ("olga", "olga-password-5c1a2f")
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    with running_server(tmp_path, start=True) as srv:
-        yield srv
 
 
 class Actor:

@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -18,16 +17,10 @@ import pytest
 from tests.conftest import ADMIN, basic
 from tests.docker_helpers import BUSYBOX
 from tests.e2e import seed_clients
-from tests.server import Server, running_server
+from tests.server import Server
 
 NODE_DIR = Path(__file__).parent / "node"
 HEADERS = basic(*ADMIN)
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    with running_server(tmp_path) as srv:
-        yield srv
 
 
 @pytest.fixture(scope="session")

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.server import DOCKYARD, free_port
+from tests.server import DOCKYARD, serve_env
 
 
 def run_serve(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if k not in ("APP_USER", "APP_PASS")}
-    full.update(
-        {
-            "DATA_DIR": str(tmp_path / "data"),
-            "LOG_DIR": str(tmp_path / "logs"),
-            "HOST": "127.0.0.1",
-            "PORT": str(free_port()),
-            **env,
-        }
-    )
+    """``dockyard serve`` with no APP_USER/APP_PASS unless ``env`` gives them."""
+    full = serve_env(tmp_path, **env)
     return subprocess.run(
         [DOCKYARD, "serve"],
         cwd=tmp_path,

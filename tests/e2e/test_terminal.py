@@ -7,8 +7,6 @@ import base64
 import json
 import shlex
 import socket
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,15 +18,9 @@ from websockets.asyncio.client import ClientConnection
 from dockyard.domain.containers.compose_doc import container_name
 from tests.conftest import ADMIN, basic
 from tests.docker_helpers import BUSYBOX, docker, wait_for
-from tests.server import Server, running_server
+from tests.server import Server
 
 HEADERS = basic(*ADMIN)
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    with running_server(tmp_path) as srv:
-        yield srv
 
 
 def create(server: Server, **body: Any) -> str:

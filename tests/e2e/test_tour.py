@@ -6,27 +6,19 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.conftest import ADMIN, basic
 from tests.docker_helpers import (
     BUSYBOX,
 )
-from tests.server import Server, running_server
+from tests.server import Server
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_ENV_VALUE = "env-value-that-must-never-be-logged-7f3a"
 WRONG_PASSWORD = "wrong-password-that-must-never-be-logged-9c1d"
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    with running_server(tmp_path, start=True) as srv:
-        yield srv
 
 
 def test_readme_tour_runs_as_written(server: Server, tmp_path: Path) -> None:

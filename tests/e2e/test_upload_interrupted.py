@@ -6,23 +6,15 @@ import io
 import os
 import socket
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.conftest import ADMIN, basic
 from tests.docker_helpers import BUSYBOX, wait_for
-from tests.server import Server, running_server
+from tests.server import Server
 
 HEADERS = basic(*ADMIN)
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    with running_server(tmp_path) as srv:
-        yield srv
 
 
 def test_client_gone_mid_upload(server: Server, tmp_path: Path) -> None:

@@ -21,12 +21,7 @@ from tests.docker_helpers import (
     wait_for,
 )
 from tests.integration.conftest import Live
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.server import free_port
 
 
 async def test_created_container_runs_as_the_spec_says(live: Live) -> None:
@@ -409,15 +404,8 @@ async def test_failed_start_on_create_leaves_nothing(live: Live) -> None:
             json={"image": BUSYBOX, "start": True, "ports": [{"host": taken, "container": 80}]},
         )
     assert resp.status_code == 409, resp.text
-    assert os.listdir(live.settings.containers_dir) == []
     assert (await live.client.get("/containers")).json()["containers"] == []
-    leftovers = docker(
-        "ps",
-        "-aq",
-        "--filter",
-        f"label=com.docker.compose.project.working_dir={live.settings.containers_dir}",
-    )
-    assert leftovers.strip() == ""
+    live.assert_nothing_left()
 
 
 async def test_healthz_reports_versions(live: Live) -> None:

@@ -4,25 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.conftest import ADMIN, basic
 from tests.docker_helpers import BUSYBOX, docker
-from tests.server import Server, running_server
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    with running_server(tmp_path, start=False) as srv:
-        yield srv
+from tests.server import Server
 
 
 async def test_sigkill_mid_creates_leaves_no_ghost(server: Server, tmp_path: Path) -> None:
-    server.start()
     headers = basic(*ADMIN)
     accepted: list[str] = []
 

@@ -13,15 +13,7 @@ import httpx
 
 from dockyard.domain.containers.compose_doc import container_name
 from tests.docker_helpers import BUSYBOX, PYTHON, docker, wait_for
-from tests.integration.conftest import Live
-
-
-def zip_of(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, content in files.items():
-            zf.writestr(name, content)
-    return buf.getvalue()
+from tests.integration.conftest import Live, zip_of
 
 
 def snapshot(root: Path) -> dict[str, Any]:

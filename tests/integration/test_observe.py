@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -22,13 +21,13 @@ import uvicorn
 from fastapi import FastAPI
 
 from dockyard.adapters.engine import DockerEngine
-from dockyard.app import create_app
 from dockyard.domain.access.permissions import Principal
 from dockyard.domain.containers.compose_doc import container_name
 from dockyard.domain.observe.metrics import MetricsService
 from tests.conftest import ADMIN, basic, make_settings
 from tests.docker_helpers import BUSYBOX, PYTHON, docker, remove_project
-from tests.integration.conftest import Live
+from tests.integration.conftest import Live, in_process
+from tests.server import free_port
 
 T = TypeVar("T")
 
@@ -45,16 +44,10 @@ async def until(probe: Callable[[], Awaitable[T | None]], what: str, timeout: fl
         await asyncio.sleep(0.1)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @asynccontextmanager
 async def serving(app: FastAPI) -> AsyncIterator[str]:
     """The app (its lifespan already running) behind a real HTTP server."""
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
     )
@@ -404,41 +397,23 @@ async def test_event_history_survives_a_restart(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     cuid = None
     try:
-        first = create_app(settings)
-        async with (
-            first.router.lifespan_context(first),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=first),
-                base_url="http://live",
-                headers=basic(*ADMIN),
-                timeout=120,
-            ) as client,
-        ):
-            resp = await client.post(
+        async with in_process(settings) as first:
+            resp = await first.client.post(
                 "/containers", json={"image": BUSYBOX, "command": "sleep 600", "start": True}
             )
             assert resp.status_code == 201, resp.text
             cuid = resp.json()["cuid"]
 
             async def recorded() -> list[dict[str, Any]] | None:
-                return await events_of(client, cuid=cuid, type="start") or None
+                return await events_of(first.client, cuid=cuid, type="start") or None
 
             await until(recorded, "the start event")
-            before = await events_of(client, cuid=cuid)
-        second = create_app(settings)  # a new process on the same DATA_DIR
-        async with (
-            second.router.lifespan_context(second),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=second),
-                base_url="http://live",
-                headers=basic(*ADMIN),
-                timeout=120,
-            ) as client,
-        ):
-            after = await events_of(client, cuid=cuid)
+            before = await events_of(first.client, cuid=cuid)
+        async with in_process(settings) as second:  # a new process on the same DATA_DIR
+            after = await events_of(second.client, cuid=cuid)
             kept = {e["id"] for e in before}
             assert [e for e in after if e["id"] in kept] == before
-            assert (await client.delete(f"/containers/{cuid}")).status_code == 204
+            assert (await second.client.delete(f"/containers/{cuid}")).status_code == 204
     finally:
         if cuid:
             remove_project(cuid)

@@ -10,21 +10,17 @@ import io
 import os
 import tarfile
 import threading
-import zipfile
 from collections.abc import AsyncIterator, Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from dockyard.app import create_app
 from dockyard.domain.containers.compose_doc import container_name
-from tests.conftest import ADMIN, basic, make_settings
-from tests.docker_helpers import BUSYBOX, PYTHON, docker, remove_project, wait_for
-from tests.integration.conftest import Live
+from tests.docker_helpers import BUSYBOX, PYTHON, docker, wait_for
+from tests.integration.conftest import Live, live_app, zip_of
 
 
 class FileServer:
@@ -71,31 +67,12 @@ def files(tmp_path: Path) -> Iterator[FileServer]:
 @pytest.fixture
 async def allowed(tmp_path: Path) -> AsyncIterator[Live]:
     """The real application, allowed to fetch from 127.0.0.1 (FETCH_ALLOW_NETS)."""
-    settings = make_settings(tmp_path, credential_cache_ttl=60.0, fetch_allow_nets="127.0.0.1/32")
-    app = create_app(settings)
-    try:
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(
-                transport=transport, base_url="http://live", headers=basic(*ADMIN), timeout=180
-            ) as client:
-                yield Live(app, settings, client)
-    finally:
-        if settings.containers_dir.exists():
-            for project in os.listdir(settings.containers_dir):
-                remove_project(project)
+    async with live_app(tmp_path, fetch_allow_nets="127.0.0.1/32") as live:
+        yield live
 
 
 def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
-
-
-def zip_of(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, content in files.items():
-            zf.writestr(name, content)
-    return buf.getvalue()
 
 
 def tar_of(members: list[tuple[str, bytes | None, bytes, str]]) -> bytes:
@@ -118,17 +95,6 @@ def owners(root: Path) -> set[int]:
         for name in dirnames + filenames:
             found.add((Path(dirpath) / name).lstat().st_uid)
     return found
-
-
-def nothing_left(live: Live) -> None:
-    assert os.listdir(live.settings.containers_dir) == []
-    leftovers = docker(
-        "ps",
-        "-aq",
-        "--filter",
-        f"label=com.docker.compose.project.working_dir={live.settings.containers_dir}",
-    )
-    assert leftovers.strip() == ""
 
 
 async def cuids(live: Live) -> set[str]:
@@ -236,7 +202,7 @@ async def test_hostile_tar_is_refused_and_leaves_nothing(
     assert body["error"] == "validation_error" and body["code"] == "UNSAFE_ARCHIVE_ENTRY"
     assert reason in body["details"]["reason"]
     assert files.requests == ["/evil.tar.gz"]
-    nothing_left(allowed)
+    allowed.assert_nothing_left()
     assert await cuids(allowed) == before
     assert not (allowed.settings.containers_dir.parent / "escape.txt").exists()
 
@@ -257,7 +223,7 @@ async def test_private_addresses_are_refused_without_the_allowance(
         assert body["code"] == "URL_NOT_ALLOWED"
         assert body["details"]["field"] == field
     assert files.requests == []
-    nothing_left(live)
+    live.assert_nothing_left()
     assert await cuids(live) == before
 
 
@@ -274,5 +240,5 @@ async def test_bad_script_and_fetch_failures_leave_nothing(
     assert resp.status_code == 400 and resp.json()["code"] == "FETCH_FAILED"
     assert resp.json()["details"]["url"] == f"http://127.0.0.1:{files.port}/missing.zip"
     assert "secret" not in resp.text
-    nothing_left(allowed)
+    allowed.assert_nothing_left()
     assert await cuids(allowed) == before

@@ -367,7 +367,8 @@ async def test_the_token_secret_is_generated_once_0600_and_survives_restarts(
     again = FakeWorld(tmp_path)
     assert secret_file.read_bytes() == first
     other = FakeWorld(tmp_path / "elsewhere")
-    assert other.settings.token_secret_file.read_bytes() != first
+    async with other.app.router.lifespan_context(other.app):  # closes what create_app opened
+        assert other.settings.token_secret_file.read_bytes() != first
     async with again.app.router.lifespan_context(again.app):
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=again.app),

@@ -15,6 +15,7 @@ import pytest
 from dockyard.domain.files.archives import ArchiveLimits, inspect, unpack
 from dockyard.domain.files.paths import parse, parse_under_app
 from dockyard.errors import PayloadTooLargeError, ValidationError
+from tests.unit.conftest import dir_fd
 
 
 def make_zip(
@@ -116,14 +117,10 @@ def test_lying_sizes_are_caught_while_unpacking(tmp_path: Path) -> None:
     # Claim 10 bytes in the central directory; the data holds 1000.
     central = data.index(b"PK\x01\x02")
     struct.pack_into("<L", data, central + 24, 10)
-    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        with open_zip(bytes(data)) as zf:
-            plan = inspect(zf, ArchiveLimits())
-            with pytest.raises((PayloadTooLargeError, ValidationError, zipfile.BadZipFile)):
-                unpack(zf, plan, fd, os.getuid(), os.getgid(), ArchiveLimits())
-    finally:
-        os.close(fd)
+    with dir_fd(tmp_path) as fd, open_zip(bytes(data)) as zf:
+        plan = inspect(zf, ArchiveLimits())
+        with pytest.raises((PayloadTooLargeError, ValidationError, zipfile.BadZipFile)):
+            unpack(zf, plan, fd, os.getuid(), os.getgid(), ArchiveLimits())
 
 
 def test_good_archive_unpacks_with_owner_and_modes(tmp_path: Path) -> None:
@@ -138,13 +135,9 @@ def test_good_archive_unpacks_with_owner_and_modes(tmp_path: Path) -> None:
             (exe, b"#!/bin/sh"),
         ]
     )
-    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        with open_zip(data) as zf:
-            plan = inspect(zf, ArchiveLimits())
-            written = unpack(zf, plan, fd, 1000, 1000, ArchiveLimits())
-    finally:
-        os.close(fd)
+    with dir_fd(tmp_path) as fd, open_zip(data) as zf:
+        plan = inspect(zf, ArchiveLimits())
+        written = unpack(zf, plan, fd, 1000, 1000, ArchiveLimits())
     assert written == len(b"print(1)") + 2 + len(b"#!/bin/sh")
     assert (tmp_path / "data/config.json").read_bytes() == b"{}"
     assert (tmp_path / "empty").is_dir()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -15,10 +16,13 @@ from dockyard.store import Database, SqlAccountRepository
 
 
 @pytest.fixture
-async def accounts(tmp_path: Path) -> SqlAccountRepository:
+async def accounts(tmp_path: Path) -> AsyncIterator[SqlAccountRepository]:
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}")
-    await db.migrate()
-    return SqlAccountRepository(db)
+    try:
+        await db.migrate()
+        yield SqlAccountRepository(db)
+    finally:
+        await db.close()
 
 
 async def test_bootstrap_then_basic_with_cache(accounts: SqlAccountRepository) -> None:

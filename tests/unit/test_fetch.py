@@ -369,12 +369,24 @@ def ca() -> trustme.CA:
     return trustme.CA()
 
 
-def tls_server(ca: trustme.CA, name: str) -> FileServer:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert(name).configure_cert(context)
-    srv = FileServer(tls=context)
-    srv.routes["/hello.txt"] = body(b"secure hello")
-    return srv
+@pytest.fixture
+def tls_server(ca: trustme.CA) -> Iterator[Callable[[str], FileServer]]:
+    """``tls_server(name)``: an HTTPS server with a certificate for ``name`` only."""
+    servers: list[FileServer] = []
+
+    def start(name: str) -> FileServer:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert(name).configure_cert(context)
+        srv = FileServer(tls=context)
+        srv.routes["/hello.txt"] = body(b"secure hello")
+        servers.append(srv)
+        return srv
+
+    try:
+        yield start
+    finally:
+        for srv in servers:
+            srv.close()
 
 
 def trusting(ca: trustme.CA) -> ssl.SSLContext:
@@ -384,37 +396,31 @@ def trusting(ca: trustme.CA) -> ssl.SSLContext:
 
 
 async def test_https_is_pinned_and_verified_against_the_real_name(
-    tmp_path: Path, ca: trustme.CA
+    tmp_path: Path, ca: trustme.CA, tls_server: Callable[[str], FileServer]
 ) -> None:
-    srv = tls_server(ca, "files.example")
-    try:
-        resolve = fixed_resolver({"files.example": ["127.0.0.1"]})
-        url = srv.url("/hello.txt", host="files.example", scheme="https")
-        await fetcher(resolver=resolve, verify=trusting(ca)).fetch(
-            url, tmp_path / "out", field="data_url"
-        )
-        assert (tmp_path / "out").read_bytes() == b"secure hello"
-        assert srv.sni == ["files.example"]
-        assert srv.requests[0]["host"] == f"files.example:{srv.port}"
-    finally:
-        srv.close()
+    srv = tls_server("files.example")
+    resolve = fixed_resolver({"files.example": ["127.0.0.1"]})
+    url = srv.url("/hello.txt", host="files.example", scheme="https")
+    await fetcher(resolver=resolve, verify=trusting(ca)).fetch(
+        url, tmp_path / "out", field="data_url"
+    )
+    assert (tmp_path / "out").read_bytes() == b"secure hello"
+    assert srv.sni == ["files.example"]
+    assert srv.requests[0]["host"] == f"files.example:{srv.port}"
 
 
 async def test_https_with_a_certificate_for_another_name_fails(
-    tmp_path: Path, ca: trustme.CA
+    tmp_path: Path, ca: trustme.CA, tls_server: Callable[[str], FileServer]
 ) -> None:
-    srv = tls_server(ca, "other.example")
-    try:
-        resolve = fixed_resolver({"files.example": ["127.0.0.1"]})
-        url = srv.url("/hello.txt", host="files.example", scheme="https")
-        with pytest.raises(ValidationError) as err:
-            await fetcher(resolver=resolve, verify=trusting(ca)).fetch(
-                url, tmp_path / "out", field="data_url"
-            )
-        assert err.value.code == "FETCH_FAILED"
-        assert srv.requests == []
-    finally:
-        srv.close()
+    srv = tls_server("other.example")
+    resolve = fixed_resolver({"files.example": ["127.0.0.1"]})
+    url = srv.url("/hello.txt", host="files.example", scheme="https")
+    with pytest.raises(ValidationError) as err:
+        await fetcher(resolver=resolve, verify=trusting(ca)).fetch(
+            url, tmp_path / "out", field="data_url"
+        )
+    assert err.value.code == "FETCH_FAILED"
+    assert srv.requests == []
 
 
 # -- what a create may ask -------------------------------------------------------

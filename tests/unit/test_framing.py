@@ -17,29 +17,27 @@ def joined(frames: list[dict[str, str]]) -> bytes:
     )
 
 
-@given(st.text(min_size=1, max_size=400), st.lists(st.integers(1, 50), max_size=20))
-def test_text_cut_anywhere_arrives_whole_and_as_utf8(text: str, cuts: list[int]) -> None:
-    data = text.encode()
-    framer = Utf8Framer("stdout")
+def fed_in_pieces(framer: Utf8Framer, data: bytes, cuts: list[int]) -> list[dict[str, str]]:
+    """Every frame of ``data`` read in pieces of the sizes in ``cuts``, then the rest."""
     frames = []
     pos = 0
     for cut in cuts:
         frames += framer.feed(data[pos : pos + cut])
         pos += cut
-    frames += framer.feed(data[pos:]) + framer.flush()
+    return frames + framer.feed(data[pos:]) + framer.flush()
+
+
+@given(st.text(min_size=1, max_size=400), st.lists(st.integers(1, 50), max_size=20))
+def test_text_cut_anywhere_arrives_whole_and_as_utf8(text: str, cuts: list[int]) -> None:
+    data = text.encode()
+    frames = fed_in_pieces(Utf8Framer("stdout"), data, cuts)
     assert joined(frames) == data
     assert all(f["encoding"] == "utf8" for f in frames)
 
 
 @given(st.binary(max_size=300), st.lists(st.integers(1, 40), max_size=20))
 def test_any_bytes_arrive_exactly(data: bytes, cuts: list[int]) -> None:
-    framer = Utf8Framer("stderr")
-    frames = []
-    pos = 0
-    for cut in cuts:
-        frames += framer.feed(data[pos : pos + cut])
-        pos += cut
-    frames += framer.feed(data[pos:]) + framer.flush()
+    frames = fed_in_pieces(Utf8Framer("stderr"), data, cuts)
     assert joined(frames) == data
     for f in frames:
         assert f["type"] == "stderr"

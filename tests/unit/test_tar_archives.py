@@ -18,6 +18,7 @@ import pytest
 from dockyard.domain.files.archives import ArchiveLimits, Plan
 from dockyard.domain.files.tars import archive_kind, inspect_tar, open_tar, unpack_tar
 from dockyard.errors import PayloadTooLargeError, ValidationError
+from tests.unit.conftest import dir_fd
 
 Member = tuple[tarfile.TarInfo, bytes]
 
@@ -214,17 +215,11 @@ def test_ratio_compares_unpacked_total_with_compressed_size(
 
 def test_unpack_counts_the_bytes_it_writes(tmp_path: Path) -> None:
     path = write(tmp_path, make_tar([entry("a", b"1" * 3000), entry("b", b"2" * 3000)], "gz"))
-    staging = tmp_path / "staging"
-    staging.mkdir()
-    fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        with open_tar(path, ArchiveLimits()) as tar:
-            plan = inspect_tar(tar, ArchiveLimits())
-            tight = ArchiveLimits(max_unpacked_bytes=5000)
-            with pytest.raises(PayloadTooLargeError) as err:
-                unpack_tar(tar, plan, fd, os.getuid(), os.getgid(), tight)
-    finally:
-        os.close(fd)
+    with dir_fd(tmp_path / "staging") as fd, open_tar(path, ArchiveLimits()) as tar:
+        plan = inspect_tar(tar, ArchiveLimits())
+        tight = ArchiveLimits(max_unpacked_bytes=5000)
+        with pytest.raises(PayloadTooLargeError) as err:
+            unpack_tar(tar, plan, fd, os.getuid(), os.getgid(), tight)
     assert err.value.code == "UNPACKED_TOO_LARGE"
 
 
@@ -240,14 +235,9 @@ def test_good_archive_unpacks_with_owner_and_modes(tmp_path: Path, compression: 
     ]
     path = write(tmp_path, make_tar(members, compression))
     staging = tmp_path / "staging"
-    staging.mkdir()
-    fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        with open_tar(path, ArchiveLimits()) as tar:
-            plan = inspect_tar(tar, ArchiveLimits())
-            written = unpack_tar(tar, plan, fd, 1000, 1000, ArchiveLimits())
-    finally:
-        os.close(fd)
+    with dir_fd(staging) as fd, open_tar(path, ArchiveLimits()) as tar:
+        plan = inspect_tar(tar, ArchiveLimits())
+        written = unpack_tar(tar, plan, fd, 1000, 1000, ArchiveLimits())
     assert written == plan.total_bytes == len(b"print(1)") + 2 + len(b"#!/bin/sh")
     assert sorted(plan.dirs) == [("bin",), ("data",), ("empty",)]
     assert (staging / "data/config.json").read_bytes() == b"{}"

@@ -243,9 +243,11 @@ class Transaction:
             try:
                 self.tree.lstat(target[:depth])
             except NotFoundError:
+                # Journaled first: a fault after the mkdir (its open, its chown) must
+                # not leave the new folder behind.
+                self._journal.append(("mkdir", tuple(target[:depth]), ""))
                 with self.tree.directory(target[:depth], create=True):
                     pass
-                self._journal.append(("mkdir", tuple(target[:depth]), ""))
         with self.tree.directory(target) as dst:
             self._merge(self.staging_fd, dst, tuple(target), apply=True)
 
@@ -291,21 +293,28 @@ class Transaction:
 
     def rollback(self) -> None:
         for action, full, extra in reversed(self._journal):
-            with suppress(OSError, NotFoundError, ValidationError):
-                with self.tree.directory(full[:-1]) as parent:
-                    if action == "placed":
-                        self._counter += 1
-                        os.rename(
-                            full[-1],
-                            f"undo-{self._counter}",
-                            src_dir_fd=parent,
-                            dst_dir_fd=self.backup_fd,
-                        )
-                    elif action == "aside":
-                        os.rename(extra, full[-1], src_dir_fd=self.backup_fd, dst_dir_fd=parent)
-                    elif action == "mkdir":
-                        os.rmdir(full[-1], dir_fd=parent)
+            # Each undo gets a second try: one transient fault (EIO opening a parent, a
+            # failed rename) must neither stop the undo nor leave a mix of old and new.
+            for _attempt in range(2):
+                try:
+                    self._undo(action, full, extra)
+                    break
+                except (OSError, NotFoundError, ValidationError, StorageIOError):
+                    continue
         self._journal.clear()
+
+    def _undo(self, action: str, full: tuple[str, ...], extra: str) -> None:
+        with self.tree.directory(full[:-1]) as parent:
+            if action == "placed":
+                self._counter += 1
+                os.rename(
+                    full[-1], f"undo-{self._counter}", src_dir_fd=parent, dst_dir_fd=self.backup_fd
+                )
+            elif action == "aside":
+                os.rename(extra, full[-1], src_dir_fd=self.backup_fd, dst_dir_fd=parent)
+            elif action == "mkdir":
+                with suppress(FileNotFoundError):  # journaled before it was made
+                    os.rmdir(full[-1], dir_fd=parent)
 
 
 def _conflict(parts: Sequence[str], what: str) -> ConflictError:
