@@ -15,7 +15,7 @@ import httpx
 
 from tests.conftest import ADMIN, basic
 from tests.docker_helpers import BUSYBOX
-from tests.server import running_server
+from tests.server import Server
 
 ACTIONS = 1000
 
@@ -36,41 +36,41 @@ async def _burst(url: str, cuid: str) -> list[int]:
         return await asyncio.gather(*(one() for _ in range(ACTIONS)))
 
 
-def test_sigterm_writes_every_queued_event_and_audit_entry(tmp_path: Path) -> None:
-    with running_server(tmp_path) as srv:
-        created = httpx.post(
-            f"{srv.url}/containers",
-            headers=basic(*ADMIN),
-            json={"image": BUSYBOX, "command": "sleep 600", "start": True},
-            timeout=120,
-        )
-        assert created.status_code == 201, created.text
-        cuid = created.json()["cuid"]
-        statuses = asyncio.run(_burst(srv.url, cuid))
-        assert statuses == [200] * ACTIONS
-        assert srv.proc is not None
-        sent = time.monotonic()
-        srv.proc.send_signal(signal.SIGTERM)
-        code = srv.proc.wait(timeout=30)
-        took = time.monotonic() - sent
-        output = srv.output.read_text()
-        # uvicorn re-raises the signal it caught once it has shut down cleanly.
-        assert code in (0, -signal.SIGTERM), output[-2000:]
-        assert '"event": "dockyard.stopped"' in output
-        assert took < 2.0, f"stopping took {took:.2f} s"
-        assert "journal.dropped" not in output
-        db = sqlite3.connect(tmp_path / "data" / "dockyard.db")
-        try:
-            events = db.execute(
-                "SELECT count(*) FROM events WHERE cuid = ? AND type = 'container.action'",
-                (cuid,),
-            ).fetchone()[0]
-            audited = db.execute(
-                "SELECT count(*) FROM audit WHERE resource = ? AND action = 'start_container'",
-                (cuid,),
-            ).fetchone()[0]
-            assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        finally:
-            db.close()
-        assert events == ACTIONS
-        assert audited == ACTIONS
+def test_sigterm_writes_every_queued_event_and_audit_entry(tmp_path: Path, server: Server) -> None:
+    srv = server
+    created = httpx.post(
+        f"{srv.url}/containers",
+        headers=basic(*ADMIN),
+        json={"image": BUSYBOX, "command": "sleep 600", "start": True},
+        timeout=120,
+    )
+    assert created.status_code == 201, created.text
+    cuid = created.json()["cuid"]
+    statuses = asyncio.run(_burst(srv.url, cuid))
+    assert statuses == [200] * ACTIONS
+    assert srv.proc is not None
+    sent = time.monotonic()
+    srv.proc.send_signal(signal.SIGTERM)
+    code = srv.proc.wait(timeout=30)
+    took = time.monotonic() - sent
+    output = srv.output.read_text()
+    # uvicorn re-raises the signal it caught once it has shut down cleanly.
+    assert code in (0, -signal.SIGTERM), output[-2000:]
+    assert '"event": "dockyard.stopped"' in output
+    assert took < 2.0, f"stopping took {took:.2f} s"
+    assert "journal.dropped" not in output
+    db = sqlite3.connect(tmp_path / "data" / "dockyard.db")
+    try:
+        events = db.execute(
+            "SELECT count(*) FROM events WHERE cuid = ? AND type = 'container.action'",
+            (cuid,),
+        ).fetchone()[0]
+        audited = db.execute(
+            "SELECT count(*) FROM audit WHERE resource = ? AND action = 'start_container'",
+            (cuid,),
+        ).fetchone()[0]
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        db.close()
+    assert events == ACTIONS
+    assert audited == ACTIONS

@@ -6,21 +6,18 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from tests.conftest import ADMIN, basic
-from tests.server import Server, running_server
+from tests.server import ServeFactory, Server
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with running_server(tmp_path_factory.mktemp("slow"), start=False) as srv:
-        srv.env.update({"HEADER_TIMEOUT": "1", "BODY_IDLE_TIMEOUT": "1"})
-        srv.start()
-        yield srv
+@pytest.fixture
+def server(serve: ServeFactory) -> Server:
+    """The real server with read deadlines of one second."""
+    return serve(header_timeout=1, body_idle_timeout=1)
 
 
 def _connect(srv: Server) -> socket.socket:
