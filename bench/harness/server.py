@@ -38,6 +38,11 @@ def server_env(ctx: Ctx) -> dict[str, str]:
     for name in Settings.model_fields:
         if name.upper() not in OWN_SETTINGS:
             env.pop(name.upper(), None)
+    # A setting under test, on purpose: BENCH_SERVER_ENV="SQLITE_SYNCHRONOUS=NORMAL,…".
+    for item in os.environ.get("BENCH_SERVER_ENV", "").split(","):
+        name, sep, value = item.partition("=")
+        if sep and name.strip():
+            env[name.strip().upper()] = value.strip()
     return env
 
 
