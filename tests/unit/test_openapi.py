@@ -47,3 +47,28 @@ async def test_creates_link_to_what_uses_their_result(fake_client: httpx.AsyncCl
     assert links[get_one]["parameters"] == {"cuid": "$response.body#/cuid"}
     key_links = doc["paths"]["/servicekeys"]["post"]["responses"]["201"]["links"]
     assert {link["parameters"]["key_id"] for link in key_links.values()} == {"$response.body#/id"}
+
+
+# Found by schemathesis (scripts/schemathesis.sh) and fixed.
+
+
+async def test_audit_times_are_iso_8601_not_numbers(fake_client: httpx.AsyncClient) -> None:
+    for bad in ("0.5", "1700000000", "yesterday", "2024-01-01T00:00:00"):
+        resp = await fake_client.get("/audit", params={"until": bad})
+        assert resp.status_code == 400, (bad, resp.text)
+        assert resp.json()["code"] == "INVALID_FIELD"
+    ok = await fake_client.get("/audit", params={"since": "2024-01-01T00:00:00+00:00"})
+    assert ok.status_code == 200, ok.text
+
+
+async def test_a_malformed_multipart_upload_is_400(fake_client: httpx.AsyncClient) -> None:
+    made = await fake_client.post("/containers", json={"image": "busybox:test"})
+    assert made.status_code == 201, made.text
+    boundary = "7c5156fb04a2177cf9e322ad31ebde44"
+    resp = await fake_client.post(
+        f"/containers/{made.json()['cuid']}/upload-zip",
+        content=f"--{boundary}\r\nNone--{boundary}--\r\n".encode(),
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert resp.status_code == 400, resp.text
+    assert (resp.json()["error"], resp.json()["code"]) == ("validation_error", "INVALID_MULTIPART")
