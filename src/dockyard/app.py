@@ -17,6 +17,7 @@ from dockyard.api import errors as api_errors
 from dockyard.api import files as files_api
 from dockyard.api import idempotency
 from dockyard.api import observe as observe_api
+from dockyard.api import openapi as openapi_doc
 from dockyard.api import roles as roles_api
 from dockyard.api import servicekeys as servicekeys_api
 from dockyard.api import system as system_api
@@ -67,6 +68,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, **override
         docs_url=None,
         redoc_url=None,
     )
+    app.openapi = lambda: openapi_doc.contract(app)  # type: ignore[method-assign]
     app.state.settings = settings
     app.state.services = runtime.services
     app.state.runtime = runtime

@@ -9,14 +9,14 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 
 from dockyard.api.deps import PrincipalDep
+from dockyard.api.openapi import contract
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/openapi.json")
 async def openapi(request: Request, principal: PrincipalDep) -> dict[str, Any]:
-    schema: dict[str, Any] = request.app.openapi()
-    return schema
+    return contract(request.app)
 
 
 @router.get("/docs")

@@ -9,6 +9,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from python_multipart import MultipartParser
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import parse_options_header
 
 from dockyard.api.deps import PrincipalDep, ServicesDep
@@ -173,12 +174,17 @@ async def _multipart_file(stream: AsyncIterator[bytes], boundary: bytes) -> Asyn
             "on_part_data": on_part_data,
         },
     )
-    async for chunk in stream:
-        parser.write(chunk)
-        if state["out"]:
-            out, state["out"] = state["out"], []
-            yield b"".join(out)
-    parser.finalize()
+    try:
+        async for chunk in stream:
+            parser.write(chunk)
+            if state["out"]:
+                out, state["out"] = state["out"], []
+                yield b"".join(out)
+        parser.finalize()
+    except MultipartParseError as exc:  # a client's malformed body: 400, not a 500
+        raise ValidationError(
+            "malformed multipart body", code="INVALID_MULTIPART", details={"reason": str(exc)}
+        ) from None
     if state["out"]:
         yield b"".join(state["out"])
     if not state["seen"]:

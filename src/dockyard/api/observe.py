@@ -63,10 +63,23 @@ async def container_metrics(
     return MetricsOut.model_validate(await services.metrics.get(principal, cuid))
 
 
+# With follow=true: Server-Sent Events, each one an Event as JSON in `data` (OpenAPI
+# 3.1 describes an event stream by the schema of one event).
+_SSE_EVENT = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "event": {"type": "string"},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+    "required": ["data"],
+}
+
+
 @router.get(
     "/events",
     response_model=EventPage,
-    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+    responses={200: {"content": {"text/event-stream": {"schema": _SSE_EVENT}}}},
 )
 async def list_events(
     request: Request,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,3 +29,16 @@ class Out(BaseModel):
     """A response body: exactly the declared fields."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class ErrorOut(Out):
+    """SPEC §9's error body: every 4xx and 5xx answer has this shape."""
+
+    error: str = Field(description="the kind, e.g. validation_error, not_found, conflict")
+    code: str = Field(description="what exactly, e.g. MISSING_IMAGE")
+    message: str
+    status: int = Field(description="the HTTP status, repeated")
+    request_id: str | None
+    timestamp: Instant
+    details: dict[str, Any]
+    stacktrace: str | None = Field(default=None, description="only with DEV_MODE")
