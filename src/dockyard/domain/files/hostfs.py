@@ -150,63 +150,88 @@ class HostTree:
 
     def size(self, parts: Sequence[str]) -> int:
         """Bytes in the regular files below ``parts`` (links and special files skipped)."""
-        with self.directory(parts) as top:
-            return self._size(top)
-
-    def _size(self, dir_fd: int) -> int:
         total = 0
-        with os.scandir(dir_fd) as it:
-            entries = [(e.name, e.stat(follow_symlinks=False)) for e in it]
-        for name, st in entries:
-            if stat.S_ISREG(st.st_mode):
-                total += st.st_size
-            elif stat.S_ISDIR(st.st_mode):
-                try:
-                    child = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
-                except OSError:
-                    continue
-                try:
-                    total += self._size(child)
-                finally:
-                    os.close(child)
+        with self.directory(parts) as top:
+            for _parent, _rel, entry in _lazy_walk(top, tuple(parts)):
+                if entry.is_file(follow_symlinks=False):
+                    with suppress(OSError):  # gone meanwhile
+                        total += entry.stat(follow_symlinks=False).st_size
         return total
 
     def walk_files(
         self, parts: Sequence[str]
     ) -> Iterator[tuple[tuple[str, ...], os.stat_result, int]]:
-        """Every regular file below ``parts``: (relative parts, stat, open descriptor).
+        """Every regular file below ``parts``: (relative parts, stat, open descriptor), in
+        the folders' own order, found as it is read (memory stays flat however many).
 
         Links and special files are skipped; the caller closes each descriptor."""
         with self.directory(parts) as top:
-            yield from self._walk(top, ())
-
-    def _walk(
-        self, dir_fd: int, prefix: tuple[str, ...]
-    ) -> Iterator[tuple[tuple[str, ...], os.stat_result, int]]:
-        with os.scandir(dir_fd) as it:
-            names = sorted((e.name, e.stat(follow_symlinks=False).st_mode) for e in it)
-        for name, mode in names:
-            rel = (*prefix, name)
-            if stat.S_ISDIR(mode):
-                try:
-                    child = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
-                except OSError:
-                    continue  # swapped for a link meanwhile: skip, never follow
-                try:
-                    yield from self._walk(child, rel)
-                finally:
-                    os.close(child)
-            elif stat.S_ISREG(mode):
-                try:
-                    fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
-                except OSError:
+            for parent, rel, entry in _lazy_walk(top, tuple(parts)):
+                if not entry.is_file(follow_symlinks=False):
                     continue
+                try:
+                    fd = os.open(rel[-1], _FILE_FLAGS, dir_fd=parent)
+                except OSError:
+                    continue  # gone, or swapped for a link meanwhile: skip, never follow
                 st = os.fstat(fd)
                 if not stat.S_ISREG(st.st_mode):
                     os.close(fd)
                     continue
                 os.set_blocking(fd, True)
                 yield rel, st, fd
+
+
+# Each level of a walk holds two descriptors (the folder's and its scandir's).
+MAX_DEPTH = 64
+
+_Level = tuple[int, tuple[str, ...], "os._ScandirIterator[str]"]
+
+
+def _lazy_walk(
+    top: int, at: tuple[str, ...]
+) -> Iterator[tuple[int, tuple[str, ...], os.DirEntry[str]]]:
+    """Everything below the folder ``top`` (``at`` under /app), depth first, as (parent
+    descriptor, parts relative to ``top``, entry); folders are entered through
+    ``O_NOFOLLOW`` descriptors, never by name.
+
+    An explicit stack of open ``scandir`` iterators, one per level: no list of entries is
+    ever made, and the depth (hence the descriptors held) is bounded by ``MAX_DEPTH``."""
+    levels: list[_Level] = [(top, (), os.scandir(top))]
+    try:
+        while levels:
+            fd, prefix, entries = levels[-1]
+            entry = next(entries, None)
+            if entry is None:
+                _close_level(levels.pop(), top)
+                continue
+            rel = (*prefix, entry.name)
+            if not entry.is_dir(follow_symlinks=False):
+                yield fd, rel, entry
+                continue
+            if len(levels) > MAX_DEPTH:
+                raise ValidationError(
+                    f"{_shown((*at, *rel))} is nested more than {MAX_DEPTH} folders deep",
+                    code="FOLDER_TOO_DEEP",
+                    details={"path": _shown((*at, *rel)), "limit": MAX_DEPTH},
+                )
+            try:
+                child = os.open(entry.name, _DIR_FLAGS, dir_fd=fd)
+            except OSError:
+                continue  # gone, or swapped for a link meanwhile: skip, never follow
+            try:
+                levels.append((child, rel, os.scandir(child)))
+            except OSError:
+                os.close(child)
+    finally:
+        for level in reversed(levels):
+            _close_level(level, top)
+
+
+def _close_level(level: _Level, top: int) -> None:
+    fd, _prefix, entries = level
+    entries.close()
+    if fd != top:
+        os.close(fd)
 
 
 class Transaction:
