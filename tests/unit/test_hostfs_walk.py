@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.domain.files.hostfs import MAX_DEPTH, HostTree
+from dockyard.domain.files.hostfs import HostTree
+from dockyard.domain.files.walk import MAX_DEPTH
 from dockyard.errors import ValidationError
 
 MANY = 20_000

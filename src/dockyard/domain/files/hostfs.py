@@ -16,6 +16,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
+from dockyard.domain.files.walk import DIR_FLAGS as _DIR_FLAGS
+from dockyard.domain.files.walk import lazy_walk
+from dockyard.domain.files.walk import shown as _shown
 from dockyard.errors import (
     ConflictError,
     DockyardError,
@@ -24,7 +27,6 @@ from dockyard.errors import (
     ValidationError,
 )
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 
 
@@ -45,10 +47,6 @@ def kind_of(mode: int) -> str:
     if stat.S_ISLNK(mode):
         return "symlink"
     return "other"
-
-
-def _shown(parts: Sequence[str]) -> str:
-    return "/app/" + "/".join(parts) if parts else "/app"
 
 
 def _walk_error(exc: OSError, parts: Sequence[str]) -> Exception:
@@ -164,7 +162,7 @@ class HostTree:
         """Bytes in the regular files below ``parts`` (links and special files skipped)."""
         total = 0
         with self.directory(parts) as top:
-            for _parent, _rel, entry in _lazy_walk(top, tuple(parts)):
+            for _parent, _rel, entry in lazy_walk(top, tuple(parts)):
                 if entry.is_file(follow_symlinks=False):
                     with suppress(OSError):  # gone meanwhile
                         total += entry.stat(follow_symlinks=False).st_size
@@ -178,7 +176,7 @@ class HostTree:
 
         Links and special files are skipped; the caller closes each descriptor."""
         with self.directory(parts) as top:
-            for parent, rel, entry in _lazy_walk(top, tuple(parts)):
+            for parent, rel, entry in lazy_walk(top, tuple(parts)):
                 if not entry.is_file(follow_symlinks=False):
                     continue
                 try:
@@ -191,59 +189,6 @@ class HostTree:
                     continue
                 os.set_blocking(fd, True)
                 yield rel, st, fd
-
-
-# Each level of a walk holds two descriptors (the folder's and its scandir's).
-MAX_DEPTH = 64
-
-_Level = tuple[int, tuple[str, ...], "os._ScandirIterator[str]"]
-
-
-def _lazy_walk(
-    top: int, at: tuple[str, ...]
-) -> Iterator[tuple[int, tuple[str, ...], os.DirEntry[str]]]:
-    """Everything below the folder ``top`` (``at`` under /app), depth first, as (parent
-    descriptor, parts relative to ``top``, entry); folders are entered through
-    ``O_NOFOLLOW`` descriptors, never by name.
-
-    An explicit stack of open ``scandir`` iterators, one per level: no list of entries is
-    ever made, and the depth (hence the descriptors held) is bounded by ``MAX_DEPTH``."""
-    levels: list[_Level] = [(top, (), os.scandir(top))]
-    try:
-        while levels:
-            fd, prefix, entries = levels[-1]
-            entry = next(entries, None)
-            if entry is None:
-                _close_level(levels.pop(), top)
-                continue
-            rel = (*prefix, entry.name)
-            if not entry.is_dir(follow_symlinks=False):
-                yield fd, rel, entry
-                continue
-            if len(levels) > MAX_DEPTH:
-                raise ValidationError(
-                    f"{_shown((*at, *rel))} is nested more than {MAX_DEPTH} folders deep",
-                    code="FOLDER_TOO_DEEP",
-                    details={"path": _shown((*at, *rel)), "limit": MAX_DEPTH},
-                )
-            try:
-                child = os.open(entry.name, _DIR_FLAGS, dir_fd=fd)
-            except OSError:
-                continue  # gone, or swapped for a link meanwhile: skip, never follow
-            try:
-                levels.append((child, rel, os.scandir(child)))
-            except OSError:
-                os.close(child)
-    finally:
-        for level in reversed(levels):
-            _close_level(level, top)
-
-
-def _close_level(level: _Level, top: int) -> None:
-    fd, _prefix, entries = level
-    entries.close()
-    if fd != top:
-        os.close(fd)
 
 
 class Transaction:
