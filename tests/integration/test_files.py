@@ -256,3 +256,37 @@ async def test_strangers_and_viewers(live: Live) -> None:
     assert (await viewer.get(f"/containers/{mine['cuid']}/files")).status_code == 404
     await bob.aclose()
     await viewer.aclose()
+
+
+SWAP_D = (
+    "while :; do rm -rf /app/d; mkdir /app/d; echo x > /app/d/keep; "
+    "rm -rf /app/d; ln -s / /app/d; done"
+)
+ERROR_KEYS = {"error", "code", "message", "status", "request_id", "timestamp", "details"}
+
+
+async def test_uploads_racing_a_container_that_swaps_the_target_for_a_link(live: Live) -> None:
+    """Every answer is 200 or a 409 in SPEC §9's shape; nothing lands outside /app, and
+    no backup folder is kept (what the undo could not reach, the container removed)."""
+    c = await live.create(image=BUSYBOX, command=["sh", "-c", SWAP_D], start=True)
+    cuid = c["cuid"]
+    app = live.settings.containers_dir / cuid / "app"
+    wait_for(lambda: os.path.lexists(app / "d") or None, what="the swapping loop")
+    canary = f"dockyard-canary-{cuid}"
+    archive = zip_of({canary: b"x", "sub/f": b"y", "f": b"z"})
+    seen: dict[int, int] = {}
+    codes = set()
+    for _ in range(150):
+        resp = await upload(live, cuid, archive, path="/app/d")
+        seen[resp.status_code] = seen.get(resp.status_code, 0) + 1
+        assert resp.status_code in (200, 409), resp.text
+        if resp.status_code == 409:
+            body = resp.json()
+            assert set(body) == ERROR_KEYS and body["error"] == "conflict", body
+            codes.add(body["code"])
+    assert seen.get(409), seen  # the race really was run into
+    assert codes <= {"PATH_CHANGED", "PATH_CONFLICT"}, codes
+    for outside in (Path("/") / canary, Path("/sub/f"), app.parent / canary):
+        assert not outside.exists(), outside
+    leftovers = [p.name for p in app.parent.iterdir() if p.name not in ("app", "compose.yaml")]
+    assert leftovers == []

@@ -16,9 +16,17 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
-from dockyard.errors import ConflictError, NotFoundError, StorageIOError, ValidationError
+from dockyard.domain.files.walk import DIR_FLAGS as _DIR_FLAGS
+from dockyard.domain.files.walk import lazy_walk
+from dockyard.domain.files.walk import shown as _shown
+from dockyard.errors import (
+    ConflictError,
+    DockyardError,
+    NotFoundError,
+    StorageIOError,
+    ValidationError,
+)
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 
 
@@ -41,10 +49,6 @@ def kind_of(mode: int) -> str:
     return "other"
 
 
-def _shown(parts: Sequence[str]) -> str:
-    return "/app/" + "/".join(parts) if parts else "/app"
-
-
 def _walk_error(exc: OSError, parts: Sequence[str]) -> Exception:
     if exc.errno == errno.ENOENT:
         return NotFoundError(
@@ -52,6 +56,8 @@ def _walk_error(exc: OSError, parts: Sequence[str]) -> Exception:
             code="PATH_NOT_FOUND",
             details={"path": _shown(parts)},
         )
+    if exc.errno == errno.EEXIST:  # a folder to make was made meanwhile (by the container)
+        return path_changed(parts)
     if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
         return ValidationError(
             f"{_shown(parts)} is, or passes through, a symbolic link or a file",
@@ -94,7 +100,11 @@ class HostTree:
                         raise
                     os.mkdir(name, 0o755, dir_fd=fd)
                     child = os.open(name, _DIR_FLAGS, dir_fd=fd)
-                    os.fchown(child, self.uid, self.gid)
+                    try:
+                        os.fchown(child, self.uid, self.gid)
+                    except OSError:
+                        os.close(child)
+                        raise
             except OSError as exc:
                 os.close(fd)
                 raise _walk_error(exc, parts[: depth + 1]) from exc
@@ -150,57 +160,29 @@ class HostTree:
 
     def size(self, parts: Sequence[str]) -> int:
         """Bytes in the regular files below ``parts`` (links and special files skipped)."""
-        with self.directory(parts) as top:
-            return self._size(top)
-
-    def _size(self, dir_fd: int) -> int:
         total = 0
-        with os.scandir(dir_fd) as it:
-            entries = [(e.name, e.stat(follow_symlinks=False)) for e in it]
-        for name, st in entries:
-            if stat.S_ISREG(st.st_mode):
-                total += st.st_size
-            elif stat.S_ISDIR(st.st_mode):
-                try:
-                    child = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
-                except OSError:
-                    continue
-                try:
-                    total += self._size(child)
-                finally:
-                    os.close(child)
+        with self.directory(parts) as top:
+            for _parent, _rel, entry in lazy_walk(top, tuple(parts)):
+                if entry.is_file(follow_symlinks=False):
+                    with suppress(OSError):  # gone meanwhile
+                        total += entry.stat(follow_symlinks=False).st_size
         return total
 
     def walk_files(
         self, parts: Sequence[str]
     ) -> Iterator[tuple[tuple[str, ...], os.stat_result, int]]:
-        """Every regular file below ``parts``: (relative parts, stat, open descriptor).
+        """Every regular file below ``parts``: (relative parts, stat, open descriptor), in
+        the folders' own order, found as it is read (memory stays flat however many).
 
         Links and special files are skipped; the caller closes each descriptor."""
         with self.directory(parts) as top:
-            yield from self._walk(top, ())
-
-    def _walk(
-        self, dir_fd: int, prefix: tuple[str, ...]
-    ) -> Iterator[tuple[tuple[str, ...], os.stat_result, int]]:
-        with os.scandir(dir_fd) as it:
-            names = sorted((e.name, e.stat(follow_symlinks=False).st_mode) for e in it)
-        for name, mode in names:
-            rel = (*prefix, name)
-            if stat.S_ISDIR(mode):
-                try:
-                    child = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
-                except OSError:
-                    continue  # swapped for a link meanwhile: skip, never follow
-                try:
-                    yield from self._walk(child, rel)
-                finally:
-                    os.close(child)
-            elif stat.S_ISREG(mode):
-                try:
-                    fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
-                except OSError:
+            for parent, rel, entry in lazy_walk(top, tuple(parts)):
+                if not entry.is_file(follow_symlinks=False):
                     continue
+                try:
+                    fd = os.open(rel[-1], _FILE_FLAGS, dir_fd=parent)
+                except OSError:
+                    continue  # gone, or swapped for a link meanwhile: skip, never follow
                 st = os.fstat(fd)
                 if not stat.S_ISREG(st.st_mode):
                     os.close(fd)
@@ -228,6 +210,10 @@ class Transaction:
 
     def check(self, target: Sequence[str]) -> None:
         """Refuse up front what could not be applied, before anything changes."""
+        with _changed_meanwhile(target):
+            self._check(target)
+
+    def _check(self, target: Sequence[str]) -> None:
         for depth in range(1, len(target) + 1):
             try:
                 mode = self.tree.lstat(target[:depth]).st_mode
@@ -239,6 +225,11 @@ class Transaction:
             self._merge(self.staging_fd, dst, tuple(target), apply=False)
 
     def apply(self, target: Sequence[str]) -> None:
+        """Move the staged tree in; on an error the caller calls ``rollback``."""
+        with _changed_meanwhile(target):
+            self._apply(target)
+
+    def _apply(self, target: Sequence[str]) -> None:
         for depth in range(1, len(target) + 1):
             try:
                 self.tree.lstat(target[:depth])
@@ -291,17 +282,31 @@ class Transaction:
                 os.rename(name, name, src_dir_fd=src, dst_dir_fd=dst)
                 self._journal.append(("placed", full, ""))
 
-    def rollback(self) -> None:
+    def rollback(self) -> bool:
+        """Undo the journal; False if a step failed twice (then the backup folder may
+        still hold files set aside: the caller must keep it)."""
+        complete = True
         for action, full, extra in reversed(self._journal):
             # Each undo gets a second try: one transient fault (EIO opening a parent, a
             # failed rename) must neither stop the undo nor leave a mix of old and new.
-            for _attempt in range(2):
-                try:
-                    self._undo(action, full, extra)
-                    break
-                except (OSError, NotFoundError, ValidationError, StorageIOError):
-                    continue
+            if not any(self._undo_step(action, full, extra) for _attempt in range(2)):
+                complete = False
         self._journal.clear()
+        return complete
+
+    def _undo_step(self, action: str, full: tuple[str, ...], extra: str) -> bool:
+        """True once undone, or once nothing is left to undo: a placed entry or a made
+        folder that the container has since removed, moved or filled is its own now.
+        A file set aside that cannot go back is never given up on (False)."""
+        try:
+            self._undo(action, full, extra)
+        except (NotFoundError, ValidationError):  # its folder is gone or now a link
+            return action != "aside"
+        except OSError as exc:
+            return action != "aside" and exc.errno in _CHANGED_ERRNOS
+        except DockyardError:
+            return False
+        return True
 
     def _undo(self, action: str, full: tuple[str, ...], extra: str) -> None:
         with self.tree.directory(full[:-1]) as parent:
@@ -321,3 +326,33 @@ def _conflict(parts: Sequence[str], what: str) -> ConflictError:
     return ConflictError(
         f"{_shown(parts)} {what}", code="PATH_CONFLICT", details={"path": _shown(parts)}
     )
+
+
+def path_changed(parts: Sequence[str]) -> ConflictError:
+    return ConflictError(
+        f"{_shown(parts)} changed while the upload was moved in (by the container?); "
+        "nothing was changed: try again",
+        code="PATH_CHANGED",
+        details={"path": _shown(parts)},
+    )
+
+
+# What a concurrent change of the target (a folder swapped for a link, removed, made,
+# filled) makes the calls of a move-in fail with; any other errno is a real I/O error.
+_CHANGED_ERRNOS = frozenset(
+    (errno.ELOOP, errno.ENOTDIR, errno.EEXIST, errno.ENOENT, errno.ENOTEMPTY, errno.EISDIR)
+)
+
+
+@contextmanager
+def _changed_meanwhile(target: Sequence[str]) -> Iterator[None]:
+    """A move-in whose target changed under it is a 409 ``PATH_CHANGED``, not an error of
+    ours: the refusals of ``O_NOFOLLOW`` walks and the errnos of a changed tree."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in _CHANGED_ERRNOS:
+            raise path_changed(target) from exc
+        raise
+    except (NotFoundError, ValidationError) as exc:  # _walk_error's ENOENT, ELOOP, ENOTDIR
+        raise path_changed(target) from exc

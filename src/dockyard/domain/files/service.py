@@ -14,7 +14,8 @@ import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -157,25 +158,28 @@ class FileService:
         """Stage into a private folder beside ``app/``, then move it all in, or nothing."""
         staging = tempfile.mkdtemp(dir=project, prefix=".staging-")
         backup = tempfile.mkdtemp(dir=project, prefix=".backup-")
-        staging_fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY)
-        backup_fd = os.open(backup, os.O_RDONLY | os.O_DIRECTORY)
+        keep_backup = False
         try:
-            staged = stage(staging_fd)
-            txn = Transaction(tree, staging_fd, backup_fd)
-            txn.check(target)
-            try:
-                txn.apply(target)  # makes a missing target too, journaled like the rest
-            except BaseException:
-                txn.rollback()
-                raise
+            with _dir_fd(staging) as staging_fd, _dir_fd(backup) as backup_fd:
+                staged = stage(staging_fd)
+                txn = Transaction(tree, staging_fd, backup_fd)
+                txn.check(target)
+                try:
+                    txn.apply(target)  # makes a missing target too, journaled like the rest
+                except BaseException:
+                    # An undo that failed twice may have left files that were set aside
+                    # in the backup folder: they are the only copy, so it is kept.
+                    keep_backup = not txn.rollback()
+                    if keep_backup:
+                        log.error("files.rollback_incomplete", backup=backup)
+                    raise
             return {"files": staged.files, "bytes": staged.bytes}
         except OSError as exc:
             raise StorageIOError(f"upload failed: {exc.strerror}") from exc
         finally:
-            os.close(staging_fd)
-            os.close(backup_fd)
             shutil.rmtree(staging, ignore_errors=True)
-            shutil.rmtree(backup, ignore_errors=True)
+            if not keep_backup:
+                shutil.rmtree(backup, ignore_errors=True)
 
     def _stage_zip(self, archive_path: Path, staging_fd: int, source: str) -> Staged:
         try:
@@ -317,6 +321,15 @@ def _entry(e: Entry) -> dict[str, Any]:
         "mode": oct(e.mode),
         "mtime": datetime.fromtimestamp(e.mtime, UTC).isoformat(),
     }
+
+
+@contextmanager
+def _dir_fd(path: str) -> Iterator[int]:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def _spool_bytes(project: Path, data: bytes) -> Path:
