@@ -34,17 +34,20 @@ def check_invariants(
     *,
     app: dict[str, list[set[str]]] | None = None,
     unanswered: int = 0,
+    killed: bool = False,
 ) -> None:
     """Assert I1-I7 for what ``server`` accepted; ``app`` maps a cuid to the file sets
     its /app may hold (the old and the new upload). A container whose create was not
     answered 201 must not exist, but for at most ``unanswered`` creates cut off before
-    their answer (the client cannot tell those from a success)."""
+    their answer (the client cannot tell those from a success). ``killed``: the server
+    was SIGKILLed, and the audit entries still queued then are lost (docs/reliability.md):
+    no entry may be doubled, but one may be missing."""
     with server.client() as client:
         records = _settled(server, client)
         _kept(server, client, records)
         strangers = set(records) - set(server.ledger.created)
         assert len(strangers) <= unanswered, f"I1: containers no 201 announced: {strangers}"
-        _audited(server, client)
+        _audited(server, client, killed=killed)
     if app:
         for cuid, allowed in app.items():
             held = _files(server.data_dir / "containers" / cuid / "app")
@@ -101,7 +104,7 @@ def _kept(server: FaultServer, client: httpx.Client, records: dict[str, dict[str
         assert client.get(f"/containers/{cuid}").status_code == 404, f"I1: {cuid} is back"
 
 
-def _audited(server: FaultServer, client: httpx.Client) -> None:
+def _audited(server: FaultServer, client: httpx.Client, *, killed: bool) -> None:
     """One audit entry with a 2xx per accepted change (the journal writes in batches:
     the entries of the last answers may take a moment)."""
     wanted = Counter((a.action, a.resource) for a in server.ledger.accepted)
@@ -119,11 +122,15 @@ def _audited(server: FaultServer, client: httpx.Client) -> None:
         return all(found[key] >= 1 for key in wanted)
 
     try:
-        wait_until(complete, 10, "audit entries")
+        wait_until(complete, 3 if killed else 10, "audit entries")
     except AssertionError:
-        raise AssertionError(f"I5: audit has {dict(found)}, accepted {dict(wanted)}") from None
+        if not killed:
+            raise AssertionError(f"I5: audit has {dict(found)}, accepted {dict(wanted)}") from None
     for key, count in wanted.items():
-        assert found[key] == count, f"I5: {key} audited {found[key]} times, accepted {count}"
+        if killed:
+            assert found[key] <= count, f"I5: {key} audited {found[key]} times, accepted {count}"
+        else:
+            assert found[key] == count, f"I5: {key} audited {found[key]} times, accepted {count}"
 
 
 def _files(root: Path) -> set[str]:
