@@ -190,7 +190,12 @@ class PrivateEngine:
         self.remove_all()
 
     def destroy(self) -> None:
-        """Kill it and remove everything it left: mounts under its root, then the files."""
+        """Remove its containers (their processes with them), kill it, and remove what
+        it left: shims, mounts under its root, then the files."""
+        if self.running():
+            self.thaw()
+            if self.reachable():
+                self.remove_all()
         self.kill()
         for container_pid in self._shims():
             os.kill(container_pid, signal.SIGKILL)

@@ -6,9 +6,13 @@ and checks the invariants; Dockyard itself is never restarted here.
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import threading
 import time
+import zipfile
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -69,6 +73,62 @@ def test_engine_killed_mid_create_leaves_no_container(
     check_invariants(dockyard)
     if answer.status_code != 201:
         assert engine.managed() == {}, "a failed create left its container"
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_engine_killed_mid_upload_keeps_app_whole(
+    dockyard: FaultServer, engine: PrivateEngine
+) -> None:
+    """An upload whose engine dies while its body arrives: 200 or an explicit 503, and
+    /app holds the old or the new files, never a mix (I4)."""
+    old = {"old.txt"}
+    new = {"old.txt", "new/a.txt", "new/b.txt"}
+    payload = _zip({"new/a.txt": os.urandom(256 * 1024), "new/b.txt": os.urandom(256 * 1024)})
+    release = threading.Event()
+    answers: list[httpx.Response] = []
+    with dockyard.client() as client:
+        cuid = dockyard.create(client, start=True).json()["cuid"]
+        first = client.post(
+            f"/containers/{cuid}/upload-zip",
+            content=_zip({"old.txt": b"old"}),
+            headers={"Content-Type": "application/zip"},
+        )
+        dockyard.note(first, "upload_zip", cuid)
+
+        def body() -> Iterator[bytes]:
+            yield payload[:4096]
+            release.wait(30)
+            yield payload[4096:]
+
+        def upload() -> None:
+            with dockyard.client() as other:
+                answers.append(
+                    other.post(
+                        f"/containers/{cuid}/upload-zip",
+                        content=body(),
+                        headers={"Content-Type": "application/zip"},
+                    )
+                )
+
+        worker = threading.Thread(target=upload)
+        worker.start()
+        spool = dockyard.data_dir / "tmp"
+        wait_until(lambda: spool.is_dir() and any(spool.iterdir()), 30, "the body to spool")
+        engine.kill()
+        release.set()
+        worker.join(timeout=60)
+        (answer,) = answers
+        assert answer.status_code in (200, 503), answer.text
+        dockyard.note(answer, "upload_zip", cuid)
+        engine.start()
+    check_invariants(dockyard, app={cuid: [old, new]})
 
 
 def test_engine_killed_mid_exec_ends_with_one_final_frame(
