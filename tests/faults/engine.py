@@ -3,9 +3,10 @@ never touches the one every other test (and every other engineer) uses.
 
 Everything of it lives under ``/tmp/dy-faults-<n>/``: its socket, data root, exec root,
 pid file and config. ``--bridge none --iptables=false`` keep it off the host's docker0
-and firewall (with a bridge of its own it would delete the main engine's docker0 on
-exit); a distinct ``deprecated-key-path`` gives it its own engine ID; its default
-address pool (10.213.0.0/16) keeps the networks it makes apart from the main engine's.
+and firewall, and it runs in a network namespace of its own (``unshare --net``): with
+``--bridge none`` dockerd deletes any interface named docker0 as it starts, which in
+the host's namespace is the main engine's. A distinct ``deprecated-key-path`` gives it
+its own engine ID; its default address pool (10.213.0.0/16) keeps its networks apart.
 """
 
 from __future__ import annotations
@@ -112,6 +113,10 @@ class PrivateEngine:
         config = self.root / "daemon.json"
         config.write_text(json.dumps({"deprecated-key-path": str(self.root / "key.json")}))
         argv = [
+            # A network namespace of its own: whatever it does to bridges (with
+            # --bridge none, dockerd deletes any interface named docker0 when it
+            # starts) stays in there, away from the main engine's docker0.
+            "unshare", "--net", "--",
             "dockerd",
             "--host", self.host,
             "--data-root", str(self.root / "data"),
@@ -122,6 +127,7 @@ class PrivateEngine:
             "--iptables=false",
             "--config-file", str(config),
         ]  # fmt: skip
+        host_links = set(os.listdir("/sys/class/net"))
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -135,6 +141,8 @@ class PrivateEngine:
                 raise AssertionError("private dockerd did not come up")
             time.sleep(0.1)
         self._containerd = self._children(proc.pid)
+        lost = host_links - set(os.listdir("/sys/class/net"))
+        assert "docker0" not in lost, "the private dockerd removed the host's docker0"
 
     def load_image(self, image: str = BUSYBOX) -> None:
         save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
