@@ -428,17 +428,12 @@ class ContainerService:
         log.info("container.deleted", cuid=cuid)
         self._record(principal, "container.deleted", record)
 
-    async def finish_delete(self, cuid: str, *, strict: bool = True) -> None:
+    async def finish_delete(self, cuid: str) -> None:
         """Remove project, folder and record, in that order (rerun safely if interrupted).
 
-        Not ``strict``: a failed ``down`` is ignored (cleaning up after a failed create).
-        """
-        try:
-            async with self._heavy:
-                await self._compose.down(cuid, self.project_dir(cuid))
-        except DockyardError:
-            if strict:
-                raise
+        A failed ``down`` raises and leaves folder and record for the next try."""
+        async with self._heavy:
+            await self._compose.down(cuid, self.project_dir(cuid))
         await asyncio.to_thread(shutil.rmtree, self.project_dir(cuid), True)
         await self._repo.delete(cuid)
         self._locks.pop(cuid, None)
