@@ -18,6 +18,7 @@ HTTP status and renders SPEC §9's error body. Nothing here knows about HTTP.
     ├── ComposeError              compose_error     COMPOSE_FAILED   (carries argv, rc, stderr)
     ├── EngineError               engine_error      ENGINE_FAILED
     │   └── EngineUnavailableError unavailable      ENGINE_UNAVAILABLE (carries retry_after)
+    ├── StoreBusyError            unavailable       DATABASE_BUSY (another writer holds the lock)
     └── StorageIOError            io_error          IO_FAILED
 
 An error that carries ``retry_after`` (seconds) tells the client when to try again.
@@ -162,6 +163,19 @@ class EngineUnavailableError(EngineError):
 
     kind = "unavailable"
     default_code = "ENGINE_UNAVAILABLE"
+    RETRY_AFTER: ClassVar[int] = 5
+
+    def __init__(self, message: str, **kw: Any) -> None:
+        kw.setdefault("retry_after", self.RETRY_AFTER)
+        super().__init__(message, **kw)
+
+
+class StoreBusyError(DockyardError):
+    """The database stayed locked by another writer (a backup, a ``sqlite3`` shell) past
+    the busy timeout; nothing was written, and the same request may be sent again."""
+
+    kind = "unavailable"
+    default_code = "DATABASE_BUSY"
     RETRY_AFTER: ClassVar[int] = 5
 
     def __init__(self, message: str, **kw: Any) -> None:

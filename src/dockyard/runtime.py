@@ -161,7 +161,11 @@ def build_services(
     if compose is None:
         compose, compose_version = _compose(settings)
     engine = engine or DockerEngine(settings.docker_host, settings.engine_timeout)
-    database = Database(settings.async_database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    database = Database(
+        settings.async_database_url,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        busy_timeout=settings.sqlite_busy_timeout,
+    )
     stores = _Stores.on(database)
     roles = RoleBook(stores.roles)
     quotas = Quotas(SqlQuotaStore(database))

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # SQLite's durability: FULL (default) syncs every commit before its answer; NORMAL is
     # faster but may lose the last commits on a power loss (docs/configuration.md).
     sqlite_synchronous: Literal["FULL", "NORMAL", "EXTRA"] = "FULL"
+    # How long a write waits for a lock another process holds on the SQLite file (a
+    # backup, a sqlite3 shell) before it is refused with 503 DATABASE_BUSY.
+    sqlite_busy_timeout: float = Field(default=10.0, gt=0, le=600)
     docker_host: str | None = None
     dev_mode: bool = False
 

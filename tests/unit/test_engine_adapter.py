@@ -28,7 +28,6 @@ from dockyard.adapters.engine.errors import map_engine_errors
 from dockyard.domain.models import Status
 from dockyard.domain.ports import Change, ChangeKind, LogQuery, PathStat
 from dockyard.errors import (
-    DeadlineError,
     EngineError,
     EngineUnavailableError,
     NotFoundError,
@@ -248,7 +247,8 @@ async def test_a_refused_connection_is_engine_unavailable() -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-async def test_an_engine_that_does_not_answer_is_a_deadline(dockerd: Dockerd) -> None:
+async def test_an_engine_that_does_not_answer_is_unavailable(dockerd: Dockerd) -> None:
+    """A frozen engine is a 503 with Retry-After, like a dead one (issue 9 #4)."""
     released = asyncio.Event()
 
     async def hang(request: web.Request) -> web.StreamResponse:
@@ -258,9 +258,10 @@ async def test_an_engine_that_does_not_answer_is_a_deadline(dockerd: Dockerd) ->
     dockerd.routes[f"GET /containers/{NAME}/json"] = hang
     engine = DockerEngine(f"unix://{dockerd.socket_path}", timeout=0.2)
     try:
-        with pytest.raises(DeadlineError) as caught:
+        with pytest.raises(EngineUnavailableError) as caught:
             await engine.inspect("recengine1")
-        assert caught.value.kind == "timeout" and caught.value.code == "ENGINE_TIMEOUT"
+        assert caught.value.kind == "unavailable" and caught.value.code == "ENGINE_TIMEOUT"
+        assert caught.value.retry_after
         assert caught.value.message == (
             f"the engine did not answer GET containers/{NAME}/json in time"
         )

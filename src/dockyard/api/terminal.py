@@ -133,8 +133,11 @@ async def _run(websocket: WebSocket, conn: Connection) -> None:
         return
     try:
         code = await conn.exit_code()
-    except DockyardError:
-        code = None
+    except DockyardError as exc:
+        # The output ended and the engine cannot say how (it died, or froze past the
+        # deadline): that is the final frame, not "removed" (issue 9 #1).
+        await _final(websocket, ws_error_frame(websocket, exc), ws_close_code(exc))
+        return
     if code is None:
         gone = NotFoundError("the container was removed", code="CONTAINER_GONE")
         await _final(websocket, ws_error_frame(websocket, gone), WS_FAILED)

@@ -13,9 +13,10 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from dockyard.errors import StorageIOError
+from dockyard.errors import StorageIOError, StoreBusyError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -29,7 +30,9 @@ class Database:
     handler, which sleeps in growing steps (tens of ms). So on SQLite, writes queue on an
     asyncio lock instead (one writer, reads in parallel), and never meet in SQLite."""
 
-    def __init__(self, url: str, *, sqlite_synchronous: str = "FULL") -> None:
+    def __init__(
+        self, url: str, *, sqlite_synchronous: str = "FULL", busy_timeout: float = 10.0
+    ) -> None:
         if sqlite_synchronous not in SYNCHRONOUS:
             raise ValueError(f"sqlite_synchronous must be one of {', '.join(SYNCHRONOUS)}")
         self.url = url
@@ -39,21 +42,31 @@ class Database:
             path = url.split(":///", 1)[1] if ":///" in url else ""
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            kwargs["connect_args"] = {"timeout": 30}
+            kwargs["connect_args"] = {"timeout": busy_timeout}
         else:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
-            pragmas = functools.partial(_sqlite_pragmas, synchronous=sqlite_synchronous)
+            pragmas = functools.partial(
+                _sqlite_pragmas, synchronous=sqlite_synchronous, busy_ms=int(busy_timeout * 1000)
+            )
             event.listen(self.engine.sync_engine, "connect", pragmas)
         self._write_lock = asyncio.Lock()
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[AsyncConnection]:
-        """A connection in a transaction, for writes."""
+        """A connection in a transaction, for writes. On SQLite, a lock another process
+        holds past the busy timeout is ``StoreBusyError`` (503, Retry-After)."""
         if self.is_sqlite:
-            async with self._write_lock, self.engine.begin() as conn:
-                yield conn
+            try:
+                async with self._write_lock, self.engine.begin() as conn:
+                    yield conn
+            except OperationalError as exc:
+                if "database is locked" not in str(exc):
+                    raise
+                raise StoreBusyError(
+                    "the database is locked by another writer; nothing was changed"
+                ) from exc
         else:
             async with self.engine.begin() as conn:
                 yield conn
@@ -80,13 +93,13 @@ class Database:
         await self.engine.dispose()
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any, *, synchronous: str) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any, *, synchronous: str, busy_ms: int) -> None:
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     # FULL (the default, SPEC §9): a commit is on disk before its 2xx; with WAL, NORMAL
     # can lose the last commits on a power loss (not on a crash of this process).
     cursor.execute(f"PRAGMA synchronous={synchronous}")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 

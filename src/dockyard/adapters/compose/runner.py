@@ -18,7 +18,7 @@ import structlog
 import yaml
 
 from dockyard.adapters.compose.failures import classify
-from dockyard.errors import ComposeError, DeadlineError
+from dockyard.errors import ComposeError, EngineUnavailableError
 
 log = structlog.get_logger("dockyard.compose")
 
@@ -103,8 +103,11 @@ class CliComposeRunner:
         except TimeoutError:
             await _reap(proc)
             log.warning(f"compose.{verb}.killed", project=project, timeout_s=self._timeout)
-            raise DeadlineError(
-                f"docker compose {verb} did not finish within {self._timeout:.0f}s",
+            # Compose stuck is almost always the engine stuck under it: 503 with
+            # Retry-After, like an engine timeout (issue 9 #4), never "the client was slow".
+            raise EngineUnavailableError(
+                f"docker compose {verb} did not finish within {self._timeout:.0f}s"
+                " (its processes were killed); retry later",
                 code="COMPOSE_TIMEOUT",
                 details={"verb": verb},
             ) from None

@@ -10,7 +10,7 @@ nothing else in ``adapters/engine`` catches aiodocker's, aiohttp's or the socket
       900 (aiodocker's made-up "cannot connect") EngineUnavailableError ENGINE_UNAVAILABLE
       any other status                           EngineError ENGINE_FAILED, engine_status
     aiohttp.ClientError (read timeouts too)      EngineUnavailableError ENGINE_UNAVAILABLE
-    TimeoutError (our deadline)                  DeadlineError ENGINE_TIMEOUT
+    TimeoutError (our deadline)                  EngineUnavailableError ENGINE_TIMEOUT
     OSError (the socket: refused, reset)         EngineUnavailableError ENGINE_UNAVAILABLE
     ValueError (a body that is not JSON)         EngineError ENGINE_FAILED
 
@@ -28,7 +28,6 @@ import aiodocker
 import aiohttp
 
 from dockyard.errors import (
-    DeadlineError,
     DockyardError,
     EngineError,
     EngineUnavailableError,
@@ -74,7 +73,8 @@ def map_engine_errors(
         # broken one (as it always was here).
         raise EngineUnavailableError(_broken(stream)) from exc
     except TimeoutError as exc:
-        raise DeadlineError(
+        # A frozen or overloaded engine: as unavailable as a dead one (issue 9 #4).
+        raise EngineUnavailableError(
             f"the engine did not answer {what} in time", code="ENGINE_TIMEOUT"
         ) from exc
     except OSError as exc:  # the socket itself (refused, reset, gone)

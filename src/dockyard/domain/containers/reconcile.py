@@ -26,6 +26,11 @@ from dockyard.errors import DockyardError
 
 log = structlog.get_logger("dockyard.reconcile")
 
+ADOPTED = (
+    "adopted: found on the engine without a record, so only its image is known; its next"
+    " start or change recreates it from this record (set command, env and ports first)"
+)
+
 
 @dataclass
 class ReconcileReport:
@@ -66,10 +71,10 @@ class Reconciler:
                     await self._finish_create(record, report)
                 continue
             if record.status is Status.REMOVING:
-                # Only our own delete writes it; not in progress here: finish it.
+                # Only our own delete (or a failed create's clean-up) writes it; not in
+                # progress here: finish it.
                 if startup or not self._containers.busy(record.cuid):
-                    await self._containers.finish_delete(record.cuid)
-                    report.removed.append(record.cuid)
+                    await self._finish_delete(record, report)
                 continue
             seen = managed.get(record.cuid)
             if seen is None:
@@ -90,12 +95,7 @@ class Reconciler:
                 continue
             owner = seen.labels.get("dockyard.owner", "")
             if owner and await self._accounts.get(owner) is not None and seen.image:
-                adopted = ContainerRecord(
-                    cuid=cuid, owner=owner, status=seen.status, spec=ContainerSpec(image=seen.image)
-                )
-                await self._repo.insert(adopted)
-                report.adopted.append(cuid)
-                self._record("container.adopted", adopted)
+                await self._adopt(cuid, owner, seen.status, seen.image, report)
             else:
                 report.orphans.append(cuid)
         for name in ("missing", "adopted", "orphans", "completed", "failed", "removed"):
@@ -104,6 +104,33 @@ class Reconciler:
                 log.warning(f"reconcile.{name}", cuids=items)
         self.last_report = report
         return report
+
+    async def _finish_delete(self, record: ContainerRecord, report: ReconcileReport) -> None:
+        """A ``down`` the engine cannot do yet is tried again next round (one record's
+        trouble never stops the others)."""
+        try:
+            await self._containers.finish_delete(record.cuid)
+        except DockyardError as exc:
+            log.warning("reconcile.delete_deferred", cuid=record.cuid, error=exc.code)
+            return
+        report.removed.append(record.cuid)
+
+    async def _adopt(
+        self, cuid: str, owner: str, status: Status, image: str, report: ReconcileReport
+    ) -> None:
+        """A labelled container of ours without a record gets one, and its folder and
+        compose file back, so that every action on it works (SPEC §9); what Dockyard
+        cannot know of it (command, env, ports) the record's ``error`` says."""
+        adopted = ContainerRecord(
+            cuid=cuid, owner=owner, status=status, spec=ContainerSpec(image=image), error=ADOPTED
+        )
+        await self._repo.insert(adopted)
+        try:
+            await self._containers.restore_project(adopted)
+        except (DockyardError, OSError) as exc:
+            log.warning("reconcile.restore_failed", cuid=cuid, error=type(exc).__name__)
+        report.adopted.append(cuid)
+        self._record("container.adopted", adopted)
 
     async def _finish_create(self, record: ContainerRecord, report: ReconcileReport) -> None:
         try:

@@ -214,13 +214,28 @@ class ContainerService:
         try:
             await self.complete_create(record, start=start, provision=provision)
         except BaseException:
-            # Nothing half-made may stay behind: no project, no folder, no record.
             with suppress(Exception):
-                await asyncio.shield(self.finish_delete(record.cuid, strict=False))
+                await asyncio.shield(self._undo_create(record))
             raise
         log.info("container.created", cuid=record.cuid, owner=record.owner, image=spec.image)
         self._record(principal, "container.created", record, image=spec.image)
         return record
+
+    async def _undo_create(self, record: ContainerRecord) -> None:
+        """Nothing half-made may stay behind: no project, no folder, no record.
+
+        When the engine cannot be asked now (it died mid-create, and the container may
+        exist already), the record stays as ``removing`` and keeps the folder: the
+        reconcile finishes the ``down`` once the engine is back, so the container is
+        never adopted under a cuid whose create the client was told had failed."""
+        async with self.locked(record.cuid):
+            try:
+                await self.finish_delete(record.cuid)
+            except DockyardError as exc:
+                record.status = Status.REMOVING
+                record.error = "the create failed; its clean-up waits for the engine"
+                await self._repo.save(record)
+                log.warning("container.create_undo_deferred", cuid=record.cuid, error=exc.code)
 
     async def complete_create(
         self, record: ContainerRecord, *, start: bool, provision: Provisioner | None = None
@@ -241,6 +256,12 @@ class ContainerService:
             record.status = Status.CREATED
             await self.refresh(record, persist=False)
             await self._repo.save(record)  # one write: the spec's record and its state
+
+    async def restore_project(self, record: ContainerRecord) -> None:
+        """Folder and compose file of a record that has none (an adopted container)."""
+        async with self.locked(record.cuid):
+            await asyncio.to_thread(self._make_folders, record.cuid)
+            await self._compose.write(self.project_dir(record.cuid), self.document(record))
 
     def _make_folders(self, cuid: str) -> None:
         project = self.project_dir(cuid)
@@ -407,17 +428,12 @@ class ContainerService:
         log.info("container.deleted", cuid=cuid)
         self._record(principal, "container.deleted", record)
 
-    async def finish_delete(self, cuid: str, *, strict: bool = True) -> None:
+    async def finish_delete(self, cuid: str) -> None:
         """Remove project, folder and record, in that order (rerun safely if interrupted).
 
-        Not ``strict``: a failed ``down`` is ignored (cleaning up after a failed create).
-        """
-        try:
-            async with self._heavy:
-                await self._compose.down(cuid, self.project_dir(cuid))
-        except DockyardError:
-            if strict:
-                raise
+        A failed ``down`` raises and leaves folder and record for the next try."""
+        async with self._heavy:
+            await self._compose.down(cuid, self.project_dir(cuid))
         await asyncio.to_thread(shutil.rmtree, self.project_dir(cuid), True)
         await self._repo.delete(cuid)
         self._locks.pop(cuid, None)
