@@ -161,11 +161,7 @@ def build_services(
     if compose is None:
         compose, compose_version = _compose(settings)
     engine = engine or DockerEngine(settings.docker_host, settings.engine_timeout)
-    database = Database(
-        settings.async_database_url,
-        sqlite_synchronous=settings.sqlite_synchronous,
-        busy_timeout=settings.sqlite_busy_timeout,
-    )
+    database = _database(settings)
     stores = _Stores.on(database)
     roles = RoleBook(stores.roles)
     quotas = Quotas(SqlQuotaStore(database))
@@ -205,13 +201,17 @@ def build_services(
         audit=audit,
         idempotency=Idempotency(SqlIdempotencyRepository(database)),
     )
-    follower = StateFollower(
-        stores.containers,
-        engine,
-        containers,
-        listeners=[events.engine_event, metrics.engine_event],
-    )
+    listeners = [events.engine_event, metrics.engine_event]
+    follower = StateFollower(stores.containers, engine, containers, listeners=listeners)
     return Runtime(settings, services, database, engine, roles, follower)
+
+
+def _database(settings: Settings) -> Database:
+    return Database(
+        settings.async_database_url,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        busy_timeout=settings.sqlite_busy_timeout,
+    )
 
 
 def _compose(settings: Settings) -> tuple[ComposeRunner, str]:

@@ -12,6 +12,7 @@ import asyncio
 import base64
 import binascii
 import json
+from collections.abc import Coroutine
 from contextlib import suppress
 from typing import Any
 
@@ -90,9 +91,20 @@ async def _run(websocket: WebSocket, conn: Connection) -> None:
                 outcome["client_closed"] = True
                 return
 
+    failure = await _pump(conn, pump_out(), pump_in(), outcome)
+    await _finish(websocket, conn, outcome, failure)
+
+
+async def _pump(
+    conn: Connection,
+    pump_out: Coroutine[Any, Any, None],
+    pump_in: Coroutine[Any, Any, None],
+    outcome: dict[str, Any],
+) -> BaseException | None:
+    """Run both directions until one ends (or the session is ended); the failure, if any."""
     tasks = {
-        asyncio.create_task(pump_out(), name="terminal-out"),
-        asyncio.create_task(pump_in(), name="terminal-in"),
+        asyncio.create_task(pump_out, name="terminal-out"),
+        asyncio.create_task(pump_in, name="terminal-in"),
         asyncio.create_task(conn.session.ended.wait(), name="terminal-ended"),
     }
     done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -111,7 +123,16 @@ async def _run(websocket: WebSocket, conn: Connection) -> None:
     for task in pending:
         with suppress(BaseException):
             await task
+    return failure
 
+
+async def _finish(
+    websocket: WebSocket,
+    conn: Connection,
+    outcome: dict[str, Any],
+    failure: BaseException | None,
+) -> None:
+    """Exactly one final frame (SPEC §5), whatever ended the session."""
     if outcome.get("client_gone"):
         await conn.end_by_client()  # a vanished client leaves no exec process behind
         return

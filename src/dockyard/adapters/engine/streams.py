@@ -157,17 +157,21 @@ class AttachSession(_StreamSession):
         return None  # detaching leaves the main process running
 
     async def exit_code(self) -> int | None:
-        try:
-            with map_engine_errors("the inspect"):
-                async with asyncio.timeout(self._timeout):
-                    for _ in range(100):
+        """The main process's exit code; None when the container is gone. An engine that
+        fails says so (the session's final frame is that error, issue 9 #1)."""
+        with map_engine_errors("the inspect", not_found=_gone("the container")):
+            async with asyncio.timeout(self._timeout):
+                for _ in range(100):
+                    try:
                         info = await self._container.show()
-                        state = info.get("State") or {}
-                        if not state.get("Running"):
-                            return int(state.get("ExitCode", 0))
-                        await asyncio.sleep(0.02)  # the stream ended before the state did
-        except DockyardError:
-            return None
+                    except aiodocker.DockerError as exc:
+                        if exc.status == 404:
+                            return None
+                        raise
+                    state = info.get("State") or {}
+                    if not state.get("Running"):
+                        return int(state.get("ExitCode", 0))
+                    await asyncio.sleep(0.02)  # the stream ended before the state did
         return None
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from enum import Enum, StrEnum
 
-from dockyard.domain.models import Status
-from dockyard.errors import StateError
+from dockyard.domain.models import ContainerRecord, Status
+from dockyard.errors import ConflictError, StateError
 
 
 class Action(StrEnum):
@@ -61,3 +61,19 @@ def plan(action: Action, status: Status) -> Plan:
             details={"action": action.value, "status": status.value},
         )
     return found
+
+
+def require_usable(record: ContainerRecord) -> None:
+    """Only DELETE is possible on a container being made, gone, failed or removed."""
+    if record.status is Status.CREATING:
+        raise ConflictError(
+            "container is still being created",
+            code="CONTAINER_BUSY",
+            details={"status": record.status.value},
+        )
+    if record.status in (Status.MISSING, Status.FAILED, Status.REMOVING):
+        raise StateError(
+            f"container is {record.status.value}; only DELETE is possible",
+            code="CONTAINER_UNAVAILABLE",
+            details={"status": record.status.value},
+        )

@@ -20,10 +20,10 @@ import structlog
 
 from dockyard.domain.access.permissions import Permission, Principal, not_found
 from dockyard.domain.containers.compose_doc import Placement, compose_document
-from dockyard.domain.containers.lifecycle import Action, Plan, plan
+from dockyard.domain.containers.lifecycle import Action, Plan, plan, require_usable
 from dockyard.domain.containers.policy import check_document
 from dockyard.domain.containers.quotas import NoQuotas, QuotaGuard
-from dockyard.domain.containers.specs import patched
+from dockyard.domain.containers.specs import check_host_ports, patched
 from dockyard.domain.models import (
     CUID,
     ContainerRecord,
@@ -40,7 +40,6 @@ from dockyard.domain.recording import Change, NullRecorder, Recorder
 from dockyard.errors import (
     ConflictError,
     DockyardError,
-    StateError,
     ValidationError,
 )
 
@@ -276,29 +275,13 @@ class ContainerService:
         return spec if filled == spec.resources else spec.model_copy(update={"resources": filled})
 
     async def _check_ports(self, ports: list[Port], cuid: str | None) -> None:
+        check_host_ports(ports, self._config.reserved_ports)
         for port in ports:
-            if port.host is not None and (
-                port.host < 1024 or port.host in self._config.reserved_ports
-            ):
-                raise ValidationError(
-                    f"host port {port.host} may not be published (ports below 1024, the"
-                    " engine's and this service's own are reserved)",
-                    code="PORT_NOT_ALLOWED",
-                    details={"field": "ports", "provided": port.host},
-                )
-        wanted = [(p.host, p.protocol) for p in ports if p.host]
-        if len(set(wanted)) != len(wanted):
-            raise ValidationError(
-                "the same host port is listed twice",
-                code="DUPLICATE_PORT",
-                details={"field": "ports"},
-            )
-        for host, proto in wanted:
-            if await self._repo.holding_port(host, proto, exclude=cuid):
+            if port.host and await self._repo.holding_port(port.host, port.protocol, exclude=cuid):
                 raise ConflictError(
-                    f"host port {host}/{proto} is already bound by another container",
+                    f"host port {port.host}/{port.protocol} is already bound by another container",
                     code="PORT_IN_USE",
-                    details={"port": host, "protocol": proto},
+                    details={"port": port.host, "protocol": port.protocol},
                 )
 
     # -- update ----------------------------------------------------------------
@@ -335,7 +318,7 @@ class ContainerService:
 
     async def _apply(self, record: ContainerRecord, spec: ContainerSpec) -> ContainerRecord:
         """Store the new spec; recreate a running container so that it takes effect."""
-        self._require_usable(record)
+        require_usable(record)
         old_spec = record.spec
         async with self.locked(record.cuid):
             await self.refresh(record)
@@ -375,7 +358,7 @@ class ContainerService:
         return record
 
     async def _act(self, record: ContainerRecord, action: Action) -> ContainerRecord:
-        self._require_usable(record)
+        require_usable(record)
         cuid = record.cuid
         async with self.locked(cuid):
             await self.refresh(record)
@@ -401,20 +384,6 @@ class ContainerService:
         self._recorder.record(
             Change(change, record.cuid, record.owner, principal.username, details=details)
         )
-
-    def _require_usable(self, record: ContainerRecord) -> None:
-        if record.status is Status.CREATING:
-            raise ConflictError(
-                "container is still being created",
-                code="CONTAINER_BUSY",
-                details={"status": record.status.value},
-            )
-        if record.status in (Status.MISSING, Status.FAILED, Status.REMOVING):
-            raise StateError(
-                f"container is {record.status.value}; only DELETE is possible",
-                code="CONTAINER_UNAVAILABLE",
-                details={"status": record.status.value},
-            )
 
     # -- delete ----------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
 
-from dockyard.domain.models import ContainerSpec, Status
+from dockyard.domain.models import ContainerSpec, Port, Status
 from dockyard.errors import ValidationError, invalid_input
 
 CHANGEABLE = frozenset(
@@ -63,3 +63,23 @@ def iter_statuses(raw: str | None) -> Iterator[Status]:
                 code="INVALID_STATUS",
                 details={"field": "status", "provided": part, "allowed": [s.value for s in Status]},
             ) from None
+
+
+def check_host_ports(ports: list[Port], reserved: frozenset[int]) -> None:
+    """Host ports below 1024, the engine's and the service's own are never published;
+    a port is listed once."""
+    for port in ports:
+        if port.host is not None and (port.host < 1024 or port.host in reserved):
+            raise ValidationError(
+                f"host port {port.host} may not be published (ports below 1024, the"
+                " engine's and this service's own are reserved)",
+                code="PORT_NOT_ALLOWED",
+                details={"field": "ports", "provided": port.host},
+            )
+    wanted = [(p.host, p.protocol) for p in ports if p.host]
+    if len(set(wanted)) != len(wanted):
+        raise ValidationError(
+            "the same host port is listed twice",
+            code="DUPLICATE_PORT",
+            details={"field": "ports"},
+        )
