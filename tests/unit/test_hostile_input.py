@@ -171,3 +171,37 @@ async def test_a_full_database_is_507(
     resp = await fake_client.post("/containers", json={"image": "busybox:test"})
     assert resp.status_code == 507, resp.text
     assert resp.json()["error"] == "insufficient_storage" and resp.headers["x-request-id"]
+
+
+def _zip() -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("a.txt", "hi")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("case", ["preamble", "many-headers", "long-boundary"])
+async def test_malformed_multipart_is_400_and_app_is_untouched(
+    fake_world: FakeWorld, fake_client: httpx.AsyncClient, case: str
+) -> None:
+    """Issue 9 #11: these were 500s."""
+    cuid = (await fake_client.post("/containers", json={"image": "busybox:test"})).json()["cuid"]
+    part = b'Content-Disposition: form-data; name="file"; filename="a.zip"\r\n\r\n' + _zip()
+    boundary = b"b" * 5000 if case == "long-boundary" else b"bb"
+    head = b"--" + boundary + b"\r\n"
+    if case == "preamble":
+        head = b"x" * (8 * 1024 * 1024) + b"\r\n" + head
+    if case == "many-headers":
+        head += b"".join(b"X-H%d: v\r\n" % i for i in range(100_000))
+    body = head + part + b"\r\n--" + boundary + b"--\r\n"
+    resp = await fake_client.post(
+        f"/containers/{cuid}/upload-zip",
+        content=body,
+        headers={"Content-Type": "multipart/form-data; boundary=" + boundary.decode()},
+    )
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["code"] == "INVALID_MULTIPART" and SPEC9 <= set(resp.json())
+    assert list((fake_world.settings.containers_dir / cuid / "app").iterdir()) == []

@@ -17,6 +17,8 @@ from dockyard.api.schemas.files import ChangeList, FileListing, UploadOut
 from dockyard.domain.files.service import Download
 from dockyard.errors import ValidationError
 
+MAX_BOUNDARY = 70  # RFC 2046; a longer one is refused before parsing
+
 router = APIRouter(prefix="/containers/{cuid}", tags=["files"])
 
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
@@ -54,8 +56,11 @@ async def upload_zip(
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     if content_type == b"multipart/form-data":
         boundary = options.get(b"boundary")
-        if not boundary:
-            raise ValidationError("multipart body without a boundary", code="INVALID_MULTIPART")
+        if not boundary or len(boundary) > MAX_BOUNDARY:
+            raise ValidationError(
+                f"a multipart boundary has 1 to {MAX_BOUNDARY} characters (RFC 2046)",
+                code="INVALID_MULTIPART",
+            )
         body = _multipart_file(request.stream(), boundary)
     elif content_type.decode("latin-1") in ZIP_TYPES or not content_type:
         body = request.stream()
