@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 
@@ -74,3 +75,51 @@ def test_sigterm_writes_every_queued_event_and_audit_entry(tmp_path: Path, serve
         db.close()
     assert events == ACTIONS
     assert audited == ACTIONS
+
+
+async def test_sigterm_with_open_terminals_gives_each_its_last_frame(server: Server) -> None:
+    """Issue 9: SIGTERM while terminals are open; each session gets exactly one final
+    frame (``shutting_down``) before the connection closes, the exec processes are gone,
+    and the server exits."""
+    import json
+
+    import websockets
+
+    created = httpx.post(
+        f"{server.url}/containers",
+        headers=basic(*ADMIN),
+        json={"image": BUSYBOX, "command": "sleep 600", "start": True},
+        timeout=120,
+    )
+    assert created.status_code == 201, created.text
+    cuid = created.json()["cuid"]
+    url = f"ws://127.0.0.1:{server.port}/ws/{cuid}?cmd=sleep%20300&tty=false"
+    sessions = [await websockets.connect(url, additional_headers=basic(*ADMIN)) for _ in range(5)]
+    # Attach too: the main process keeps running after the service stops.
+    sessions.append(
+        await websockets.connect(
+            f"ws://127.0.0.1:{server.port}/ws/{cuid}", additional_headers=basic(*ADMIN)
+        )
+    )
+    assert server.proc is not None
+    server.proc.send_signal(signal.SIGTERM)
+    for ws in sessions:
+        frames = []
+        async with asyncio.timeout(30):
+            try:
+                async for message in ws:
+                    frames.append(json.loads(message))
+            except websockets.ConnectionClosed:
+                pass
+        finals = [f for f in frames if f["type"] in ("exit", "error")]
+        assert len(finals) == 1, frames
+        assert finals[0]["type"] == "error" and finals[0]["error"]["code"] == "shutting_down"
+    assert server.proc.wait(timeout=30) in (0, -signal.SIGTERM)
+    top = subprocess.run(
+        ["docker", "top", f"{cuid}-app-1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    assert "sleep 300" not in top and "sleep 600" in top
