@@ -17,7 +17,7 @@ import httpx
 
 from tests.conftest import ADMIN
 from tests.faults.engine import PrivateEngine
-from tests.server import Server
+from tests.server import Server, serve_env
 
 T = TypeVar("T")
 
@@ -63,21 +63,17 @@ class FaultServer(Server):
 
     def __init__(self, workdir: Path, engine: PrivateEngine, **env: str) -> None:
         self.data_dir = workdir / "data"
-        super().__init__(
-            workdir,
-            {
-                "APP_USER": ADMIN[0],
-                "APP_PASS": ADMIN[1],
-                "DATA_DIR": str(self.data_dir),
-                "LOG_DIR": str(workdir / "logs"),
-                "DOCKER_HOST": engine.host,
-                "ENGINE_TIMEOUT": str(ENGINE_TIMEOUT),
-                "RECONCILE_INTERVAL": str(RECONCILE_INTERVAL),
-                "NETWORK_NAME": NETWORK,
-                "COMPOSE_TIMEOUT": "30",
-                **env,
-            },
-        )
+        settings = {
+            "app_user": ADMIN[0],
+            "app_pass": ADMIN[1],
+            "docker_host": engine.host,
+            "engine_timeout": ENGINE_TIMEOUT,
+            "reconcile_interval": RECONCILE_INTERVAL,
+            "network_name": NETWORK,
+            "compose_timeout": 30,
+        }
+        settings.update({name.lower(): value for name, value in env.items()})
+        super().__init__(workdir, serve_env(workdir, **settings))
         self.engine = engine
         self.ledger = Ledger()
 
