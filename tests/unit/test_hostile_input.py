@@ -205,3 +205,19 @@ async def test_malformed_multipart_is_400_and_app_is_untouched(
     assert resp.status_code == 400, resp.text
     assert resp.json()["code"] == "INVALID_MULTIPART" and SPEC9 <= set(resp.json())
     assert list((fake_world.settings.containers_dir / cuid / "app").iterdir()) == []
+
+
+async def test_booleans_are_not_numbers_and_parameters_come_once(
+    fake_client: httpx.AsyncClient,
+) -> None:
+    """Found by schemathesis: `expires_in: true` made a token, and a repeated `tag` was
+    silently reduced to its last value."""
+    resp = await fake_client.post("/auth/token", json={"expires_in": True})
+    assert resp.status_code == 400 and resp.json()["error"] == "validation_error"
+    resp = await fake_client.post(
+        "/containers", json={"image": "busybox:test", "resources": {"cpus": True}}
+    )
+    assert resp.status_code == 400
+    resp = await fake_client.get("/containers", params=[("tag", "a"), ("tag", "b")])
+    assert resp.status_code == 400 and resp.json()["code"] == "REPEATED_PARAMETER"
+    assert (await fake_client.get("/containers", params={"status": "running,exited"})).is_success

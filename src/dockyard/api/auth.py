@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat
 
 from dockyard.api.deps import PrincipalDep, ServicesDep
 from dockyard.api.idempotency import IDEMPOTENT
@@ -15,7 +15,7 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 class TokenRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    expires_in: float | None = Field(
+    expires_in: StrictFloat | None = Field(
         default=None, description="seconds; TOKEN_TTL when omitted, at most TOKEN_MAX_TTL"
     )
     role: str | None = Field(default=None, description="narrow the token to this role")

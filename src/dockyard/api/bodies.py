@@ -1,4 +1,5 @@
-"""What a request body may be, checked before the application reads it (issue 9).
+"""What a request body (and its query) may be, checked before the application reads it
+(issue 9). A query parameter given twice is 400 ``REPEATED_PARAMETER``.
 
 Routes take JSON, except the few that take an archive (``RAW_BODY_ROUTES``). A body
 sent as a form, as text or as multipart to a JSON route is 415 (a body without any
@@ -11,11 +12,12 @@ from __future__ import annotations
 
 import re
 from email.message import Message as MimeMessage
+from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dockyard.api.errors import send_error
-from dockyard.errors import PayloadTooLargeError, UnsupportedMediaTypeError
+from dockyard.errors import PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError
 
 # Paths whose body is not JSON: ZIP uploads (application/zip or multipart).
 RAW_BODY_ROUTES = re.compile(r"/containers/[^/]+/upload-zip\Z")
@@ -38,6 +40,14 @@ class BodyRulesMiddleware:
         self.dev_mode = dev_mode
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (repeated := _repeated_parameter(scope)):
+            twice = ValidationError(
+                f"query parameter {repeated!r} is given more than once",
+                code="REPEATED_PARAMETER",
+                details={"field": repeated},
+            )
+            await send_error(send, scope.setdefault("state", {}), twice, dev_mode=self.dev_mode)
+            return
         if (
             scope["type"] != "http"
             or scope["method"] not in _WITH_BODY
@@ -91,6 +101,21 @@ class BodyRulesMiddleware:
                 return None
             if not message.get("more_body", False):
                 return bytes(body)
+
+
+def _repeated_parameter(scope: Scope) -> str | None:
+    """Every query parameter takes one value (lists are comma-separated, e.g.
+    ``status=running,paused``): a second one would be silently dropped."""
+    raw: bytes = scope.get("query_string", b"")
+    if b"&" not in raw:
+        return None
+    names: list[str] = [n for n, _ in parse_qsl(raw.decode("latin-1"), keep_blank_values=True)]
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return name[:64]
+        seen.add(name)
+    return None
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

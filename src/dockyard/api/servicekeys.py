@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Body, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat
 
 from dockyard.api.deps import PrincipalDep, ServicesDep
 from dockyard.api.idempotency import IDEMPOTENT
@@ -17,7 +17,7 @@ class CreateKey(BaseModel):
 
     description: str = Field(default="", max_length=255)
     role: str | None = Field(default=None, description="a narrower role for the key")
-    expires_in: float | None = Field(default=None, description="seconds until it expires")
+    expires_in: StrictFloat | None = Field(default=None, description="seconds until it expires")
 
 
 class RevokeKey(BaseModel):

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator
 
 _MEMORY = re.compile(r"^\d+(\.\d+)?[bkmgBKMG]?\Z")
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}\Z")
@@ -61,9 +61,10 @@ class _Strict(BaseModel):
 
 
 class Resources(_Strict):
-    cpus: float | None = Field(default=None, gt=0, le=1024)
+    # Strict numbers: a JSON true is not 1 (issue 9, schemathesis).
+    cpus: StrictFloat | None = Field(default=None, gt=0, le=1024)
     memory: str | None = Field(default=None, description='e.g. "512m", "4g"')
-    pids: int | None = Field(default=None, ge=16, le=1_000_000)
+    pids: StrictInt | None = Field(default=None, ge=16, le=1_000_000)
 
     @field_validator("memory")
     @classmethod
@@ -94,8 +95,8 @@ def memory_bytes(value: str) -> int:
 
 
 class Port(_Strict):
-    host: int | None = Field(default=None, ge=1, le=65535)
-    container: int = Field(ge=1, le=65535)
+    host: StrictInt | None = Field(default=None, ge=1, le=65535)
+    container: StrictInt = Field(ge=1, le=65535)
     protocol: Literal["tcp", "udp"] = "tcp"
 
 

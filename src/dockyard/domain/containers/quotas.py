@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator
 
 from dockyard.domain.models import ContainerSpec, Resources, memory_bytes
 from dockyard.errors import ConflictError, PayloadTooLargeError
@@ -25,10 +25,11 @@ class Quota(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_containers: int | None = Field(default=None, ge=0)
-    max_cpus: float | None = Field(default=None, gt=0, le=4096)
+    # Strict: a JSON true is not 1 (issue 9, schemathesis).
+    max_containers: StrictInt | None = Field(default=None, ge=0)
+    max_cpus: StrictFloat | None = Field(default=None, gt=0, le=4096)
     max_memory: str | None = Field(default=None, description='e.g. "4g"')
-    max_upload_bytes: int | None = Field(default=None, ge=1)
+    max_upload_bytes: StrictInt | None = Field(default=None, ge=1)
 
     @field_validator("max_memory")
     @classmethod
