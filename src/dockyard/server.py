@@ -14,27 +14,28 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import datetime
 from typing import Any
 
 import structlog
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from dockyard.api.errors import problem
+
 log = structlog.get_logger("dockyard.server")
 
 
 def timeout_response(what: str) -> bytes:
+    """A whole HTTP/1.1 408 answer, SPEC §9's body rendered by ``api/errors.problem``."""
     request_id = str(uuid.uuid4())
     body = json.dumps(
-        {
-            "error": "timeout",
-            "code": "REQUEST_TIMEOUT",
-            "message": f"the request's {what} did not arrive in time",
-            "status": 408,
-            "request_id": request_id,
-            "timestamp": datetime.now().astimezone().isoformat(timespec="seconds"),
-            "details": {"waiting_for": what},
-        }
+        problem(
+            "timeout",
+            "REQUEST_TIMEOUT",
+            f"the request's {what} did not arrive in time",
+            request_id=request_id,
+            status=408,
+            details={"waiting_for": what},
+        )
     ).encode()
     head = (
         "HTTP/1.1 408 Request Timeout\r\n"

@@ -155,13 +155,7 @@ async def send_500(send: Send, request_id: str, exc: Exception, *, dev_mode: boo
         exc=exc,
         dev_mode=dev_mode,
     )
-    payload = json.dumps(body).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(payload)).encode()),
-    ]
-    await send({"type": "http.response.start", "status": 500, "headers": headers})
-    await send({"type": "http.response.body", "body": payload})
+    await _send_body(send, 500, body)
 
 
 async def send_error(
@@ -179,12 +173,18 @@ async def send_error(
         details=exc.details,
         dev_mode=dev_mode,
     )
+    await _send_body(send, status, body, close=True)
+
+
+async def _send_body(send: Send, status: int, body: dict[str, Any], *, close: bool = False) -> None:
+    """An error body sent straight through ASGI (below the exception handlers)."""
     payload = json.dumps(body).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(payload)).encode()),
-        (b"connection", b"close"),
     ]
+    if close:
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
 
