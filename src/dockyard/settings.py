@@ -79,6 +79,21 @@ class Settings(BaseSettings):
     default_cpus: float = Field(default=1.0, gt=0, le=1024)
     default_memory: str = "512m"
     default_pids: int = Field(default=256, ge=16, le=1_000_000)
+    # Host ports below 1024 may be published (SPEC §4 "host access"; off by default).
+    host_access: bool = False
+    # -- images and builds (SPEC §6) --
+    builds_max_running: int = Field(default=2, ge=1, le=64)  # builds and pulls at once
+    builds_max_queued: int = Field(default=20, ge=0, le=10_000)  # waiting, past the running
+    builds_per_account: int = Field(default=4, ge=1, le=1000)  # queued + running, per account
+    build_timeout: float = Field(default=1800.0, gt=0)  # a build's (or pull's) deadline
+    push_timeout: float = Field(default=1800.0, gt=0)
+    build_network: str = "dockyard-build"  # RUN steps' network: a bridge Dockyard makes, or none
+    build_memory: str = "2g"  # memory of a build's RUN containers
+    build_cpus: float = Field(default=1.0, gt=0, le=1024)
+    build_context_max_bytes: int = Field(default=512 * 1024**2, ge=1)
+    build_log_max_bytes: int = Field(default=8 * 1024**2, ge=1024)
+    git_allow_http_hosts: str = ""  # comma list of hosts a git build may reach over http
+    git_timeout: float = Field(default=300.0, gt=0)
 
     @field_validator("default_user_uid")
     @classmethod
@@ -140,6 +155,16 @@ class Settings(BaseSettings):
     def token_secret_file(self) -> Path:
         """Signs bearer tokens; generated on first start, mode 0600."""
         return self.data_dir / "token-secret"
+
+    @property
+    def registry_secret_file(self) -> Path:
+        """Encrypts registry credentials at rest; generated on first start, mode 0600."""
+        return self.data_dir / "registry-secret"
+
+    @property
+    def jobs_dir(self) -> Path:
+        """Build and pull logs, and build contexts while they are made."""
+        return self.data_dir / "jobs"
 
     @property
     def allowed_origins(self) -> frozenset[str]:

@@ -195,3 +195,42 @@ idempotency_keys = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_idempotency_created_at", "created_at"),
 )
+
+# -- jobs and registries (0005): builds and pulls, registry credentials ------------------
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("kind", String(16), nullable=False),  # build | pull
+    Column("owner", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Column("step", Integer),
+    Column("total_steps", Integer),
+    Column("image_id", String(128)),
+    Column("digest", String(160)),
+    Column("tags", JSON, nullable=False),
+    Column("spec", JSON, nullable=False),  # the request, secrets removed
+    Column("progress", JSON, nullable=False),  # per layer, for pulls and pushes
+    Column("error", JSON),  # {"kind", "code", "message", "step"}
+    Column("instance", String(32), nullable=False),  # the process that runs it
+    Index("ix_jobs_owner_created", "owner", "created_at", "id"),
+    Index("ix_jobs_status", "status"),
+    Index("ix_jobs_created", "created_at", "id"),
+)
+
+registries = Table(
+    "registries",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("shared", Boolean, nullable=False),  # an admin's, usable by everyone
+    Column("server", String(255), nullable=False),
+    Column("username", String(255), nullable=False),
+    Column("secret", LargeBinary, nullable=False),  # encrypted password or token
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_registries_owner", "owner", "server"),
+)

@@ -24,7 +24,12 @@ class Permission(StrEnum):
     CONTAINERS_EXEC = "containers:exec"
     FILES_READ = "files:read"
     FILES_WRITE = "files:write"
+    IMAGES_READ = "images:read"
+    IMAGES_PULL = "images:pull"
     IMAGES_BUILD = "images:build"
+    IMAGES_DELETE = "images:delete"
+    REGISTRIES_READ = "registries:read"  # one's own registry credentials (and shared ones)
+    REGISTRIES_MANAGE = "registries:manage"  # add and remove one's own
     SYSTEM_READ = "system:read"
     KEYS_MANAGE = "keys:manage"  # one's own service keys
     ACCOUNTS_MANAGE = "accounts:manage"  # every account, role and quota
@@ -39,7 +44,12 @@ BUILTIN_ROLES: dict[str, frozenset[Permission]] = {
     Role.ADMIN.value: frozenset(Permission),
     Role.USER.value: frozenset(Permission) - _ADMIN_ONLY,
     Role.VIEWER.value: frozenset(
-        {Permission.CONTAINERS_READ, Permission.FILES_READ, Permission.SYSTEM_READ}
+        {
+            Permission.CONTAINERS_READ,
+            Permission.FILES_READ,
+            Permission.SYSTEM_READ,
+            Permission.IMAGES_READ,
+        }
     ),
 }
 # The same, keyed by the enum (older callers).
