@@ -36,10 +36,10 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
 
 
 class FakeWorld:
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, **settings: object) -> None:
         self.engine = FakeEngine()
         self.compose = FakeCompose(self.engine)
-        self.settings = make_settings(tmp_path)
+        self.settings = make_settings(tmp_path, **settings)
         self.app = create_app(
             self.settings,
             engine=self.engine,

@@ -262,6 +262,7 @@ def _container_config(settings: Settings) -> ContainerConfig:
             pids=settings.default_pids,
         ),
         reserved_ports=frozenset({2375, 2376, settings.port}),
+        host_access=settings.host_access,
     )
 
 

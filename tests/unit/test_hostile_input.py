@@ -3,12 +3,13 @@ SPEC §9 shape, and nothing is written."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import FakeWorld
+from tests.conftest import ADMIN, FakeWorld, basic
 
 SPEC9 = {"error", "code", "message", "status", "request_id", "timestamp", "details"}
 
@@ -221,3 +222,27 @@ async def test_booleans_are_not_numbers_and_parameters_come_once(
     resp = await fake_client.get("/containers", params=[("tag", "a"), ("tag", "b")])
     assert resp.status_code == 400 and resp.json()["code"] == "REPEATED_PARAMETER"
     assert (await fake_client.get("/containers", params={"status": "running,exited"})).is_success
+
+
+async def test_host_access_lets_ports_below_1024_through_but_never_the_reserved(
+    tmp_path: Path,
+) -> None:
+    """HOST_ACCESS=true (an admin setting) lifts the first rule only: 80 may be published,
+    the engine's ports and the service's own stay refused."""
+    world = FakeWorld(tmp_path, host_access=True)
+    async with world.app.router.lifespan_context(world.app):
+        transport = httpx.ASGITransport(app=world.app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://test", headers=basic(*ADMIN)
+        ) as client:
+            made = await client.post(
+                "/containers",
+                json={"image": "busybox:test", "ports": [{"host": 80, "container": 80}]},
+            )
+            assert made.status_code == 201, made.text
+            assert made.json()["ports"][0]["host"] == 80
+            for port in (2375, 2376, world.settings.port):
+                error = await refused(
+                    client, {"image": "busybox:test", "ports": [{"host": port, "container": 80}]}
+                )
+                assert error["code"] == "PORT_NOT_ALLOWED"

@@ -60,6 +60,8 @@ class ContainerConfig:
     default_resources: Resources = field(default_factory=Resources)
     # Host ports never published: the engine's, Dockyard's own (below 1024 too).
     reserved_ports: frozenset[int] = frozenset({2375, 2376})
+    # Host ports below 1024 may be published (SPEC §4 "host access", settings.host_access).
+    host_access: bool = False
 
 
 class ContainerService:
@@ -275,7 +277,7 @@ class ContainerService:
         return spec if filled == spec.resources else spec.model_copy(update={"resources": filled})
 
     async def _check_ports(self, ports: list[Port], cuid: str | None) -> None:
-        check_host_ports(ports, self._config.reserved_ports)
+        check_host_ports(ports, self._config.reserved_ports, host_access=self._config.host_access)
         for port in ports:
             if port.host and await self._repo.holding_port(port.host, port.protocol, exclude=cuid):
                 raise ConflictError(

@@ -65,14 +65,19 @@ def iter_statuses(raw: str | None) -> Iterator[Status]:
             ) from None
 
 
-def check_host_ports(ports: list[Port], reserved: frozenset[int]) -> None:
-    """Host ports below 1024, the engine's and the service's own are never published;
-    a port is listed once."""
+def check_host_ports(
+    ports: list[Port], reserved: frozenset[int], *, host_access: bool = False
+) -> None:
+    """The engine's and the service's own host ports are never published, ports below
+    1024 only with host access (an admin setting, off by default); a port is listed once."""
     for port in ports:
-        if port.host is not None and (port.host < 1024 or port.host in reserved):
+        if port.host is None:
+            continue
+        if port.host in reserved or (port.host < 1024 and not host_access):
+            below = "" if host_access else "ports below 1024 (host access is off), "
             raise ValidationError(
-                f"host port {port.host} may not be published (ports below 1024, the"
-                " engine's and this service's own are reserved)",
+                f"host port {port.host} may not be published ({below}the engine's"
+                " and this service's own are reserved)",
                 code="PORT_NOT_ALLOWED",
                 details={"field": "ports", "provided": port.host},
             )
