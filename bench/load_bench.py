@@ -6,7 +6,7 @@
    the deletes nothing is left.
 2. ``--seconds`` of reads (``GET /containers/{cuid}`` and ``GET /containers?limit=50``) at
    ``--rate`` requests a second, while ``--writers`` loops of PATCH/start/stop run beside
-   them: no 5xx, reads' p99 ≤ 50 ms.
+   them, each pausing ``--writer-pause`` seconds between writes: no 5xx, reads' p99 ≤ 50 ms.
 
 Run as root from the repository: ``.venv/bin/python bench/load_bench.py``.
 """
@@ -96,7 +96,11 @@ async def _bursts(ctx: Ctx, rounds: int, count: int) -> dict[str, Any]:
     }
 
 
-async def _writer(client: httpx.AsyncClient, cuid: str, stop: float, codes: list[int]) -> None:
+async def _writer(
+    client: httpx.AsyncClient, cuid: str, stop: float, codes: list[int], pause: float
+) -> None:
+    """One writer: PATCH (a recreate), stop, start, … with ``pause`` seconds between
+    writes (0: back to back, which keeps Compose busy on every core)."""
     i = 0
     while time.monotonic() < stop:
         i += 1
@@ -106,6 +110,8 @@ async def _writer(client: httpx.AsyncClient, cuid: str, stop: float, codes: list
             else client.post(f"/containers/{cuid}/{'stop' if i % 3 == 1 else 'start'}")
         )
         codes.append((await step).status_code)
+        if pause:
+            await asyncio.sleep(pause)  # the writer's pace, not synchronisation
 
 
 async def _reader(
@@ -143,7 +149,9 @@ async def _reader(
     return latencies, codes
 
 
-async def _steady(ctx: Ctx, seconds: float, rate: float, writers: int) -> dict[str, Any]:
+async def _steady(
+    ctx: Ctx, seconds: float, rate: float, writers: int, pause: float
+) -> dict[str, Any]:
     async with _client(ctx, 200) as client:
         made = [
             (await client.post("/containers", json={"image": IMAGE, "command": COMMAND})).json()
@@ -153,7 +161,7 @@ async def _steady(ctx: Ctx, seconds: float, rate: float, writers: int) -> dict[s
         ctx.api_cuids.update(cuids)
         stop = time.monotonic() + seconds
         write_codes: list[int] = []
-        loops = [_writer(client, c, stop, write_codes) for c in cuids[2:]]
+        loops = [_writer(client, c, stop, write_codes, pause) for c in cuids[2:]]
         (latencies, codes), *_ = await asyncio.gather(
             _reader(client, cuids[:2], rate, stop), *loops
         )
@@ -166,6 +174,7 @@ async def _steady(ctx: Ctx, seconds: float, rate: float, writers: int) -> dict[s
         "rate": rate,
         "achieved_rate": round(len(codes) / seconds, 1),
         "writers": writers,
+        "writer_pause_s": pause,
         "reads": len(codes),
         "writes": len(write_codes),
         "5xx": five,
@@ -182,13 +191,21 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=300)
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--writers", type=int, default=10)
+    parser.add_argument("--writer-pause", type=float, default=1.0, help="seconds between writes")
     args = parser.parse_args()
 
     def measure(ctx: Ctx, b: dict[str, Any]) -> None:
-        log(f"1. {args.rounds} rounds of {args.concurrent} concurrent creates")
-        b["bursts"] = asyncio.run(_bursts(ctx, args.rounds, args.concurrent))
-        log(f"2. {args.rate:g} reads/s for {args.seconds:g} s beside {args.writers} writers")
-        b["steady"] = asyncio.run(_steady(ctx, args.seconds, args.rate, args.writers))
+        if args.rounds:
+            log(f"1. {args.rounds} rounds of {args.concurrent} concurrent creates")
+            b["bursts"] = asyncio.run(_bursts(ctx, args.rounds, args.concurrent))
+        if args.seconds:
+            log(
+                f"2. {args.rate:g} reads/s for {args.seconds:g} s beside {args.writers} writers"
+                f" (a write, then {args.writer_pause:g} s)"
+            )
+            b["steady"] = asyncio.run(
+                _steady(ctx, args.seconds, args.rate, args.writers, args.writer_pause)
+            )
 
     ctx = new_ctx("dyload-", network=NETWORK, keep_log=base.RESULTS / "load-latest-server.log")
     results, status = run_session(ctx, measure, out=OUT)
@@ -208,7 +225,8 @@ def main() -> int:
         rows.append(
             [
                 f"reads {steady['achieved_rate']:g}/s (asked {steady['rate']:g}), "
-                f"{steady['writers']} writers, {steady['seconds']:g} s",
+                f"{steady['writers']} writers (pause {steady['writer_pause_s']:g} s),"
+                f" {steady['seconds']:g} s",
                 f"p50 {steady['read_p50_ms']} ms, p99 {steady['read_p99_ms']} ms",
                 f"5xx {steady['5xx']} of {steady['reads'] + steady['writes']}",
                 f"0 x 5xx, p99 <= {READ_P99_MS:g} ms",

@@ -220,6 +220,7 @@ def _compose(settings: Settings) -> tuple[ComposeRunner, str]:
         binary,
         docker_host=settings.docker_host,
         timeout=settings.compose_timeout,
+        nice=settings.compose_nice,
         stop_timeout=settings.stop_timeout,
     )
     return runner, version

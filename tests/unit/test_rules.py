@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,15 @@ def test_compose_argv_is_data(tmp_path: Path) -> None:
     ]
     assert runner.verb_argv("up")[:2] == ["up", "--detach"]
     assert "--pull" in runner.verb_argv("create")
+
+
+async def test_compose_runs_at_a_lower_cpu_priority(tmp_path: Path) -> None:
+    """COMPOSE_NICE: under writer load the service's own loop gets the CPU first."""
+    script = tmp_path / "compose"
+    script.write_text("#!/bin/sh\nnice\n")  # `nice` alone prints the niceness it runs at
+    script.chmod(0o755)
+    ours = os.nice(0)
+    niced = CliComposeRunner(script, docker_host=None, timeout=5, stop_timeout=1, nice=10)
+    plain = CliComposeRunner(script, docker_host=None, timeout=5, stop_timeout=1)
+    assert int(await niced.run_argv([str(script)], verb="version")) == min(ours + 10, 19)
+    assert int(await plain.run_argv([str(script)], verb="version")) == ours

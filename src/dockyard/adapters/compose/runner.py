@@ -1,13 +1,16 @@
 """The Compose v2 CLI as an async subprocess: argv as data, a deadline on every call.
 
 The process runs in its own session so that on a timeout the whole group (Compose and
-anything it spawned) is killed, not just the parent.
+anything it spawned) is killed, not just the parent. It runs at a lower CPU priority
+(``nice``, ``COMPOSE_NICE``): when writers keep Compose busy on every core, the service's
+own event loop, which answers the reads, still gets the CPU first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import tempfile
 import time
@@ -30,10 +33,18 @@ class CliComposeRunner:
     """``ComposeRunner`` over the Compose v2 binary."""
 
     def __init__(
-        self, binary: Path, *, docker_host: str | None, timeout: float, stop_timeout: int
+        self,
+        binary: Path,
+        *,
+        docker_host: str | None,
+        timeout: float,
+        stop_timeout: int,
+        nice: int = 0,
     ) -> None:
         self._binary = str(binary)
         self._timeout = timeout
+        nice_bin = shutil.which("nice") if nice else None
+        self._prefix = [nice_bin, "-n", str(nice)] if nice_bin else []
         self._stop_timeout = stop_timeout
         self._env = dict(os.environ)
         if docker_host:
@@ -90,6 +101,7 @@ class CliComposeRunner:
     async def run_argv(self, argv: list[str], *, verb: str, project: str | None = None) -> str:
         started = time.perf_counter()
         proc = await asyncio.create_subprocess_exec(
+            *self._prefix,
             *argv,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
