@@ -88,6 +88,6 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, **override
         action_log=action_log,
         metrics=metrics,
         dev_mode=settings.dev_mode,
-        audit=runtime.services.audit.record,
+        audit=runtime.services.audit,
     )
     return app

@@ -170,7 +170,7 @@ def build_services(
         max_events=settings.events_max,
         follow_max=settings.events_follow_max,
     )
-    audit = AuditTrail(SqlAuditRepository(database))
+    audit = AuditTrail(SqlAuditRepository(database), commit_wait=settings.sqlite_busy_timeout)
     recorder = JournalRecorder(events, audit)
     containers = ContainerService(
         stores.containers,

@@ -4,7 +4,7 @@ I1  every 2xx is kept: a created container is there and usable, a deleted one is
 I2  no orphan: every container Dockyard labelled on the engine has a record
 I3  no ghost: every record that claims a container has one on the engine
 I4  /app holds the old or the new upload, never a mix (when an upload was involved)
-I5  one audit entry per accepted change
+I5  one audit entry per accepted change, also after a SIGKILL (committed before its 2xx)
 I7  no compose process left behind
     and ``PRAGMA integrity_check`` is ok.
 
@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from tests.faults.faults import FaultServer, wait_until
+from tests.faults.faults import Accepted, FaultServer, wait_until
 
 SETTLE_TIMEOUT = 30.0
 # A record in one of these claims no container on the engine.
@@ -34,20 +34,17 @@ def check_invariants(
     *,
     app: dict[str, list[set[str]]] | None = None,
     unanswered: int = 0,
-    killed: bool = False,
 ) -> None:
     """Assert I1-I7 for what ``server`` accepted; ``app`` maps a cuid to the file sets
     its /app may hold (the old and the new upload). A container whose create was not
     answered 201 must not exist, but for at most ``unanswered`` creates cut off before
-    their answer (the client cannot tell those from a success). ``killed``: the server
-    was SIGKILLed, and the audit entries still queued then are lost (docs/reliability.md):
-    no entry may be doubled, but one may be missing."""
+    their answer (the client cannot tell those from a success)."""
     with server.client() as client:
         records = _settled(server, client)
         _kept(server, client, records)
         strangers = set(records) - set(server.ledger.created)
         assert len(strangers) <= unanswered, f"I1: containers no 201 announced: {strangers}"
-        _audited(server, client, killed=killed)
+        _audited(client, server.ledger.accepted)
     if app:
         for cuid, allowed in app.items():
             held = _files(server.data_dir / "containers" / cuid / "app")
@@ -104,33 +101,21 @@ def _kept(server: FaultServer, client: httpx.Client, records: dict[str, dict[str
         assert client.get(f"/containers/{cuid}").status_code == 404, f"I1: {cuid} is back"
 
 
-def _audited(server: FaultServer, client: httpx.Client, *, killed: bool) -> None:
-    """One audit entry with a 2xx per accepted change (the journal writes in batches:
-    the entries of the last answers may take a moment)."""
-    wanted = Counter((a.action, a.resource) for a in server.ledger.accepted)
+def _audited(client: httpx.Client, accepted: list[Accepted]) -> None:
+    """Exactly one audit entry with a 2xx per accepted change, at once: the entry is
+    committed before the 2xx leaves, so not even a SIGKILL after the answer loses it.
+    Requests cut off before their answer may or may not have one (not in ``accepted``)."""
+    wanted = Counter((a.action, a.resource) for a in accepted)
     if not wanted:
         return
+    response = client.get("/audit", params={"limit": 500})
+    assert response.status_code == 200, response.text
     found: Counter[tuple[str, str]] = Counter()
-
-    def complete() -> bool:
-        response = client.get("/audit", params={"limit": 500})
-        assert response.status_code == 200, response.text
-        found.clear()
-        for entry in response.json()["entries"]:
-            if 200 <= entry["status"] < 300:
-                found[(entry["action"], entry["resource"])] += 1
-        return all(found[key] >= 1 for key in wanted)
-
-    try:
-        wait_until(complete, 3 if killed else 10, "audit entries")
-    except AssertionError:
-        if not killed:
-            raise AssertionError(f"I5: audit has {dict(found)}, accepted {dict(wanted)}") from None
-    for key, count in wanted.items():
-        if killed:
-            assert found[key] <= count, f"I5: {key} audited {found[key]} times, accepted {count}"
-        else:
-            assert found[key] == count, f"I5: {key} audited {found[key]} times, accepted {count}"
+    for entry in response.json()["entries"]:
+        if 200 <= entry["status"] < 300:
+            found[(entry["action"], entry["resource"])] += 1
+    wrong = {key: found[key] for key, count in wanted.items() if found[key] != count}
+    assert not wrong, f"I5: audited {wrong} times, accepted {dict(wanted)}"
 
 
 def _files(root: Path) -> set[str]:

@@ -104,3 +104,77 @@ async def test_a_store_that_stays_down_loses_the_batch_visibly(retries: int) -> 
     assert await writer.flush(5)
     assert store.written == []
     assert await writer.close(1) == 2
+
+
+# -- group commit (issue 9): a waiter learns when the batch holding its item is committed
+
+
+async def test_waiters_queued_during_a_write_share_the_next_commit() -> None:
+    store = SlowStore()
+    writer = BatchWriter("t", store.append, max_pending=100)
+    writer.start()
+    first = writer.put_waiting(0)
+    await store.entered.wait()  # the first batch is being written, and held there
+    later = [writer.put_waiting(i) for i in range(1, 6)]
+    assert not first.done() and not any(w.done() for w in later)
+    store.gate.set()
+    assert await first is True
+    assert await asyncio.gather(*later) == [True] * 5
+    assert store.batches == [[0], [1, 2, 3, 4, 5]]  # two commits for six waiters
+    assert await writer.close(1) == 0
+
+
+async def test_a_waiter_hears_the_commit_of_its_own_batch_not_an_earlier_one() -> None:
+    store = SlowStore()
+    writer = BatchWriter("t", store.append, max_pending=100, batch=2)
+    writer.start()
+    writer.put(0)
+    await store.entered.wait()
+    writer.put(1)
+    writer.put(2)
+    mine = writer.put_waiting(3)  # in the third batch: [0], [1, 2], [3]
+    store.gate.set()
+    assert await mine is True
+    assert store.written == [0, 1, 2, 3]
+    assert len(store.batches) == 3
+    assert await writer.close(1) == 0
+
+
+async def test_a_lost_batch_tells_its_waiters() -> None:
+    store = SlowStore()
+    store.failures = 10
+    store.gate.set()
+    writer = BatchWriter("t", store.append, max_pending=10, retries=2, backoff=0.001)
+    writer.start()
+    assert await writer.put_waiting(1) is False
+    store.failures = 0
+    assert await writer.put_waiting(2) is True
+    assert store.written == [2]
+    assert await writer.close(1) == 1
+
+
+async def test_no_waiter_hangs_when_the_writer_stops_or_never_ran() -> None:
+    store = SlowStore()
+    writer = BatchWriter("t", store.append, max_pending=10)
+    assert await writer.put_waiting(0) is False  # not started: nothing would write it
+    writer.start()
+    held = writer.put_waiting(1)
+    await store.entered.wait()
+    queued = writer.put_waiting(2)
+    assert await writer.close(deadline=0.05) == 3
+    assert await held is False and await queued is False
+    assert await writer.put_waiting(3) is False  # closed
+    assert not store.cancelled
+
+
+async def test_a_full_queue_refuses_a_waiter_at_once() -> None:
+    store = SlowStore()
+    writer = BatchWriter("t", store.append, max_pending=1)
+    writer.start()
+    writer.put(0)
+    await store.entered.wait()
+    writer.put(1)  # the queue holds one
+    refused = writer.put_waiting(2)
+    assert refused.done() and refused.result() is False
+    store.gate.set()
+    assert await writer.close(1) == 1

@@ -7,10 +7,9 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -25,8 +24,14 @@ log = structlog.get_logger("dockyard.api")
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
-# The audit trail: every authenticated request but these methods (domain/audit.py).
-AuditSink = Callable[[AuditEntry], None]
+
+class AuditSink(Protocol):
+    """The audit trail (domain/access/audit.py): every authenticated request but reads."""
+
+    def record(self, entry: AuditEntry) -> None: ...
+    async def commit(self, entry: AuditEntry) -> bool: ...
+
+
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 _RESOURCE_PARAMS = ("cuid", "username", "key_id", "token_id", "name")
 
@@ -88,24 +93,29 @@ class RequestContextMiddleware:
         state["request_id"] = request_id
         started = time.perf_counter()
         response: dict[str, Any] = {"status": None}
-        # Audited before the last byte leaves, so a client that reads /audit next sees it.
-        audit_pending = self.audit is not None and scope.get("method", "WS") not in _READS
+        # Audited before the last byte leaves, so a client that reads /audit next sees it;
+        # an accepted change's entry is even committed by then (issue 9: SIGKILL).
+        # Set to None once the entry is queued.
+        audit = self.audit if scope.get("method", "WS") not in _READS else None
         # The domain names the resource a change made or touched (domain/recording.py).
         changes = RequestScope()
         token = request_scope.set(changes)
 
         async def send_with_id(message: Message) -> None:
-            nonlocal audit_pending
+            nonlocal audit
             if message["type"] in ("http.response.start", "websocket.http.response.start"):
                 response["status"] = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             elif message["type"] == "websocket.accept":
                 response["status"] = 101
-            elif message["type"] == "http.response.body" and audit_pending:
+            elif message["type"] == "http.response.body" and audit is not None:
                 if not message.get("more_body", False):
-                    audit_pending = False
-                    self._audit(scope, state, response["status"] or 500, changes.resource)
+                    sink, audit = audit, None
+                    status = response["status"] or 500
+                    entry = _entry(scope, state, status, changes.resource)
+                    if entry is not None:
+                        await _audit(sink, entry, durable=200 <= status < 300)
             await send(message)
 
         try:
@@ -124,34 +134,12 @@ class RequestContextMiddleware:
                 raise
         finally:
             request_scope.reset(token)
-            if audit_pending:
-                self._audit(scope, state, response["status"] or 500, changes.resource)
+            if audit is not None:
+                # No full answer left (a WebSocket, a cut-off stream): nothing to wait for.
+                entry = _entry(scope, state, response["status"] or 500, changes.resource)
+                if entry is not None:
+                    audit.record(entry)
             self._record(scope, state, response["status"] or 500, started)
-
-    def _audit(self, scope: Scope, state: dict[str, Any], status: int, changed: str | None) -> None:
-        """One request that asked for a change: who, what, which resource, outcome. The
-        resource is the route's own, else the one the domain recorded (a new one's id)."""
-        user = state.get("user")
-        if user is None or self.audit is None:
-            return  # not authenticated: the action log has it, the audit does not
-        params = scope.get("path_params") or {}
-        resource = next((str(params[k]) for k in _RESOURCE_PARAMS if k in params), None)
-        if resource is None:
-            resource = changed
-        client = scope.get("client")
-        self.audit(
-            AuditEntry(
-                username=user,
-                credential=state.get("credential") or "basic",
-                method=scope.get("method", "WS"),
-                route=getattr(scope.get("route"), "path", "unmatched"),
-                action=getattr(scope.get("endpoint"), "__name__", "unknown"),
-                resource=resource[:128] if resource else None,
-                request_id=state.get("request_id"),
-                status=status,
-                source=client[0] if client else None,
-            )
-        )
 
     def _record(self, scope: Scope, state: dict[str, Any], status: int, started: float) -> None:
         duration = time.perf_counter() - started
@@ -175,6 +163,41 @@ class RequestContextMiddleware:
                 "code": state.get("error_code"),
             }
         )
+
+
+async def _audit(audit: AuditSink, entry: AuditEntry, *, durable: bool) -> None:
+    """Queue the entry; for an accepted change, wait until it is committed. A store
+    that cannot take it in time does not undo the change: logged, and the answer goes."""
+    if not durable:
+        audit.record(entry)
+    elif not await audit.commit(entry):
+        log.error("audit.not_committed", request_id=entry.request_id, action=entry.action)
+
+
+def _entry(
+    scope: Scope, state: dict[str, Any], status: int, changed: str | None
+) -> AuditEntry | None:
+    """One request that asked for a change: who, what, which resource, outcome. The
+    resource is the route's own, else the one the domain recorded (a new one's id)."""
+    user = state.get("user")
+    if user is None:
+        return None  # not authenticated: the action log has it, the audit does not
+    params = scope.get("path_params") or {}
+    resource = next((str(params[k]) for k in _RESOURCE_PARAMS if k in params), None)
+    if resource is None:
+        resource = changed
+    client = scope.get("client")
+    return AuditEntry(
+        username=user,
+        credential=state.get("credential") or "basic",
+        method=scope.get("method", "WS"),
+        route=getattr(scope.get("route"), "path", "unmatched"),
+        action=getattr(scope.get("endpoint"), "__name__", "unknown"),
+        resource=resource[:128] if resource else None,
+        request_id=state.get("request_id"),
+        status=status,
+        source=client[0] if client else None,
+    )
 
 
 def _request_id(scope: Scope) -> str:

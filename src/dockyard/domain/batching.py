@@ -7,12 +7,18 @@ and counts. One task appends what is queued in batches, each batch in one transa
 for the queue to empty, and only then (or at the deadline) stops the task. A write in
 progress is never cancelled: a cancelled transaction would keep SQLite's write lock
 while the last writes queue behind it (issue 8: events lost, stop stalled ~30 s).
+
+Group commit (issue 9): ``put_waiting`` queues like ``put`` and hands back a future that
+is resolved when the batch holding the item is committed (True) or lost (False). The
+writer takes whatever is queued as soon as its last write ends, so concurrent waiters
+share one commit and nobody waits for a timer. Closing resolves every waiter left.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
@@ -55,6 +61,11 @@ class BatchWriter(Generic[T, R]):
         self._task: asyncio.Task[None] | None = None
         self._in_flight = 0
         self.dropped = 0
+        # Items are written in the order they were queued: the n-th accepted item is in
+        # the batch that brings ``_settled`` to n. Waiters are kept in that order too.
+        self._accepted = 0
+        self._settled = 0
+        self._waiters: deque[tuple[int, asyncio.Future[bool]]] = deque()
 
     @property
     def pending(self) -> int:
@@ -71,7 +82,18 @@ class BatchWriter(Generic[T, R]):
         except asyncio.QueueFull:
             self._drop(1, "full")
             return False
+        self._accepted += 1
         return True
+
+    def put_waiting(self, item: T) -> asyncio.Future[bool]:
+        """Queue one item; the future says whether the batch holding it was committed
+        (False at once when the item was dropped, or when no task writes now)."""
+        done = asyncio.get_running_loop().create_future()
+        if not self.put(item) or self._task is None or self._task.done():
+            done.set_result(False)
+        else:
+            self._waiters.append((self._accepted, done))
+        return done
 
     def start(self) -> None:
         if self._task is None:
@@ -101,13 +123,23 @@ class BatchWriter(Generic[T, R]):
             self._in_flight = len(batch)
             try:
                 # Shielded: stopping the writer never cuts a transaction in half.
-                await asyncio.shield(self._write(batch))
+                written = await asyncio.shield(self._write(batch))
             finally:
                 self._in_flight = 0
                 for _ in batch:
                     self._queue.task_done()
+            self._settled += len(batch)
+            self._resolve(written, upto=self._settled)
 
-    async def _write(self, batch: list[T]) -> None:
+    def _resolve(self, written: bool, *, upto: int | None = None) -> None:
+        """Tell the waiters of the items up to ``upto`` (all when None) their outcome."""
+        waiters = self._waiters
+        while waiters and (upto is None or waiters[0][0] <= upto):
+            _, done = waiters.popleft()
+            if not done.done():  # its waiter may have given up (cancelled it)
+                done.set_result(written)
+
+    async def _write(self, batch: list[T]) -> bool:
         for attempt in range(self._retries):
             try:
                 result = await self._append(batch)
@@ -123,8 +155,9 @@ class BatchWriter(Generic[T, R]):
                 continue
             if self._on_written is not None:
                 self._on_written(result)
-            return
+            return True
         self._drop(len(batch), "write_failed")
+        return False
 
     async def flush(self, wait: float) -> bool:
         """Wait (at most ``wait`` seconds) until everything queued so far is written;
@@ -154,6 +187,7 @@ class BatchWriter(Generic[T, R]):
                 self._drop(left, "deadline")
         elif not self._queue.empty():
             self._drop(self._queue.qsize(), "never_started")
+        self._resolve(False)  # what is still waited for was not written: nobody hangs
         if self.dropped:
             log.warning("journal.closed_with_losses", journal=self.name, dropped=self.dropped)
         return self.dropped

@@ -1,13 +1,20 @@
 """The audit trail: every accepted change, appended to the store, readable by admins.
 
-The request middleware hands each authenticated non-GET request to ``AuditTrail.record``
-(no I/O: a bounded queue); one ``BatchWriter`` appends what is queued in batches and
-drains it when the service stops. Reads never touch it. ``GET /audit`` first waits for
-the queue to drain, so a client reads its own changes.
+The request middleware hands each authenticated non-GET request to the trail (no I/O: a
+bounded queue); one ``BatchWriter`` appends what is queued in batches and drains it when
+the service stops. Reads never touch it. ``GET /audit`` first waits for the queue to
+drain, so a client reads its own changes.
+
+An accepted change (a 2xx) goes through ``commit`` instead: its answer waits until the
+batch holding its entry is committed, so a SIGKILL cannot lose the entry of a change the
+client was told about (issue 9). Concurrent changes share one commit (group commit). The
+wait is bounded: a store that stays busy or full is logged, and the answer still leaves
+(the change is made; docs/reliability.md). Refusals and failures stay fire-and-forget.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -22,6 +29,7 @@ from dockyard.domain.paging import Page, before, check_limit, page_of
 MAX_PENDING = 100_000
 BATCH = 500
 MAX_PAGE = 500
+COMMIT_WAIT = 10.0  # seconds an answer waits for its entry at most (the busy timeout)
 
 
 class AuditEntry(BaseModel):
@@ -55,8 +63,15 @@ class AuditRepository(Protocol):
 
 
 class AuditTrail:
-    def __init__(self, repo: AuditRepository, *, max_pending: int = MAX_PENDING) -> None:
+    def __init__(
+        self,
+        repo: AuditRepository,
+        *,
+        max_pending: int = MAX_PENDING,
+        commit_wait: float = COMMIT_WAIT,
+    ) -> None:
         self._repo = repo
+        self._commit_wait = commit_wait
         self.writer: BatchWriter[AuditEntry, None] = BatchWriter(
             "audit", repo.append, max_pending=max_pending, batch=BATCH
         )
@@ -68,6 +83,18 @@ class AuditTrail:
     def record(self, entry: AuditEntry) -> None:
         """Queue one entry; never blocks, never does I/O."""
         self.writer.put(entry)
+
+    async def commit(self, entry: AuditEntry) -> bool:
+        """Queue one entry and wait until it is in the store: True when it is, False when
+        it was lost or is not there within the bound (the caller logs and goes on)."""
+        written = self.writer.put_waiting(entry)
+        if written.done():
+            return written.result()
+        try:
+            async with asyncio.timeout(self._commit_wait):
+                return await written
+        except TimeoutError:
+            return False
 
     def start(self) -> None:
         self.writer.start()
