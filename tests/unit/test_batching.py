@@ -178,3 +178,24 @@ async def test_a_full_queue_refuses_a_waiter_at_once() -> None:
     assert refused.done() and refused.result() is False
     store.gate.set()
     assert await writer.close(1) == 1
+
+
+async def test_a_lingering_journal_commits_with_the_first_waiter_and_at_close() -> None:
+    """linger (the events): the first item waits for company; a waiter (the audit of a
+    request) or closing ends the wait at once, and both go in one commit."""
+    batches: list[list[str]] = []
+
+    async def append(items: list[str]) -> None:
+        batches.append(list(items))
+
+    writer: BatchWriter[str, None] = BatchWriter("t", append, max_pending=10, linger=30.0)
+    writer.start()
+    writer.put("event")
+    for _ in range(5):
+        await asyncio.sleep(0)  # the writer takes the item and lingers
+    assert batches == []
+    assert await asyncio.wait_for(writer.put_waiting("audit"), 5)
+    assert batches == [["event", "audit"]]
+    writer.put("late")
+    assert await asyncio.wait_for(writer.close(5), 5) == 0
+    assert batches[-1] == ["late"]

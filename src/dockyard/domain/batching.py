@@ -12,6 +12,11 @@ Group commit (issue 9): ``put_waiting`` queues like ``put`` and hands back a fut
 is resolved when the batch holding the item is committed (True) or lost (False). The
 writer takes whatever is queued as soon as its last write ends, so concurrent waiters
 share one commit and nobody waits for a timer. Closing resolves every waiter left.
+
+``linger``: a journal nobody waits on (the events) may hold its first item that long
+before writing, gathering more; a waiter, a full batch or closing ends the linger at
+once. It keeps such a journal's commit out of the way of a request's own durable audit
+commit (both take the database's one write lock), and costs its readers that much delay.
 """
 
 from __future__ import annotations
@@ -48,8 +53,10 @@ class BatchWriter(Generic[T, R]):
         retries: int = RETRIES,
         backoff: float = BACKOFF,
         on_written: Callable[[R], None] | None = None,
+        linger: float = 0.0,
     ) -> None:
         self.name = name
+        self._linger = linger
         self._append = append
         self._on_written = on_written
         self._batch = batch
@@ -83,6 +90,8 @@ class BatchWriter(Generic[T, R]):
             self._drop(1, "full")
             return False
         self._accepted += 1
+        if self._linger and self._queue.qsize() >= self._batch:
+            self._wake.set()
         return True
 
     def put_waiting(self, item: T) -> asyncio.Future[bool]:
@@ -93,6 +102,7 @@ class BatchWriter(Generic[T, R]):
             done.set_result(False)
         else:
             self._waiters.append((self._accepted, done))
+            self._wake.set()  # no lingering: someone waits
         return done
 
     def start(self) -> None:
@@ -118,6 +128,7 @@ class BatchWriter(Generic[T, R]):
                 batch = [getter.result()]
             else:
                 batch = [self._queue.get_nowait()]
+            await self._linger_a_little()
             while len(batch) < self._batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             self._in_flight = len(batch)
@@ -130,6 +141,14 @@ class BatchWriter(Generic[T, R]):
                     self._queue.task_done()
             self._settled += len(batch)
             self._resolve(written, upto=self._settled)
+
+    async def _linger_a_little(self) -> None:
+        if not self._linger or self._closing or self._waiters:
+            return
+        self._wake.clear()  # set again by a waiter, a full batch or close
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._linger):
+                await self._wake.wait()
 
     def _resolve(self, written: bool, *, upto: int | None = None) -> None:
         """Tell the waiters of the items up to ``upto`` (all when None) their outcome."""

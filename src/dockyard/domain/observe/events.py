@@ -57,6 +57,7 @@ EVENT_TYPES = frozenset(ENGINE_TYPES + API_TYPES)
 MAX_PAGE = 1000
 FOLLOW_BATCH = 500
 WRITE_BATCH = 500
+WRITE_LINGER = 0.03  # seconds an event may wait for others before its commit (batching.py)
 MAX_PENDING = 10_000
 TRIM_INTERVAL = 60.0
 KEEPALIVE = 15.0
@@ -175,6 +176,7 @@ class EventService:
             max_pending=max_pending,
             batch=WRITE_BATCH,
             on_written=self._written,
+            linger=WRITE_LINGER,
         )
         self._trimmer: asyncio.Task[None] | None = None
         self._latest = 0
