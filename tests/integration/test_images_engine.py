@@ -223,8 +223,12 @@ async def test_a_registry_that_does_not_answer_ends_at_the_idle_deadline(
 ) -> None:
     # A listener that accepts and never answers: the engine waits on it.
     silent = subprocess.Popen(
-        ["python3", "-c", "import socket,time;s=socket.socket();s.bind(('127.0.0.1',5999));"
-         "s.listen(8);print('ok',flush=True);time.sleep(120)"],
+        [
+            "python3",
+            "-c",
+            "import socket,time;s=socket.socket();s.bind(('127.0.0.1',5999));"
+            "s.listen(8);print('ok',flush=True);time.sleep(120)",
+        ],
         stdout=subprocess.PIPE,
     )
     try:
