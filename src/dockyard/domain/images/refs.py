@@ -58,14 +58,14 @@ def _looks_like_host(part: str) -> bool:
 def parse_ref(ref: str, *, field: str = "image") -> ImageRef:
     """The parts of ``ref``; 400 ``INVALID_IMAGE_REF`` if it is not one."""
     match = _REF.match(ref) if len(ref) <= MAX_REF else None
-    first = ref.split("/", 1)[0]
-    if match is None or (match.group("host") is None and "/" in ref and _looks_like_host(first)):
+    host = match.group("host") if match else None
+    if match is None or (host is not None and not _looks_like_host(host) and host != host.lower()):
         raise ValidationError(
             f"{ref[:100]!r} is not an image reference",
             code="INVALID_IMAGE_REF",
             details={"field": field, "provided": ref[:200]},
         )
-    host, path = match.group("host"), match.group("path")
+    path = match.group("path")
     if host is not None and not _looks_like_host(host):
         path, host = f"{host}/{path}", None  # "user/repo": a Docker Hub path
     if host is not None and host.lower() == "index.docker.io":
