@@ -92,3 +92,23 @@ async def test_delete_is_refused_while_used_and_forced_by_admins_only(
     assert "busybox:test" not in fake_world.engine.images
     events = (await fake_client.get("/events", params={"type": "image.deleted"})).json()
     assert events["events"][0]["details"]["image"] == "busybox:test"
+
+
+async def test_a_ref_that_is_a_path_elsewhere_never_reaches_the_engine(
+    fake_world: FakeWorld, fake_client: httpx.AsyncClient
+) -> None:
+    from dockyard.domain.access.permissions import Principal
+    from dockyard.errors import ValidationError
+
+    images = fake_world.app.state.services.images
+    root = Principal("admin", "admin")
+    for ref in ("../containers/x", "a/../../containers/x", "x/json?all=1", "%2e%2e/x"):
+        for call in (images.get(root, ref), images.delete(root, ref, force=True)):
+            try:
+                await call
+            except ValidationError as exc:
+                assert exc.code == "INVALID_IMAGE_REF"
+            else:
+                raise AssertionError(ref)
+    resp = await fake_client.delete("/images/%2E%2E/containers/x")
+    assert resp.status_code in (400, 404), resp.text

@@ -81,6 +81,14 @@ def is_image_id(ref: str) -> bool:
     return bool(_ID.match(ref))
 
 
+def check_ref(ref: str, *, field: str = "image") -> str:
+    """``ref`` if it is an image reference or id (400 ``INVALID_IMAGE_REF`` if not): what
+    reaches an engine URL is never a path of another kind (``../containers/x``)."""
+    if not is_image_id(ref):
+        parse_ref(ref, field=field)
+    return ref
+
+
 def canonical(ref: str) -> str | None:
     """``ref``'s canonical spelling, or None when it is not a reference (an id)."""
     if is_image_id(ref) and (ref.startswith("sha256:") or len(ref) == 64):
