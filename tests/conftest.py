@@ -9,7 +9,7 @@ import pytest
 
 from dockyard.app import create_app
 from dockyard.settings import Settings
-from tests.fakes import FakeCompose, FakeEngine, FastHasher
+from tests.fakes import FakeCompose, FakeEngine, FakeImages, FastHasher
 
 # The real-server fixtures (``serve``, ``server``) for every folder that needs them.
 pytest_plugins = ["tests.server"]
@@ -46,6 +46,7 @@ class FakeWorld:
             compose=self.compose,
             compose_version="2.99.0",
             hasher=FastHasher(),
+            images=FakeImages(self.engine),
         )
 
 

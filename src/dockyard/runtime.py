@@ -21,8 +21,10 @@ from typing import Any
 import structlog
 
 from dockyard.adapters.compose import CliComposeRunner, find_compose_binary
+from dockyard.adapters.crypto import AesGcmBox
 from dockyard.adapters.engine import DockerEngine
 from dockyard.adapters.engine.cgroups import CgroupReader
+from dockyard.adapters.engine.images import DockerImages
 from dockyard.adapters.fetch import HttpUrlFetcher, parse_networks
 from dockyard.adapters.secrets import load_or_create_secret
 from dockyard.adapters.security import Argon2Hasher, MemoryLoginLimiter
@@ -39,6 +41,9 @@ from dockyard.domain.containers.service import ContainerConfig, ContainerService
 from dockyard.domain.files.archives import ArchiveLimits
 from dockyard.domain.files.service import FileLimits, FileService
 from dockyard.domain.idempotency import Idempotency
+from dockyard.domain.images.images import ImageService
+from dockyard.domain.images.ports import ImageEngine
+from dockyard.domain.images.registries import RegistryService
 from dockyard.domain.models import Resources
 from dockyard.domain.observe.events import EventService
 from dockyard.domain.observe.logs import LogService
@@ -59,6 +64,7 @@ from dockyard.store.accounts import (
 from dockyard.store.containers import SqlContainerRepository
 from dockyard.store.idempotency import SqlIdempotencyRepository
 from dockyard.store.journal import SqlAuditRepository, SqlEventRepository
+from dockyard.store.registries import SqlRegistryRepository
 
 log = structlog.get_logger("dockyard")
 
@@ -155,6 +161,7 @@ def build_services(
     compose_version: str | None = None,
     hasher: PasswordHasher | None = None,
     fetcher: UrlFetcher | None = None,
+    images: ImageEngine | None = None,
 ) -> Runtime:
     """Build every adapter and service once; nothing runs until ``Runtime.start()``."""
     settings.containers_dir.mkdir(parents=True, exist_ok=True)
@@ -182,6 +189,7 @@ def build_services(
         recorder=recorder,
     )
     auth = _authenticator(settings, stores, roles, hasher)
+    image_service, registry_service = _images(settings, database, stores, engine, images, recorder)
     metrics = _metrics(settings, containers, engine)
     terminals = _terminals(settings, containers, engine, auth)
     services = Services(
@@ -200,10 +208,30 @@ def build_services(
         quotas=quotas,
         audit=audit,
         idempotency=Idempotency(SqlIdempotencyRepository(database)),
+        images=image_service,
+        registries=registry_service,
     )
     listeners = [events.engine_event, metrics.engine_event]
     follower = StateFollower(stores.containers, engine, containers, listeners=listeners)
     return Runtime(settings, services, database, engine, roles, follower)
+
+
+def _images(
+    settings: Settings,
+    database: Database,
+    stores: _Stores,
+    engine: Engine,
+    images: ImageEngine | None,
+    recorder: JournalRecorder,
+) -> tuple[ImageService, RegistryService]:
+    """The image API shares the engine's session (a fake engine: a lazy one of its own)."""
+    if images is None:
+        docker = engine if isinstance(engine, DockerEngine) else None
+        docker = docker or DockerEngine(settings.docker_host, settings.engine_timeout)
+        images = DockerImages(docker, idle=settings.registry_idle_timeout)
+    box = AesGcmBox.from_secret(load_or_create_secret(settings.registry_secret_file))
+    registries = RegistryService(SqlRegistryRepository(database), box, recorder)
+    return ImageService(images, stores.containers, recorder), registries
 
 
 def _database(settings: Settings) -> Database:

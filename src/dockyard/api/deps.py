@@ -22,6 +22,8 @@ from dockyard.domain.containers.reconcile import Reconciler
 from dockyard.domain.containers.service import ContainerService
 from dockyard.domain.files.service import FileService
 from dockyard.domain.idempotency import Idempotency
+from dockyard.domain.images.images import ImageService
+from dockyard.domain.images.registries import RegistryService
 from dockyard.domain.observe.events import EventService
 from dockyard.domain.observe.logs import LogService
 from dockyard.domain.observe.metrics import MetricsService
@@ -48,6 +50,8 @@ class Services:
     quotas: Quotas
     audit: AuditTrail
     idempotency: Idempotency
+    images: ImageService
+    registries: RegistryService
 
 
 def get_services(request: Request) -> Services:

@@ -67,12 +67,13 @@ class JournalRecorder:
         self._audit = audit
 
     def record(self, change: Change) -> None:
-        if change.action.startswith("container."):
+        if change.action.startswith(("container.", "image.")):
+            is_container = change.action.startswith("container.")
             self._events.append(
                 Event(
                     type=change.action,
                     source="api" if change.component == "api" else "dockyard",
-                    cuid=change.resource,
+                    cuid=change.resource if is_container else None,
                     owner=change.owner,
                     actor=change.actor,
                     details=dict(change.details),

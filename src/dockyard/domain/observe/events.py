@@ -52,6 +52,7 @@ API_TYPES = (
     "container.adopted",
     "container.missing",
     "container.failed",
+    "image.deleted",
 )
 EVENT_TYPES = frozenset(ENGINE_TYPES + API_TYPES)
 MAX_PAGE = 1000
