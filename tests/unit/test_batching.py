@@ -199,3 +199,20 @@ async def test_a_lingering_journal_commits_with_the_first_waiter_and_at_close() 
     writer.put("late")
     assert await asyncio.wait_for(writer.close(5), 5) == 0
     assert batches[-1] == ["late"]
+
+
+async def test_a_flush_ends_the_linger() -> None:
+    """A reader that flushes first (GET /events) sees the change it just made."""
+    batches: list[list[str]] = []
+
+    async def append(items: list[str]) -> None:
+        batches.append(list(items))
+
+    writer: BatchWriter[str, None] = BatchWriter("t", append, max_pending=10, linger=30.0)
+    writer.start()
+    writer.put("event")
+    for _ in range(5):
+        await asyncio.sleep(0)  # the writer takes the item and lingers
+    assert await asyncio.wait_for(writer.flush(5), 5)
+    assert batches == [["event"]]
+    await writer.close(1)

@@ -128,6 +128,7 @@ class BatchWriter(Generic[T, R]):
                 batch = [getter.result()]
             else:
                 batch = [self._queue.get_nowait()]
+            self._in_flight = len(batch)  # taken: a flush must see it, and end the linger
             await self._linger_a_little()
             while len(batch) < self._batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
@@ -183,6 +184,7 @@ class BatchWriter(Generic[T, R]):
         True when it was."""
         if self.pending == 0:
             return True
+        self._wake.set()  # no lingering: someone waits
         try:
             async with asyncio.timeout(wait):
                 await self._queue.join()
