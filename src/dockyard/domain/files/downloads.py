@@ -13,25 +13,19 @@ import os
 import stat
 import tarfile
 import tempfile
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from dockyard.domain.files.hostfs import Entry, HostTree, kind_of
 from dockyard.domain.files.paths import ContainerPath, parse
+from dockyard.domain.files.zipwriter import ZipMember, zip_chunks
 from dockyard.domain.ports import ChangeKind, Engine
 from dockyard.errors import NotFoundError, PayloadTooLargeError, ValidationError
 
 CHUNK = 1024 * 1024
-# Below this, every offset fits 32 bits: plain ZIP entries, which stream_zip writes
-# about twice as fast as its ZIP_AUTO ones (it matters for many small files).
-_ZIP32_BYTES = 3 * 1024**3
-
-Member = tuple[str, datetime, int, Any, Iterator[bytes]]
 
 
 @dataclass
@@ -69,10 +63,11 @@ class Downloads:
         if path.in_app:
             total = await asyncio.to_thread(tree.size, path.app_parts)
             self._check_zip_size(total)
-            members = _host_members(tree, path.app_parts, small=total < _ZIP32_BYTES)
-            return Download(name, None, _zip_chunks(members))
+            await asyncio.to_thread(self._tmp.mkdir, parents=True, exist_ok=True)
+            members = _host_members(tree, path.app_parts)
+            return Download(name, None, zip_chunks(members, self._tmp))
         spool = await self.spool_archive(cuid, path)
-        return Download(name, None, _zip_chunks(_tar_members(spool)))
+        return Download(name, None, zip_chunks(_tar_members(spool), self._tmp))
 
     def _check_zip_size(self, total: int) -> None:
         limit = self._max_zip_bytes()
@@ -147,56 +142,48 @@ def _read_fd(fd: int) -> Iterator[bytes]:
         os.close(fd)
 
 
-def _read_small(fd: int) -> Iterator[bytes]:
-    try:
-        data = os.read(fd, CHUNK)
-    finally:
-        os.close(fd)
-    yield data
+class _FileChunks:
+    """A file's bytes (``head`` first, if read already, then ``CHUNK`` pieces); the
+    descriptor is closed at the end or by ``close()``, even if reading never started (a
+    generator's ``finally`` would not run)."""
+
+    def __init__(self, fd: int, head: bytes = b"") -> None:
+        self._fd = fd
+        self._head = head
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            if self._head:
+                yield self._head
+            while chunk := os.read(self._fd, CHUNK):
+                yield chunk
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
 
 
-def _host_members(tree: HostTree, parts: tuple[str, ...], *, small: bool) -> Iterator[Member]:
-    from stream_zip import ZIP_32, ZIP_AUTO
-
-    for count, (rel, st, fd) in enumerate(tree.walk_files(parts)):
-        if small and count < 65_000:  # ZIP_32's central directory holds 65,535 entries
-            method: Any = ZIP_32
-            chunks: Iterator[bytes] = _read_small(fd) if st.st_size <= CHUNK else _read_fd(fd)
-        else:
-            method = ZIP_AUTO(st.st_size, level=6)
-            chunks = _read_fd(fd)
-        yield (
-            "/".join(rel),
-            datetime.fromtimestamp(st.st_mtime, UTC),
-            stat.S_IMODE(st.st_mode) | stat.S_IFREG,
-            method,
-            chunks,
-        )
-
-
-def _zip_chunks(members: Iterator[Member]) -> Iterator[bytes]:
-    from stream_zip import stream_zip
-
-    yield from _coalesced(
-        stream_zip(
-            members,
-            extended_timestamps=False,
-            get_compressobj=lambda: zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS),
-        )
-    )
-
-
-def _coalesced(chunks: Iterable[bytes], size: int = CHUNK) -> Iterator[bytes]:
-    """Pieces of about ``size`` bytes: each one the server sends costs a hop to a thread,
-    and a ZIP of many small files comes out of stream_zip in many tiny pieces."""
-    buffer = bytearray()
-    for chunk in chunks:
-        buffer += chunk
-        if len(buffer) >= size:
-            yield bytes(buffer)
-            buffer.clear()
-    if buffer:
-        yield bytes(buffer)
+def _host_members(tree: HostTree, parts: tuple[str, ...]) -> Iterator[ZipMember]:
+    for rel, st, fd in tree.walk_files(parts):
+        chunks: Iterable[bytes] = _FileChunks(fd)
+        if st.st_size < CHUNK:
+            # Most files: one read of their own size (one byte more tells that they grew
+            # meanwhile). A 1 MiB read would cost an mmap, mremap and munmap per file.
+            try:
+                head = os.read(fd, st.st_size + 1)
+            except BaseException:
+                os.close(fd)
+                raise
+            if len(head) <= st.st_size:
+                os.close(fd)
+                chunks = (head,)
+            else:
+                chunks = _FileChunks(fd, head)
+        mode = stat.S_IMODE(st.st_mode) | stat.S_IFREG
+        yield ZipMember("/".join(rel), st.st_mtime, mode, st.st_size, chunks)
 
 
 # -- the engine's tars (spooled; the spool is removed when the body is done) ---------
@@ -207,25 +194,21 @@ def _read_handle(handle: Any) -> Iterator[bytes]:
         yield chunk
 
 
-def _tar_members(spool: Path) -> Iterator[Member]:
-    from stream_zip import ZIP_AUTO
-
+def _tar_members(spool: Path) -> Iterator[ZipMember]:
     try:
         with tarfile.open(spool, mode="r:") as tar:
-            for member in tar:
+            while (member := tar.next()) is not None:
+                # TarFile keeps every header it reads in ``members``: drop them as we go,
+                # so that memory stays flat however many files the archive holds.
+                tar.members.clear()  # type: ignore[attr-defined]  # not in typeshed
                 if not member.isfile():
                     continue
                 handle = tar.extractfile(member)
                 if handle is None:
                     continue
                 name = member.name.split("/", 1)[1] if "/" in member.name else member.name
-                yield (
-                    name,
-                    datetime.fromtimestamp(member.mtime, UTC),
-                    (member.mode & 0o777) | stat.S_IFREG,
-                    ZIP_AUTO(member.size, level=6),
-                    _read_handle(handle),
-                )
+                mode = (member.mode & 0o777) | stat.S_IFREG
+                yield ZipMember(name, member.mtime, mode, member.size, _read_handle(handle))
     finally:
         spool.unlink(missing_ok=True)
 
