@@ -180,9 +180,8 @@ async def test_a_full_queue_refuses_a_waiter_at_once() -> None:
     assert await writer.close(1) == 1
 
 
-async def test_a_lingering_journal_commits_with_the_first_waiter_and_at_close() -> None:
-    """linger (the events): the first item waits for company; a waiter (the audit of a
-    request) or closing ends the wait at once, and both go in one commit."""
+def _lingering() -> tuple[BatchWriter[str, None], list[list[str]]]:
+    """A started writer that lingers 30 s, and the batches it wrote."""
     batches: list[list[str]] = []
 
     async def append(items: list[str]) -> None:
@@ -190,9 +189,20 @@ async def test_a_lingering_journal_commits_with_the_first_waiter_and_at_close() 
 
     writer: BatchWriter[str, None] = BatchWriter("t", append, max_pending=10, linger=30.0)
     writer.start()
-    writer.put("event")
+    return writer, batches
+
+
+async def _put_and_let_it_linger(writer: BatchWriter[str, None], item: str) -> None:
+    writer.put(item)
     for _ in range(5):
         await asyncio.sleep(0)  # the writer takes the item and lingers
+
+
+async def test_a_lingering_journal_commits_with_the_first_waiter_and_at_close() -> None:
+    """linger (the events): the first item waits for company; a waiter (the audit of a
+    request) or closing ends the wait at once, and both go in one commit."""
+    writer, batches = _lingering()
+    await _put_and_let_it_linger(writer, "event")
     assert batches == []
     assert await asyncio.wait_for(writer.put_waiting("audit"), 5)
     assert batches == [["event", "audit"]]
@@ -203,16 +213,8 @@ async def test_a_lingering_journal_commits_with_the_first_waiter_and_at_close() 
 
 async def test_a_flush_ends_the_linger() -> None:
     """A reader that flushes first (GET /events) sees the change it just made."""
-    batches: list[list[str]] = []
-
-    async def append(items: list[str]) -> None:
-        batches.append(list(items))
-
-    writer: BatchWriter[str, None] = BatchWriter("t", append, max_pending=10, linger=30.0)
-    writer.start()
-    writer.put("event")
-    for _ in range(5):
-        await asyncio.sleep(0)  # the writer takes the item and lingers
+    writer, batches = _lingering()
+    await _put_and_let_it_linger(writer, "event")
     assert await asyncio.wait_for(writer.flush(5), 5)
     assert batches == [["event"]]
     await writer.close(1)
