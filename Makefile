@@ -26,10 +26,11 @@ serve: venv
 	bash scripts/ensure-env.sh
 	$(BIN)/dockyard serve
 
-## test: the same set-up, plus test images and a throwaway PostgreSQL, then the suite
+## test: the same set-up, plus test images, a local registry and a throwaway PostgreSQL, then the suite
 test: venv-dev
 	bash scripts/ensure-docker.sh
 	bash scripts/test-images.sh
+	bash scripts/test-registry.sh
 	bash scripts/run-tests.sh
 
 lint: venv-dev

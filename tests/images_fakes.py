@@ -128,16 +128,16 @@ class FakeContexts:
     discarded: list[str] = field(default_factory=list)
     refuse: Exception | None = None
 
-    async def prepare(self, source: Any, *, dockerfile: str | None, job_id: str) -> FakePrepared:
+    async def prepare(self, source: Any, *, dockerfile: str, job_id: str) -> FakePrepared:
         self.prepared.append((source, dockerfile, job_id))
         if self.refuse is not None:
             raise self.refuse
         self.root.mkdir(parents=True, exist_ok=True)
         tar = self.root / f"{job_id}.tar"
         tar.write_bytes(b"\0" * 1024)
-        return FakePrepared(tar, dockerfile or "Dockerfile")
+        return FakePrepared(tar, dockerfile)
 
-    async def discard(self, job_id: str) -> None:
+    def discard(self, job_id: str) -> None:
         self.discarded.append(job_id)
         (self.root / f"{job_id}.tar").unlink(missing_ok=True)
 

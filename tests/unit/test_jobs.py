@@ -340,4 +340,4 @@ async def test_a_pull_is_a_job_with_layer_progress(world: World) -> None:
     assert done.image_id == "sha256:" + "ef" * 32
     assert "image.pulled" in [c.action for c in world.recorder.changes]
     with pytest.raises(ValidationError):
-        await world.pulls.submit(ALICE, "UPPER/case")
+        await world.pulls.submit(ALICE, "bad ref!")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import aiodocker
@@ -27,7 +27,7 @@ import aiohttp
 from dockyard.adapters.engine.errors import EngineStatusError, map_engine_errors
 from dockyard.errors import DockyardError
 
-Params = dict[str, str]
+Params = Mapping[str, str] | Sequence[tuple[str, str]]  # a sequence when a name repeats
 _CONNECT_TIMEOUT = 10.0
 
 
@@ -49,6 +49,8 @@ class EngineTransport:
         *,
         params: Params | None = None,
         body: Any = None,
+        data: Any = None,
+        headers: dict[str, str] | None = None,
         read_timeout: float | None = None,
         stream: bool = False,
         missing_ok: bool = False,
@@ -63,6 +65,8 @@ class EngineTransport:
             f"{self._docker.docker_host}/{path}",
             params=params,
             json=body,
+            data=data,
+            headers=headers,
             timeout=timeout,
         )
         if response.status == 404 and missing_ok:
@@ -117,13 +121,24 @@ class EngineTransport:
         params: Params | None = None,
         read_timeout: float | None,
         not_found: Callable[[], DockyardError] | None = None,
+        method: str = "GET",
+        data: Any = None,
+        headers: dict[str, str] | None = None,
+        head_timeout: float | None = None,
     ) -> aiohttp.ClientResponse:
-        """A streamed GET, its head within the deadline; read its body with ``stream_of``
-        or ``lines_of``, and close it."""
+        """A streamed request (GET unless ``method``; ``data`` a body aiohttp streams, such
+        as an open file), its head within ``head_timeout`` (default: the short deadline);
+        read its body with ``stream_of`` or ``lines_of``, and close it."""
         with map_engine_errors(what, not_found=not_found):
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(head_timeout or self.timeout):
                 response = await self._send(
-                    "GET", path, params=params, read_timeout=read_timeout, stream=True
+                    method,
+                    path,
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    read_timeout=read_timeout,
+                    stream=True,
                 )
         assert response is not None  # only missing_ok gives None
         return response

@@ -59,11 +59,13 @@ class Prepared(Protocol):
     def dockerfile(self) -> str: ...
 
 
-class ContextBuilder(Protocol):
-    """Turns a source into a tar the engine builds (``domain/images/contexts.py``)."""
+class Contexts(Protocol):
+    """Turns a source into a tar the engine builds (``contexts.ContextBuilder``)."""
 
-    async def prepare(self, source: Any, *, dockerfile: str | None, job_id: str) -> Prepared: ...
-    async def discard(self, job_id: str) -> None: ...
+    async def prepare(self, source: Any, *, dockerfile: str, job_id: str) -> Prepared: ...
+    def discard(self, job_id: str) -> None:
+        """Remove what was made for the job (blocking: called in a thread)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,7 @@ class BuildService:
         self,
         jobs: JobService,
         images: ImageEngine,
-        contexts: ContextBuilder,
+        contexts: Contexts,
         credentials: Credentials,
         config: BuildConfig,
     ) -> None:
@@ -166,18 +168,16 @@ class BuildService:
         prepared: Prepared | None = None
         if request.local:
             try:
-                prepared = await self._contexts.prepare(
-                    request.source, dockerfile=options.dockerfile, job_id=job.id
-                )
+                prepared = await self._prepare(request, job.id)
             except BaseException:
-                await self._contexts.discard(job.id)
+                await self._discard(job.id)
                 raise
 
         async def work(run: JobRun) -> None:
             await self._work(run, request, prepared)
 
         async def cleanup() -> None:
-            await self._contexts.discard(job.id)
+            await self._discard(job.id)
 
         masked = frozenset(v for v in options.build_args.values() if len(v) >= MASK_MIN)
         if options.auth is not None:
@@ -189,9 +189,7 @@ class BuildService:
         await run.set_status(JobStatus.BUILDING)
         if prepared is None:
             await run.write("Preparing the build context")
-            prepared = await self._contexts.prepare(
-                request.source, dockerfile=options.dockerfile, job_id=run.id
-            )
+            prepared = await self._prepare(request, run.id)
         spec = BuildSpec(
             context=prepared.tar,
             dockerfile=prepared.dockerfile,
@@ -210,6 +208,13 @@ class BuildService:
             await run.set_status(JobStatus.PUSHING)
             for tag in options.tags:
                 await self._push(run, tag, options)
+
+    async def _prepare(self, request: BuildRequest, job_id: str) -> Prepared:
+        dockerfile = request.options.dockerfile or "Dockerfile"
+        return await self._contexts.prepare(request.source, dockerfile=dockerfile, job_id=job_id)
+
+    async def _discard(self, job_id: str) -> None:
+        await asyncio.to_thread(self._contexts.discard, job_id)
 
     async def _build(self, run: JobRun, spec: BuildSpec) -> None:
         async with closing(self._images.build(spec)) as stream:

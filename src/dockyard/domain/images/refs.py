@@ -1,55 +1,136 @@
-"""Image references as a build tags them or a pull names them (the distribution
-reference grammar: ``[host[:port]/]name[/name…][:tag][@digest]``)."""
+"""Image references (``[registry/]repo[:tag][@digest]``): checked, split and compared.
+
+The grammar is distribution's ``reference`` package, a little simplified: a lowercase
+path of components, an optional tag of at most 128 characters, an optional digest.
+A reference without a registry is Docker Hub's (``docker.io``, ``library/`` for one
+component); without a tag or digest it means ``:latest``.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from dockyard.errors import ValidationError
 
+DEFAULT_REGISTRY = "docker.io"
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
-# A first part is a registry only with a dot, a port, or as localhost (as docker reads it).
-_DOMAIN = rf"(?:(?:localhost|{_LABEL}(?:\.{_LABEL})+)(?::[0-9]{{1,5}})?/|{_LABEL}:[0-9]{{1,5}}/)"
-_NAME = rf"(?:{_DOMAIN})?{_COMPONENT}(?:/{_COMPONENT})*"
-_TAG = r"(?::[\w][\w.-]{0,127})"
-_DIGEST = r"(?:@[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-fA-F0-9]{32,})"
-TAG_REF = re.compile(rf"{_NAME}{_TAG}?\Z")
-PULL_REF = re.compile(rf"{_NAME}{_TAG}?{_DIGEST}?\Z")
-MAX_REF = 255
+_HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"  # noqa: E501
+_REF = re.compile(
+    rf"^(?:(?P<host>{_HOST})/)?(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)"
+    r"(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}))?$"
+)
+_ID = re.compile(r"^(?:sha256:)?[0-9a-f]{12,64}$")
+MAX_REF = 512
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    registry: str  # docker.io, 127.0.0.1:5000, …
+    repository: str  # the path after the registry (library/busybox)
+    tag: str | None
+    digest: str | None
+
+    @property
+    def name(self) -> str:
+        """``registry/repository`` as the engine's pull and push endpoints want it (Docker
+        Hub's without ``docker.io/``, which the engine adds itself)."""
+        if self.registry == DEFAULT_REGISTRY:
+            return self.repository.removeprefix("library/")
+        return f"{self.registry}/{self.repository}"
+
+    @property
+    def canonical(self) -> str:
+        """One spelling per image: ``busybox`` and ``docker.io/library/busybox:latest``
+        are the same."""
+        out = f"{self.registry}/{self.repository}"
+        if self.tag or not self.digest:
+            out += f":{self.tag or 'latest'}"
+        if self.digest:
+            out += f"@{self.digest}"
+        return out
+
+
+def _looks_like_host(part: str) -> bool:
+    return "." in part or ":" in part or part == "localhost" or part.startswith("[")
+
+
+def parse_ref(ref: str, *, field: str = "image") -> ImageRef:
+    """The parts of ``ref``; 400 ``INVALID_IMAGE_REF`` if it is not one."""
+    match = _REF.match(ref) if len(ref) <= MAX_REF else None
+    first = ref.split("/", 1)[0]
+    if match is None or (match.group("host") is None and "/" in ref and _looks_like_host(first)):
+        raise ValidationError(
+            f"{ref[:100]!r} is not an image reference",
+            code="INVALID_IMAGE_REF",
+            details={"field": field, "provided": ref[:200]},
+        )
+    host, path = match.group("host"), match.group("path")
+    if host is not None and not _looks_like_host(host):
+        path, host = f"{host}/{path}", None  # "user/repo": a Docker Hub path
+    if host is not None and host.lower() == "index.docker.io":
+        host = DEFAULT_REGISTRY
+    registry = host or DEFAULT_REGISTRY
+    if registry == DEFAULT_REGISTRY and "/" not in path:
+        path = f"library/{path}"
+    return ImageRef(registry, path, match.group("tag"), match.group("digest"))
+
+
+def is_image_id(ref: str) -> bool:
+    """A (possibly short) image id: ``sha256:…`` or 12 to 64 hex digits."""
+    return bool(_ID.match(ref))
+
+
+def canonical(ref: str) -> str | None:
+    """``ref``'s canonical spelling, or None when it is not a reference (an id)."""
+    if is_image_id(ref) and (ref.startswith("sha256:") or len(ref) == 64):
+        return None
+    try:
+        return parse_ref(ref).canonical
+    except ValidationError:
+        return None
+
+
+def registry_of(ref: str) -> str:
+    """The registry ``ref`` is pulled from or pushed to (``docker.io`` by default)."""
+    return parse_ref(ref).registry
+
+
+def same_server(a: str, b: str) -> bool:
+    """Registry servers compared as users write them (scheme, case, Hub aliases)."""
+    return _server(a) == _server(b)
+
+
+def _server(value: str) -> str:
+    value = value.strip().lower()
+    for prefix in ("https://", "http://"):
+        value = value.removeprefix(prefix)
+    value = value.split("/", 1)[0]
+    if value in ("index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"):
+        return DEFAULT_REGISTRY
+    return value
+
+
+# -- what builds and pulls take (domain/images/builds.py, pulls.py) ------------------------
 
 
 def check_tag(tag: str, field: str = "tags") -> str:
     """A reference a build may tag its image with (no digest)."""
-    if len(tag) > MAX_REF or not TAG_REF.match(tag):
+    if parse_ref(tag, field=field).digest is not None:
         raise ValidationError(
-            f"{tag[:80]!r} is not a valid image reference (e.g. me/app:1.0)",
-            code="INVALID_TAG",
+            f"{tag[:80]!r}: a build tags its image with a name and tag, not a digest",
+            code="INVALID_IMAGE_REF",
             details={"field": field, "provided": tag[:200]},
         )
     return tag
 
 
 def check_pull_ref(ref: str) -> str:
-    """A reference to pull; without a tag or digest it is ``:latest`` (the engine would
-    otherwise pull every tag of the repository)."""
-    if len(ref) > MAX_REF or not PULL_REF.match(ref):
-        raise ValidationError(
-            f"{ref[:80]!r} is not a valid image reference (e.g. registry:5000/me/app:1.0)",
-            code="INVALID_IMAGE",
-            details={"field": "image", "provided": ref[:200]},
-        )
-    last = ref.rsplit("/", 1)[-1]
-    return ref if ":" in last or "@" in last else f"{ref}:latest"
-
-
-def registry_of(ref: str) -> str:
-    """The registry server a reference names (``docker.io`` when it names none)."""
-    first, sep, _ = ref.partition("/")
-    if sep and ("." in first or ":" in first or first == "localhost"):
-        return first
-    return "docker.io"
+    """A reference to pull, as the client spelled it; without a tag or digest it is
+    ``:latest`` (the engine would otherwise pull every tag of the repository)."""
+    parsed = parse_ref(ref)
+    return ref if parsed.tag or parsed.digest else f"{ref}:latest"
 
 
 def without_userinfo(url: str) -> str:
