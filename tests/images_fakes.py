@@ -30,9 +30,9 @@ def line(text: str) -> Progress:
 
 def ok_build(image_id: str = "sha256:" + "ab" * 32) -> Script:
     return [
-        step(1, 2, "Step 1/2 : FROM dockyard-test/busybox:latest"),
-        line("Step 1/2 : FROM dockyard-test/busybox:latest"),
-        step(2, 2, "Step 2/2 : RUN echo hi"),
+        step(1, 2, "FROM dockyard-test/busybox:latest"),
+        line(" ---> 0123456789ab"),
+        step(2, 2, "RUN echo hi"),
         line("hi"),
         Progress(ProgressKind.RESULT, image_id=image_id),
     ]

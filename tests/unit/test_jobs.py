@@ -105,7 +105,7 @@ async def test_a_build_runs_its_steps_and_succeeds(world: World) -> None:
     assert spec.network_mode == "dockyard-build" and spec.target == "final" and spec.no_cache
     assert spec.build_args == {"V": "1"} and spec.tags == ("me/app:1",)
     text = await log_of(world, job)
-    assert "hi\n" in text and "Built sha256:" in text
+    assert "Step 2/2 : RUN echo hi\nhi\n" in text and "Built sha256:" in text
     assert world.recorder.actions(job.id) == ["build.queued", "build.started", "build.succeeded"]
     assert world.contexts.discarded == [job.id]  # the context goes when the job ends
     assert world.images.closed == 1
@@ -113,8 +113,8 @@ async def test_a_build_runs_its_steps_and_succeeds(world: World) -> None:
 
 async def test_a_failing_step_fails_the_job_with_that_step(world: World) -> None:
     world.images.build_script = [
-        step(1, 2, "Step 1/2 : FROM dockyard-test/busybox:latest"),
-        step(2, 2, "Step 2/2 : RUN false"),
+        step(1, 2, "FROM dockyard-test/busybox:latest"),
+        step(2, 2, "RUN false"),
         Progress(
             ProgressKind.ERROR, text="The command '/bin/sh -c false' returned a non-zero code: 1"
         ),
@@ -160,7 +160,7 @@ async def test_cancel_a_queued_job_at_once_and_a_running_one_closes_its_stream(
 ) -> None:
     w = make_world(db, tmp_path, max_running=1)
     hold = asyncio.Event()  # never set: the build runs until cancelled
-    w.images.build_script = [step(1, 1, "Step 1/1 : RUN sleep 60"), hold]
+    w.images.build_script = [step(1, 1, "RUN sleep 60"), hold]
     try:
         running = await w.build()
         queued = await w.build()
@@ -185,7 +185,7 @@ async def test_the_deadline_fails_the_job_and_closes_the_stream(
     db: Database, tmp_path: Path
 ) -> None:
     w = make_world(db, tmp_path, timeout=0.3)
-    w.images.build_script = [step(1, 1, "Step 1/1 : RUN sleep 60"), asyncio.Event()]
+    w.images.build_script = [step(1, 1, "RUN sleep 60"), asyncio.Event()]
     done = await ended(w, await w.build())
     assert done.status is JobStatus.FAILED and done.error is not None
     assert (done.error.kind, done.error.code) == ("timeout", "BUILD_TIMEOUT")
@@ -209,7 +209,7 @@ async def test_jobs_left_by_another_process_end_interrupted_and_stop_interrupts_
     assert "Interrupted" in await log_of(second, seen)
     assert await second.jobs.recover() == 0
     # A clean stop marks the jobs it runs failed: interrupted too.
-    second.images.build_script = [step(1, 1, "Step 1/1 : RUN sleep 60"), asyncio.Event()]
+    second.images.build_script = [step(1, 1, "RUN sleep 60"), asyncio.Event()]
     running = await second.build()
     await second.images.started.wait()
     assert await second.jobs.stop(2.0) == 1

@@ -79,6 +79,13 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], Permission | None] = {
     ("DELETE", "/servicekeys"): P.KEYS_MANAGE,
     ("DELETE", "/servicekeys/{key_id}"): P.KEYS_MANAGE,
     ("GET", "/audit"): P.AUDIT_READ,
+    # builds and pulls (jobs)
+    ("POST", "/builds"): P.IMAGES_BUILD,
+    ("GET", "/builds"): P.IMAGES_READ,
+    ("GET", "/builds/{job_id}"): P.IMAGES_READ,
+    ("GET", "/builds/{job_id}/logs"): P.IMAGES_READ,
+    ("POST", "/builds/{job_id}/cancel"): P.IMAGES_BUILD,
+    ("POST", "/images/pull"): P.IMAGES_PULL,
 }
 
 

@@ -22,6 +22,9 @@ from dockyard.domain.containers.reconcile import Reconciler
 from dockyard.domain.containers.service import ContainerService
 from dockyard.domain.files.service import FileService
 from dockyard.domain.idempotency import Idempotency
+from dockyard.domain.images.builds import BuildService
+from dockyard.domain.images.jobs import JobService
+from dockyard.domain.images.pulls import PullService
 from dockyard.domain.observe.events import EventService
 from dockyard.domain.observe.logs import LogService
 from dockyard.domain.observe.metrics import MetricsService
@@ -48,6 +51,9 @@ class Services:
     quotas: Quotas
     audit: AuditTrail
     idempotency: Idempotency
+    jobs: JobService
+    builds: BuildService
+    pulls: PullService
 
 
 def get_services(request: Request) -> Services:

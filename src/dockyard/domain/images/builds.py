@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from dockyard.domain.access.permissions import Permission, Principal
+from dockyard.domain.access.permissions import Permission, Principal, not_found
 from dockyard.domain.images.jobs import JobService
 from dockyard.domain.images.models import Job, JobKind, JobStatus
 from dockyard.domain.images.ports import (
@@ -34,7 +34,7 @@ from dockyard.domain.images.ports import (
 from dockyard.domain.images.refs import check_tag
 from dockyard.domain.images.running import JobRun, closing
 from dockyard.domain.models import RESERVED_LABEL_PREFIXES
-from dockyard.errors import ValidationError
+from dockyard.errors import DockyardError, ValidationError
 
 log = structlog.get_logger("dockyard.builds")
 
@@ -137,6 +137,7 @@ class BuildConfig:
     memory: int | None = None
     cpus: float | None = None
     push_timeout: float = 1800.0
+    context_max_bytes: int = 512 * 1024**2  # an uploaded context, as sent
 
 
 class BuildService:
@@ -153,6 +154,10 @@ class BuildService:
         self._contexts = contexts
         self._credentials = credentials
         self._config = config
+
+    @property
+    def context_max_bytes(self) -> int:
+        return self._config.context_max_bytes
 
     async def submit(self, principal: Principal, request: BuildRequest) -> Job:
         """Queue a build (202); 400 for a bad request or a hostile local context, 429
@@ -209,6 +214,11 @@ class BuildService:
             for tag in options.tags:
                 await self._push(run, tag, options)
 
+    async def recover(self) -> int:
+        """At start-up: the jobs a previous process left end ``interrupted``, and what
+        it had made for their contexts goes."""
+        return await self._jobs.recover(self._discard)
+
     async def _prepare(self, request: BuildRequest, job_id: str) -> Prepared:
         dockerfile = request.options.dockerfile or "Dockerfile"
         return await self._contexts.prepare(request.source, dockerfile=dockerfile, job_id=job_id)
@@ -258,7 +268,25 @@ class BuildService:
                 raise
             message = f"the push did not end within {self._config.push_timeout:g} s"
             await run.fail("timeout", "PUSH_TIMEOUT", message, step=step)
+        except DockyardError as exc:  # wrong credentials, an unreachable registry, …
+            await run.fail(exc.kind, exc.code, exc.message, step=step)
         await run.save()
+
+
+class InlineCredentials:
+    """``Credentials`` without stored registries: a request's inline credentials only."""
+
+    async def resolve(
+        self,
+        owner: str,
+        ref: str,
+        *,
+        registry_id: str | None = None,
+        inline: RegistryAuth | None = None,
+    ) -> RegistryAuth | None:
+        if registry_id is not None:
+            raise not_found("registry", registry_id)
+        return inline
 
 
 def push_error(text: str) -> tuple[str, str]:

@@ -283,6 +283,10 @@ class JobService:
 
     async def get(self, principal: Principal, job_id: str) -> Job:
         principal.require(Permission.IMAGES_READ)
+        return await self._find(principal, job_id)
+
+    async def _find(self, principal: Principal, job_id: str) -> Job:
+        """The job if ``principal`` sees it (its own, or any for admins); else 404."""
         live = self._live.get(job_id)
         job = self._copy(live.job) if live is not None else await self._repo.get(job_id)
         if job is None or not principal.sees(job.owner):
@@ -320,7 +324,7 @@ class JobService:
         """Cancel a queued or running job (it ends ``cancelled`` within seconds); a job
         that has ended is answered as it is."""
         principal.require(Permission.IMAGES_BUILD)
-        job = await self.get(principal, job_id)
+        job = await self._find(principal, job_id)
         live = self._live.get(job_id)
         if live is None or live.task is None:
             return job
@@ -328,7 +332,7 @@ class JobService:
             live.cancel = JobStatus.CANCELLED
             live.task.cancel()
         await self._settle(live)
-        return await self.get(principal, job_id)
+        return await self._find(principal, job_id)
 
     async def wait(self, job_id: str) -> None:
         """Until the job (of this process) has ended."""
@@ -354,12 +358,15 @@ class JobService:
 
     # -- start and stop --------------------------------------------------------------------
 
-    async def recover(self) -> int:
-        """Jobs another process left queued or running end ``failed: interrupted``."""
+    async def recover(self, discard: Callable[[str], Awaitable[None]] | None = None) -> int:
+        """Jobs another process left queued or running end ``failed: interrupted``;
+        ``discard`` removes what was made for each."""
         ended = 0
         for job in await self._repo.active():
             if job.instance == self.instance:
                 continue
+            if discard is not None:
+                await discard(job.id)
             job.status = JobStatus.FAILED
             job.error = JobError(
                 "unavailable", "interrupted", "the service restarted during the job"

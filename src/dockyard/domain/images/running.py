@@ -70,9 +70,11 @@ class JobRun:
         await self._log.write(text)
 
     async def step(self, step: int | None, total: int | None, text: str) -> None:
+        """A build step began: ``Step 3/4 : RUN make`` in the log, and the job's step."""
         self.job.step = step
         self.job.total_steps = total
-        self.last_step = text or self.last_step
+        self.last_step = f"Step {step}/{total} : {text}" if step is not None else text
+        await self.write(self.last_step)
         await self.save()
 
     async def layer(self, progress: Progress) -> None:
