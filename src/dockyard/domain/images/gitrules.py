@@ -70,7 +70,7 @@ def check_ref(ref: str, field: str = "git.ref") -> str:
         raise no(f"a ref of 1 to {MAX_REF} characters is required")
     if ref.startswith("-"):
         raise no("a ref may not start with '-'")
-    if not _REF_CHARS.match(ref):
+    if not _REF_CHARS.fullmatch(ref):
         raise no("a ref holds letters, digits and . _ / + @ = , % - only")
     components = ref.split("/")
     if (
@@ -86,11 +86,11 @@ def check_ref(ref: str, field: str = "git.ref") -> str:
 
 def github_url(username: str, reponame: str) -> str:
     """Seed 002's ``github_username``/``github_reponame`` as an https clone URL."""
-    if not _GITHUB_USER.match(username or ""):
+    if not _GITHUB_USER.fullmatch(username or ""):
         raise _refused(
             "not a GitHub user or organisation name", "github_username", "INVALID_FIELD", username
         )
-    if not _GITHUB_REPO.match(reponame or "") or reponame in (".", ".."):
+    if not _GITHUB_REPO.fullmatch(reponame or "") or reponame in (".", ".."):
         raise _refused("not a GitHub repository name", "github_reponame", "INVALID_FIELD", reponame)
     name = reponame if reponame.endswith(".git") else f"{reponame}.git"
     return f"https://github.com/{username}/{name}"
