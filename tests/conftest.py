@@ -9,8 +9,7 @@ import pytest
 
 from dockyard.app import create_app
 from dockyard.settings import Settings
-from tests.fakes import FakeCompose, FakeEngine, FastHasher
-from tests.images_fakes import FakeImages
+from tests.fakes import FakeCompose, FakeEngine, FakeImages, FastHasher
 
 # The real-server fixtures (``serve``, ``server``) for every folder that needs them.
 pytest_plugins = ["tests.server"]
@@ -39,7 +38,6 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
 class FakeWorld:
     def __init__(self, tmp_path: Path) -> None:
         self.engine = FakeEngine()
-        self.images = FakeImages()
         self.compose = FakeCompose(self.engine)
         self.settings = make_settings(tmp_path)
         self.app = create_app(
@@ -48,7 +46,7 @@ class FakeWorld:
             compose=self.compose,
             compose_version="2.99.0",
             hasher=FastHasher(),
-            images=self.images,
+            images=FakeImages(self.engine),
         )
 
 

@@ -188,3 +188,56 @@ class FastHasher:
 
     def verify(self, password_hash: str, password: str) -> bool:
         return password_hash == "plain$" + password
+
+
+class FakeImages:
+    """``ImageEngine`` over ``FakeEngine``'s set of image references (no streams)."""
+
+    def __init__(self, engine: FakeEngine) -> None:
+        self.engine = engine
+
+    def _info(self, ref: str) -> Any:
+        import hashlib
+
+        from dockyard.domain.images.ports import ImageInfo
+
+        return ImageInfo(
+            id="sha256:" + hashlib.sha256(ref.encode()).hexdigest(),
+            tags=(ref,),
+            digests=(),
+            size=1024,
+            created=datetime(2026, 1, 1, tzinfo=UTC),
+            exposed_ports=(),
+            architecture="amd64",
+        )
+
+    async def list_images(self) -> list[Any]:
+        return [self._info(ref) for ref in sorted(self.engine.images)]
+
+    async def inspect_image(self, ref: str) -> Any:
+        found = [i for i in await self.list_images() if ref in i.tags or i.id == ref]
+        return found[0] if found else None
+
+    async def remove_image(self, ref: str, *, force: bool) -> None:
+        if ref not in self.engine.images:
+            raise NotFoundError(f"image {ref} not found", code="IMAGE_NOT_FOUND")
+        self.engine.images.discard(ref)
+
+    async def tag_image(self, ref: str, repo: str, tag: str) -> None:
+        self.engine.images.add(f"{repo}:{tag}")
+
+    async def _none(self) -> AsyncIterator[Any]:
+        return
+        yield
+
+    def build(self, spec: Any) -> AsyncIterator[Any]:
+        return self._none()
+
+    def pull(self, ref: str, auth: Any) -> AsyncIterator[Any]:
+        return self._none()
+
+    def push(self, ref: str, auth: Any) -> AsyncIterator[Any]:
+        return self._none()
+
+    async def ensure_build_network(self, name: str) -> None:
+        return None

@@ -38,7 +38,7 @@ def ok_build(image_id: str = "sha256:" + "ab" * 32) -> Script:
     ]
 
 
-class FakeImages:
+class ScriptedImages:
     """Streams follow their scripts; an ``asyncio.Event`` in a script holds the stream
     until the test sets it. ``closed`` counts streams closed early or at their end."""
 

@@ -17,8 +17,10 @@ from dockyard.api import docs as docs_api
 from dockyard.api import errors as api_errors
 from dockyard.api import files as files_api
 from dockyard.api import idempotency
+from dockyard.api import images as images_api
 from dockyard.api import observe as observe_api
 from dockyard.api import openapi as openapi_doc
+from dockyard.api import registries as registries_api
 from dockyard.api import roles as roles_api
 from dockyard.api import servicekeys as servicekeys_api
 from dockyard.api import system as system_api
@@ -41,6 +43,8 @@ ROUTERS = (
     roles_api.router,
     servicekeys_api.router,
     audit_api.router,
+    images_api.router,
+    registries_api.router,
     builds_api.router,
 )
 

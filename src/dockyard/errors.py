@@ -188,6 +188,9 @@ class StorageIOError(DockyardError):
     default_code = "IO_FAILED"
 
 
+SECRET_FIELDS = frozenset({"password", "current_password", "new_password", "token", "secret"})
+
+
 def invalid_input(errors: Sequence[Mapping[str, Any]]) -> ValidationError:
     """pydantic's error list (a request body, query, or a merged spec) as our 400.
 
@@ -212,6 +215,8 @@ def invalid_input(errors: Sequence[Mapping[str, Any]]) -> ValidationError:
     provided = first.get("input") if kind != "extra_forbidden" else None
     if isinstance(provided, dict | list) or (isinstance(provided, str) and len(provided) > 200):
         provided = None  # the field says where; a large value is not echoed back
+    if loc and loc[-1] in SECRET_FIELDS:
+        provided = None  # a password is never echoed back, not even a wrong one
     if isinstance(provided, bytes | bytearray):
         provided = None  # a body that was not parsed (not JSON)
     if isinstance(provided, float) and not math.isfinite(provided):

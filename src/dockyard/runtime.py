@@ -21,6 +21,7 @@ from typing import Any
 import structlog
 
 from dockyard.adapters.compose import CliComposeRunner, find_compose_binary
+from dockyard.adapters.crypto import AesGcmBox
 from dockyard.adapters.engine import DockerEngine
 from dockyard.adapters.engine.cgroups import CgroupReader
 from dockyard.adapters.engine.images import DockerImages
@@ -41,12 +42,14 @@ from dockyard.domain.containers.service import ContainerConfig, ContainerService
 from dockyard.domain.files.archives import ArchiveLimits
 from dockyard.domain.files.service import FileLimits, FileService
 from dockyard.domain.idempotency import Idempotency
-from dockyard.domain.images.builds import BuildConfig, BuildService, InlineCredentials
+from dockyard.domain.images.builds import BuildConfig, BuildService
 from dockyard.domain.images.contexts import ContextBuilder, ContextLimits
+from dockyard.domain.images.images import ImageService
 from dockyard.domain.images.joblogs import JobLogs
 from dockyard.domain.images.jobs import JobService, QueueLimits
 from dockyard.domain.images.ports import Credentials, ImageEngine
 from dockyard.domain.images.pulls import PullService
+from dockyard.domain.images.registries import RegistryService
 from dockyard.domain.models import Resources, memory_bytes
 from dockyard.domain.observe.events import EventService
 from dockyard.domain.observe.logs import LogService
@@ -68,6 +71,7 @@ from dockyard.store.containers import SqlContainerRepository
 from dockyard.store.idempotency import SqlIdempotencyRepository
 from dockyard.store.jobs import SqlJobRepository
 from dockyard.store.journal import SqlAuditRepository, SqlEventRepository
+from dockyard.store.registries import SqlRegistryRepository
 
 log = structlog.get_logger("dockyard")
 
@@ -171,7 +175,6 @@ def build_services(
     hasher: PasswordHasher | None = None,
     fetcher: UrlFetcher | None = None,
     images: ImageEngine | None = None,
-    credentials: Credentials | None = None,
 ) -> Runtime:
     """Build every adapter and service once; nothing runs until ``Runtime.start()``."""
     settings.containers_dir.mkdir(parents=True, exist_ok=True)
@@ -198,12 +201,13 @@ def build_services(
         quotas=quotas,
         recorder=recorder,
     )
-    if images is None:
-        if not isinstance(engine, DockerEngine):
-            raise TypeError("a fake engine needs a fake image engine too (images=)")
-        images = DockerImages(engine)
-    jobs, builds, pulls = _builds(settings, database, images, credentials, fetcher, recorder)
+    if images is None:  # the engine's session (a fake engine: a lazy one of its own)
+        docker = engine if isinstance(engine, DockerEngine) else None
+        docker = docker or DockerEngine(settings.docker_host, settings.engine_timeout)
+        images = DockerImages(docker, idle=settings.registry_idle_timeout)
     auth = _authenticator(settings, stores, roles, hasher)
+    image_service, registry_service = _images(settings, database, stores, engine, images, recorder)
+    jobs, builds, pulls = _builds(settings, database, images, registry_service, fetcher, recorder)
     metrics = _metrics(settings, containers, engine)
     terminals = _terminals(settings, containers, engine, auth)
     services = Services(
@@ -222,6 +226,8 @@ def build_services(
         quotas=quotas,
         audit=audit,
         idempotency=Idempotency(SqlIdempotencyRepository(database)),
+        images=image_service,
+        registries=registry_service,
         jobs=jobs,
         builds=builds,
         pulls=pulls,
@@ -235,7 +241,7 @@ def _builds(
     settings: Settings,
     database: Database,
     images: ImageEngine,
-    credentials: Credentials | None,
+    credentials: Credentials,
     fetcher: UrlFetcher | None,
     recorder: JournalRecorder,
 ) -> tuple[JobService, BuildService, PullService]:
@@ -266,7 +272,6 @@ def _builds(
             allow_nets=allow,
         ),
     )
-    credentials = credentials or InlineCredentials()
     config = BuildConfig(
         network=settings.build_network,
         memory=memory_bytes(settings.build_memory),
@@ -276,6 +281,24 @@ def _builds(
     )
     builds = BuildService(jobs, images, contexts, credentials, config)
     return jobs, builds, PullService(jobs, images, credentials, recorder=recorder)
+
+
+def _images(
+    settings: Settings,
+    database: Database,
+    stores: _Stores,
+    engine: Engine,
+    images: ImageEngine | None,
+    recorder: JournalRecorder,
+) -> tuple[ImageService, RegistryService]:
+    """The image API shares the engine's session (a fake engine: a lazy one of its own)."""
+    if images is None:
+        docker = engine if isinstance(engine, DockerEngine) else None
+        docker = docker or DockerEngine(settings.docker_host, settings.engine_timeout)
+        images = DockerImages(docker, idle=settings.registry_idle_timeout)
+    box = AesGcmBox.from_secret(load_or_create_secret(settings.registry_secret_file))
+    registries = RegistryService(SqlRegistryRepository(database), box, recorder)
+    return ImageService(images, stores.containers, recorder), registries
 
 
 def _database(settings: Settings) -> Database:

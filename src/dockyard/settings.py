@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     builds_per_account: int = Field(default=4, ge=1, le=1000)  # queued + running, per account
     build_timeout: float = Field(default=1800.0, gt=0)  # a build's (or pull's) deadline
     push_timeout: float = Field(default=1800.0, gt=0)
+    # A pull or push ends when nothing came from the registry for this long.
+    registry_idle_timeout: float = Field(default=60.0, gt=0)
     build_network: str = "dockyard-build"  # RUN steps' network: a bridge Dockyard makes, or none
     build_memory: str = "2g"  # memory of a build's RUN containers
     build_cpus: float = Field(default=1.0, gt=0, le=1024)

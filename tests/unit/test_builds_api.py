@@ -18,14 +18,14 @@ from dockyard.app import create_app
 from dockyard.domain.images.ports import Progress, ProgressKind
 from tests.conftest import ADMIN, basic, make_settings
 from tests.fakes import FakeCompose, FakeEngine, FastHasher
-from tests.images_fakes import FakeImages, ok_build
+from tests.images_fakes import ScriptedImages, ok_build
 
 DOCKERFILE = "FROM dockyard-test/busybox:latest\nCOPY hello.txt /hello.txt\n"
 
 
 class World:
     def __init__(self, tmp_path: Path, **settings: object) -> None:
-        self.images = FakeImages()
+        self.images = ScriptedImages()
         self.settings = make_settings(tmp_path, **settings)
         engine = FakeEngine()
         self.app = create_app(
@@ -276,7 +276,7 @@ async def test_a_pull_is_a_job(world: World) -> None:
         assert done["progress"]["l1"] == {"status": "Pull complete", "current": 10, "total": 10}
         assert "pull-secret-1" not in json.dumps(done)
         events = (await client.get("/events", params={"type": "image.pulled"})).json()
-        assert events["events"][0]["cuid"] == "127.0.0.1:5000/me/base:latest"
+        assert events["events"][0]["details"]["image"] == "127.0.0.1:5000/me/base:latest"
 
 
 async def test_secrets_stay_out_of_the_job_its_log_and_the_actions_log(world: World) -> None:

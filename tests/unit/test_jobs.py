@@ -22,7 +22,7 @@ from dockyard.domain.recording import Change
 from dockyard.errors import NotFoundError, RateLimitedError, ValidationError
 from dockyard.store import Database
 from dockyard.store.jobs import SqlJobRepository
-from tests.images_fakes import FakeContexts, FakeCredentials, FakeImages, line, ok_build, step
+from tests.images_fakes import FakeContexts, FakeCredentials, ScriptedImages, line, ok_build, step
 
 ALICE = Principal(username="alice", role="user")
 BOB = Principal(username="bob", role="user")
@@ -44,7 +44,7 @@ class ListRecorder:
 class World:
     db: Database
     tmp: Path
-    images: FakeImages
+    images: ScriptedImages
     contexts: FakeContexts
     recorder: ListRecorder
     jobs: JobService
@@ -64,7 +64,7 @@ class World:
 
 
 def make_world(db: Database, tmp: Path, **limits: float) -> World:
-    images = FakeImages()
+    images = ScriptedImages()
     contexts = FakeContexts(tmp / "contexts")
     recorder = ListRecorder()
     repo = SqlJobRepository(db)

@@ -79,6 +79,13 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], Permission | None] = {
     ("DELETE", "/servicekeys"): P.KEYS_MANAGE,
     ("DELETE", "/servicekeys/{key_id}"): P.KEYS_MANAGE,
     ("GET", "/audit"): P.AUDIT_READ,
+    # images and registry credentials
+    ("GET", "/images"): P.IMAGES_READ,
+    ("GET", "/images/{ref:path}"): P.IMAGES_READ,
+    ("DELETE", "/images/{ref:path}"): P.IMAGES_DELETE,
+    ("GET", "/registries"): P.REGISTRIES_READ,
+    ("POST", "/registries"): P.REGISTRIES_MANAGE,
+    ("DELETE", "/registries/{registry_id}"): P.REGISTRIES_MANAGE,
     # builds and pulls (jobs)
     ("POST", "/builds"): P.IMAGES_BUILD,
     ("GET", "/builds"): P.IMAGES_READ,

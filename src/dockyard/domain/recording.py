@@ -20,7 +20,8 @@ from dockyard.domain.access.audit import AuditEntry, AuditTrail
 from dockyard.domain.observe.events import Event, EventService
 
 SYSTEM = "system"
-# Changes that are events too; ``cuid`` is then the resource (a cuid, a job id, an image).
+# Changes that are events too; ``cuid`` is the resource (a cuid, a build's job id), and
+# an image's reference is in the details.
 EVENT_PREFIXES = ("container.", "build.", "image.")
 
 
@@ -70,11 +71,12 @@ class JournalRecorder:
 
     def record(self, change: Change) -> None:
         if change.action.startswith(EVENT_PREFIXES):
+            is_image = change.action.startswith("image.")  # an image is not a cuid
             self._events.append(
                 Event(
                     type=change.action,
                     source="api" if change.component == "api" else "dockyard",
-                    cuid=change.resource,
+                    cuid=None if is_image else change.resource,
                     owner=change.owner,
                     actor=change.actor,
                     details=dict(change.details),

@@ -13,7 +13,14 @@ from dockyard.domain.access.roles import CustomRole
 from dockyard.domain.containers.quotas import Quota
 from dockyard.domain.models import Account, ContainerSpec, Status
 from dockyard.store.database import Database
-from dockyard.store.tables import accounts, containers, roles, service_keys, tokens
+from dockyard.store.tables import (
+    accounts,
+    containers,
+    registries,
+    roles,
+    service_keys,
+    tokens,
+)
 
 
 class SqlAccountRepository:
@@ -37,6 +44,9 @@ class SqlAccountRepository:
     async def delete(self, username: str) -> None:
         async with self._db.writing() as conn:
             await conn.execute(delete(accounts).where(accounts.c.username == username))
+            # Its registry credentials go with it (a new account of the same name must
+            # not inherit them).
+            await conn.execute(delete(registries).where(registries.c.owner == username))
 
     async def count_role(self, role: str) -> int:
         stmt = select(func.count()).select_from(accounts).where(accounts.c.role == role)

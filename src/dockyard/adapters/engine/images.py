@@ -119,9 +119,10 @@ def _refusals(ref: str) -> Iterator[None]:
     except EngineError as exc:
         status = exc.details.get("engine_status")
         if status == 409:
+            text = exc.message.split(": ", 1)[-1]
             raise ConflictError(
-                f"image {ref} is in use: {exc.message.split(': ', 1)[-1]}",
-                code="IMAGE_IN_USE",
+                f"the engine keeps image {ref}: {text}",
+                code="IMAGE_IN_USE" if "being used" in text else "IMAGE_CONFLICT",
                 details={"image": ref},
             ) from exc
         if status == 400:

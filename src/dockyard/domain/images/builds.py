@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from dockyard.domain.access.permissions import Permission, Principal, not_found
+from dockyard.domain.access.permissions import Permission, Principal
 from dockyard.domain.images.jobs import JobService
 from dockyard.domain.images.models import Job, JobKind, JobStatus
 from dockyard.domain.images.ports import (
@@ -271,22 +271,6 @@ class BuildService:
         except DockyardError as exc:  # wrong credentials, an unreachable registry, …
             await run.fail(exc.kind, exc.code, exc.message, step=step)
         await run.save()
-
-
-class InlineCredentials:
-    """``Credentials`` without stored registries: a request's inline credentials only."""
-
-    async def resolve(
-        self,
-        owner: str,
-        ref: str,
-        *,
-        registry_id: str | None = None,
-        inline: RegistryAuth | None = None,
-    ) -> RegistryAuth | None:
-        if registry_id is not None:
-            raise not_found("registry", registry_id)
-        return inline
 
 
 def push_error(text: str) -> tuple[str, str]:

@@ -95,6 +95,6 @@ class PullService:
                 owner=run.job.owner,
                 actor=run.job.owner,
                 component="jobs",
-                details={"job_id": run.id, "image_id": run.job.image_id},
+                details={"image": ref, "job_id": run.id, "image_id": run.job.image_id},
             )
         )

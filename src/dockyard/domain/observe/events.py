@@ -52,6 +52,7 @@ API_TYPES = (
     "container.adopted",
     "container.missing",
     "container.failed",
+    "image.deleted",
 )
 JOB_TYPES = (  # builds and pulls (domain/images/jobs.py); the event's cuid is the job id
     "build.queued",
@@ -59,8 +60,7 @@ JOB_TYPES = (  # builds and pulls (domain/images/jobs.py); the event's cuid is t
     "build.succeeded",
     "build.failed",
     "build.cancelled",
-    "image.pulled",  # cuid: the image reference
-    "image.deleted",
+    "image.pulled",  # cuid null: the image's reference is in the details
 )
 EVENT_TYPES = frozenset(ENGINE_TYPES + API_TYPES + JOB_TYPES)
 MAX_PAGE = 1000
