@@ -200,6 +200,17 @@ def test_a_full_queue_is_429_and_a_restart_interrupts(serve: ServeFactory, tags:
         assert "Interrupted" in http.get(f"/builds/{job_id}/logs").text
         build_log = http.get(f"/builds/{job_id}/logs").text
     wait_for(lambda: not build_containers(build_log), 30, "the RUN container to go")
+    # A clean stop (SIGTERM) mid-build ends the job interrupted too, before it exits.
+    with client(server) as http:
+        body = {"dockerfile": SLEEPY.format(run=uuid.uuid4().hex), "tags": [tag(tags, "stop")]}
+        job_id = http.post("/builds", json=body).json()["job_id"]
+        wait_for(lambda: "RUN sleep 60" in http.get(f"/builds/{job_id}/logs").text, 60)
+    server.stop()
+    server.start()
+    with client(server) as http:
+        job = http.get(f"/builds/{job_id}").json()
+        assert job["status"] == "failed" and job["error"]["code"] == "interrupted", job
+        assert "the service stopped" in job["error"]["message"]
 
 
 def test_push_to_the_local_registry_and_wrong_credentials(
@@ -216,6 +227,14 @@ def test_push_to_the_local_registry_and_wrong_credentials(
         job = finished(http, http.post("/builds", json=body).json()["job_id"])
         assert job["status"] == "succeeded", job
         assert job["digest"].startswith("sha256:") and job["progress"]
+        # Pulled back: progress per layer, readable in the job.
+        docker("rmi", image)
+        resp = http.post("/images/pull", json={"image": image, "auth": auth})
+        assert resp.status_code == 202, resp.text
+        pulled = finished(http, resp.json()["job_id"])
+        assert pulled["status"] == "succeeded" and pulled["kind"] == "pull", pulled
+        assert pulled["image_id"] == job["image_id"] and pulled["progress"]
+        assert docker("image", "inspect", "--format", "{{.Id}}", image).strip() == job["image_id"]
         bad = {**body, "auth": {**auth, "password": wrong}}
         failed = finished(http, http.post("/builds", json=bad).json()["job_id"])
         assert failed["status"] == "failed" and failed["error"]["kind"] == "auth_error", failed
