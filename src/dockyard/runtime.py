@@ -262,7 +262,7 @@ def _builds(
         ContextLimits(max_bytes=settings.build_context_max_bytes),
         fetcher
         or HttpUrlFetcher(
-            max_bytes=settings.build_context_max_bytes,
+            max_bytes=min(settings.fetch_max_bytes, settings.build_context_max_bytes),
             timeout=settings.fetch_timeout,
             allow_nets=allow,
         ),
