@@ -38,7 +38,7 @@ from dockyard.adapters.engine.progress import (
 )
 from dockyard.adapters.engine.transport import EngineTransport, stream_of
 from dockyard.domain.images.ports import BuildSpec, ImageInfo, Progress, RegistryAuth
-from dockyard.domain.images.refs import parse_ref
+from dockyard.domain.images.refs import check_ref, parse_ref
 from dockyard.errors import (
     ConflictError,
     DockyardError,
@@ -171,14 +171,14 @@ class DockerImages:
         return [info for info in found if info is not None]
 
     async def inspect_image(self, ref: str) -> ImageInfo | None:
-        data = await self._http().call("GET", f"images/{ref}/json", missing_ok=True)
+        data = await self._http().call("GET", f"images/{check_ref(ref)}/json", missing_ok=True)
         return None if data is None else image_info(data)
 
     async def remove_image(self, ref: str, *, force: bool) -> None:
         with _refusals(ref):
             await self._http().call(
                 "DELETE",
-                f"images/{ref}",
+                f"images/{check_ref(ref)}",
                 params={"force": "true" if force else "false", "noprune": "false"},
                 not_found=_image_missing(ref),
             )
@@ -187,7 +187,7 @@ class DockerImages:
         with _refusals(ref):
             await self._http().call(
                 "POST",
-                f"images/{ref}/tag",
+                f"images/{check_ref(ref)}/tag",
                 params={"repo": repo, "tag": tag},
                 not_found=_image_missing(ref),
             )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from dockyard.domain.access.permissions import Permission, Principal
 from dockyard.domain.images.ports import ImageEngine, ImageInfo
-from dockyard.domain.images.refs import canonical, is_image_id
+from dockyard.domain.images.refs import canonical, check_ref, is_image_id
 from dockyard.domain.models import ContainerRecord
 from dockyard.domain.paging import check_limit
 from dockyard.domain.ports import ContainerRepository
@@ -151,7 +151,7 @@ class ImageService:
 
     async def get(self, principal: Principal, ref: str) -> ImageView:
         principal.require(Permission.IMAGES_READ)
-        info = await self._engine.inspect_image(ref)
+        info = await self._engine.inspect_image(check_ref(ref))
         if info is None:
             raise image_not_found(ref)
         return ImageView(info, (await self._usage()).count(info))
@@ -166,7 +166,7 @@ class ImageService:
                 code="FORCE_ADMIN_ONLY",
                 details={"field": "force"},
             )
-        info = await self._engine.inspect_image(ref)
+        info = await self._engine.inspect_image(check_ref(ref))
         if info is None:
             raise image_not_found(ref)
         users = (await self._usage()).affected(info, ref)

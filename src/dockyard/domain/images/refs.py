@@ -59,14 +59,14 @@ def _looks_like_host(part: str) -> bool:
 def parse_ref(ref: str, *, field: str = "image") -> ImageRef:
     """The parts of ``ref``; 400 ``INVALID_IMAGE_REF`` if it is not one."""
     match = _REF.match(ref) if len(ref) <= MAX_REF else None
-    first = ref.split("/", 1)[0]
-    if match is None or (match.group("host") is None and "/" in ref and _looks_like_host(first)):
+    host = match.group("host") if match else None
+    if match is None or (host is not None and not _looks_like_host(host) and host != host.lower()):
         raise ValidationError(
             f"{ref[:100]!r} is not an image reference",
             code="INVALID_IMAGE_REF",
             details={"field": field, "provided": ref[:200]},
         )
-    host, path = match.group("host"), match.group("path")
+    path = match.group("path")
     if host is not None and not _looks_like_host(host):
         path, host = f"{host}/{path}", None  # "user/repo": a Docker Hub path
     if host is not None and host.lower() == "index.docker.io":
@@ -80,6 +80,14 @@ def parse_ref(ref: str, *, field: str = "image") -> ImageRef:
 def is_image_id(ref: str) -> bool:
     """A (possibly short) image id: ``sha256:…`` or 12 to 64 hex digits."""
     return bool(_ID.match(ref))
+
+
+def check_ref(ref: str, *, field: str = "image") -> str:
+    """``ref`` if it is an image reference or id (400 ``INVALID_IMAGE_REF`` if not): what
+    reaches an engine URL is never a path of another kind (``../containers/x``)."""
+    if not is_image_id(ref):
+        parse_ref(ref, field=field)
+    return ref
 
 
 def canonical(ref: str) -> str | None:
