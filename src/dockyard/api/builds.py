@@ -87,7 +87,6 @@ async def create_build(
 ) -> JobOut:
     """Queue a build (202 with the job; watch it at /builds/{job_id})."""
     principal.require(Permission.IMAGES_BUILD)
-    services.jobs.check_room(principal.username)  # before an upload is read
     content_type = request.headers.get("content-type", "")
     boundary = boundary_of(content_type)
     mime = parse_options_header(content_type)[0].decode("latin-1").lower()
@@ -96,6 +95,7 @@ async def create_build(
         await claim(request, principal, services, body)
         manifest = _manifest(body or b"{}")
         return await _submit(principal, services, manifest, None)
+    services.jobs.check_room(principal.username)  # before an upload is read
     if boundary is None and mime not in ARCHIVE_TYPES:
         raise UnsupportedMediaTypeError(
             "send JSON, multipart/form-data (TarFile + Json), or a tar, gzip or zip archive",

@@ -250,11 +250,11 @@ class JobService:
         job.status = status
         job.error = error
         job.finished_at = utcnow()
+        await asyncio.shield(self._repo.save(job))  # first: the row never stays running
         if status is JobStatus.CANCELLED:
             await live.logfile.write("Cancelled.")
         elif error is not None and error.code == "interrupted":
             await live.logfile.write("Interrupted: the service stopped.")
-        await asyncio.shield(self._repo.save(job))
         action = "build.failed" if status is JobStatus.FAILED else f"build.{status.value}"
         details = {"code": error.code} if error is not None else {}
         self._record(job, action, **details)
