@@ -119,9 +119,9 @@ def test_a_dockerfile_build_with_an_extra_file_runs_as_a_container(
 
 def test_build_args_target_and_no_cache(server: Server, tags: list[str]) -> None:
     image = tag(tags, "args")
-    dockerfile = (
-        f"FROM {BUSYBOX} AS base\nARG FLAVOUR\nRUN echo flavour=$FLAVOUR\n"
-        f"FROM base AS broken\nRUN false\n"
+    dockerfile = (  # unique: the first build of this run finds nothing in the cache
+        f"FROM {BUSYBOX} AS base\nLABEL run={uuid.uuid4().hex}\nARG FLAVOUR\n"
+        "RUN echo flavour=$FLAVOUR\nFROM base AS broken\nRUN false\n"
     )
     body = {
         "dockerfile": dockerfile,
