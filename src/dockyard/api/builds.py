@@ -112,32 +112,40 @@ async def create_build(
         "build_args": _json_query(build_args, "build_args"),
         "labels": _json_query(labels, "labels"),
     }
-    digest = hashlib.sha256()
-    upload: Path | None
-    if boundary is not None:
-        fields = MultipartFields(
-            request.stream(),
-            boundary,
-            file_field=b"TarFile",
-            keep=frozenset({b"Json"}),
-            keep_max=request.app.state.settings.json_body_max_bytes,
-        )
-        upload = await _spool(services, _hashed(fields.stream(), digest))
-        raw = bytes(fields.small.get(b"Json", b"{}"))
-        digest.update(raw)
-        if not fields.file_bytes:
-            discard(upload)
-            upload = None
-    else:
-        upload = await _spool(services, _hashed(request.stream(), digest))
-        raw = json.dumps({k: v for k, v in query.items() if v not in (None, False)}).encode()
-        digest.update(raw)
+    upload, raw, digest = await _receive(request, services, boundary, query)
     try:
-        await claim(request, principal, services, digest.hexdigest().encode())
+        await claim(request, principal, services, digest.encode())
         return await _submit(principal, services, _manifest(raw), upload)
     finally:
         if upload is not None:
             discard(upload)  # prepared into the job's own folder by now
+
+
+async def _receive(
+    request: Request, services: Services, boundary: bytes | None, query: dict[str, Any]
+) -> tuple[Path | None, bytes, str]:
+    """The upload spooled to disk (None: a multipart body without ``TarFile``), the
+    manifest, and a digest of both (what an Idempotency-Key is held to)."""
+    digest = hashlib.sha256()
+    if boundary is None:
+        upload = await _spool(services, _hashed(request.stream(), digest))
+        raw = json.dumps({k: v for k, v in query.items() if v not in (None, False)}).encode()
+        digest.update(raw)
+        return upload, raw, digest.hexdigest()
+    fields = MultipartFields(
+        request.stream(),
+        boundary,
+        file_field=b"TarFile",
+        keep=frozenset({b"Json"}),
+        keep_max=request.app.state.settings.json_body_max_bytes,
+    )
+    spooled = await _spool(services, _hashed(fields.stream(), digest))
+    raw = bytes(fields.small.get(b"Json", b"{}"))
+    digest.update(raw)
+    if not fields.file_bytes:
+        discard(spooled)
+        return None, raw, digest.hexdigest()
+    return spooled, raw, digest.hexdigest()
 
 
 async def _submit(
