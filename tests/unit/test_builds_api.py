@@ -302,3 +302,29 @@ async def test_secrets_stay_out_of_the_job_its_log_and_the_actions_log(world: Wo
     everything += (world.settings.log_dir / "actions.jsonl").read_text()
     assert secret not in everything and password not in everything
     assert "token is ***" in log
+
+
+async def test_an_upload_with_an_idempotency_key_is_one_job(world: World) -> None:
+    archive = context_tar({"Dockerfile": DOCKERFILE.encode(), "hello.txt": b"hi"})
+
+    async def send(data: bytes) -> httpx.Response:
+        async with world.client() as client:
+            return await client.post(
+                "/builds",
+                params={"tags": "me/idem:1"},
+                content=data,
+                headers={"Content-Type": "application/x-tar", "Idempotency-Key": "up-1"},
+            )
+
+    first, again = await send(archive), await send(archive)
+    assert first.status_code == again.status_code == 202, first.text
+    assert again.json()["job_id"] == first.json()["job_id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    other = await send(context_tar({"Dockerfile": DOCKERFILE.encode(), "hello.txt": b"x"}))
+    assert other.status_code == 422 and other.json()["code"] == "IDEMPOTENCY_KEY_REUSED"
+    await world.ended(first.json()["job_id"])
+    async with world.client() as client:
+        resp = await client.get("/builds", params={"status": "sleeping"})
+        assert resp.status_code == 400 and resp.json()["details"]["field"] == "status"
+        pulls = await client.get("/builds", params={"kind": "pull"})
+        assert pulls.json()["builds"] == []
