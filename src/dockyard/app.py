@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from dockyard.api import accounts as accounts_api
 from dockyard.api import audit as audit_api
 from dockyard.api import auth as auth_api
+from dockyard.api import builds as builds_api
 from dockyard.api import containers as containers_api
 from dockyard.api import docs as docs_api
 from dockyard.api import errors as api_errors
@@ -44,6 +45,7 @@ ROUTERS = (
     audit_api.router,
     images_api.router,
     registries_api.router,
+    builds_api.router,
 )
 
 

@@ -26,6 +26,7 @@ from dockyard.adapters.engine import DockerEngine
 from dockyard.adapters.engine.cgroups import CgroupReader
 from dockyard.adapters.engine.images import DockerImages
 from dockyard.adapters.fetch import HttpUrlFetcher, parse_networks
+from dockyard.adapters.git import CliGitFetcher
 from dockyard.adapters.secrets import load_or_create_secret
 from dockyard.adapters.security import Argon2Hasher, MemoryLoginLimiter
 from dockyard.api.deps import Services
@@ -41,10 +42,15 @@ from dockyard.domain.containers.service import ContainerConfig, ContainerService
 from dockyard.domain.files.archives import ArchiveLimits
 from dockyard.domain.files.service import FileLimits, FileService
 from dockyard.domain.idempotency import Idempotency
+from dockyard.domain.images.builds import BuildConfig, BuildService
+from dockyard.domain.images.contexts import ContextBuilder, ContextLimits
 from dockyard.domain.images.images import ImageService
-from dockyard.domain.images.ports import ImageEngine
+from dockyard.domain.images.joblogs import JobLogs
+from dockyard.domain.images.jobs import JobService, QueueLimits
+from dockyard.domain.images.ports import Credentials, ImageEngine
+from dockyard.domain.images.pulls import PullService
 from dockyard.domain.images.registries import RegistryService
-from dockyard.domain.models import Resources
+from dockyard.domain.models import Resources, memory_bytes
 from dockyard.domain.observe.events import EventService
 from dockyard.domain.observe.logs import LogService
 from dockyard.domain.observe.metrics import MetricsService
@@ -63,6 +69,7 @@ from dockyard.store.accounts import (
 )
 from dockyard.store.containers import SqlContainerRepository
 from dockyard.store.idempotency import SqlIdempotencyRepository
+from dockyard.store.jobs import SqlJobRepository
 from dockyard.store.journal import SqlAuditRepository, SqlEventRepository
 from dockyard.store.registries import SqlRegistryRepository
 
@@ -82,6 +89,7 @@ class Runtime:
     engine: Engine
     roles: RoleBook
     follower: StateFollower
+    images: ImageEngine
     started: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stopped: bool = False
@@ -99,6 +107,9 @@ class Runtime:
             await self.roles.load()
             await services.auth.purge_expired_tokens()
             await self.engine.ensure_network(settings.network_name)
+            if settings.build_network != "none":  # never the default bridge
+                await self.images.ensure_build_network(settings.build_network)
+            await services.builds.recover()
             await services.events.start()
             services.audit.start()
             await services.reconciler.run_once(startup=True)
@@ -138,6 +149,8 @@ class Runtime:
         for task in self._tasks:
             with suppress(asyncio.CancelledError):
                 await task
+        # Running builds and pulls end `failed: interrupted` (their events drain below).
+        await services.jobs.stop(max(0.1, deadline / 2))
         left = max(0.1, deadline - (time.monotonic() - started))
         lost_events, lost_audit = await asyncio.gather(
             services.events.stop(left), services.audit.stop(left)
@@ -188,8 +201,13 @@ def build_services(
         quotas=quotas,
         recorder=recorder,
     )
+    if images is None:  # the engine's session (a fake engine: a lazy one of its own)
+        docker = engine if isinstance(engine, DockerEngine) else None
+        docker = docker or DockerEngine(settings.docker_host, settings.engine_timeout)
+        images = DockerImages(docker, idle=settings.registry_idle_timeout)
     auth = _authenticator(settings, stores, roles, hasher)
     image_service, registry_service = _images(settings, database, stores, engine, images, recorder)
+    jobs, builds, pulls = _builds(settings, database, images, registry_service, fetcher, recorder)
     metrics = _metrics(settings, containers, engine)
     terminals = _terminals(settings, containers, engine, auth)
     services = Services(
@@ -210,10 +228,59 @@ def build_services(
         idempotency=Idempotency(SqlIdempotencyRepository(database)),
         images=image_service,
         registries=registry_service,
+        jobs=jobs,
+        builds=builds,
+        pulls=pulls,
     )
     listeners = [events.engine_event, metrics.engine_event]
     follower = StateFollower(stores.containers, engine, containers, listeners=listeners)
-    return Runtime(settings, services, database, engine, roles, follower)
+    return Runtime(settings, services, database, engine, roles, follower, images)
+
+
+def _builds(
+    settings: Settings,
+    database: Database,
+    images: ImageEngine,
+    credentials: Credentials,
+    fetcher: UrlFetcher | None,
+    recorder: JournalRecorder,
+) -> tuple[JobService, BuildService, PullService]:
+    """The job queue, builds (contexts under JOBS_DIR) and pulls."""
+    limits = QueueLimits(
+        max_running=settings.builds_max_running,
+        max_queued=settings.builds_max_queued,
+        per_account=settings.builds_per_account,
+        timeout=settings.build_timeout,
+    )
+    logs = JobLogs(
+        settings.jobs_dir, settings.build_log_max_bytes, follow_max=settings.log_follow_max
+    )
+    jobs = JobService(SqlJobRepository(database), logs, limits, recorder=recorder)
+    allow = parse_networks(settings.fetch_allow_nets)
+    contexts = ContextBuilder(
+        settings.jobs_dir / "contexts",
+        ContextLimits(max_bytes=settings.build_context_max_bytes),
+        fetcher
+        or HttpUrlFetcher(
+            max_bytes=min(settings.fetch_max_bytes, settings.build_context_max_bytes),
+            timeout=settings.fetch_timeout,
+            allow_nets=allow,
+        ),
+        CliGitFetcher(
+            timeout=settings.git_timeout,
+            allow_http_hosts=settings.git_allow_http_hosts.split(","),
+            allow_nets=allow,
+        ),
+    )
+    config = BuildConfig(
+        network=settings.build_network,
+        memory=memory_bytes(settings.build_memory),
+        cpus=settings.build_cpus,
+        push_timeout=settings.push_timeout,
+        context_max_bytes=settings.build_context_max_bytes,
+    )
+    builds = BuildService(jobs, images, contexts, credentials, config)
+    return jobs, builds, PullService(jobs, images, credentials, recorder=recorder)
 
 
 def _images(

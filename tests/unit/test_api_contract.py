@@ -17,6 +17,7 @@ NOT_JSON = {
     ("get", "/containers/{cuid}/download"): {"application/octet-stream"},
     ("get", "/containers/{cuid}/download-zip"): {"application/zip"},
     ("get", "/containers/{cuid}/changes/archive"): {"application/gzip"},
+    ("get", "/builds/{job_id}/logs"): {"text/plain"},
 }
 
 

@@ -92,7 +92,20 @@ def parse_networks(text: str) -> tuple[IPNetwork, ...]:
     return tuple(nets)
 
 
-async def _getaddrinfo(host: str, port: int) -> list[str]:
+def refusal_allowing(address: IPAddress, allow: Sequence[IPNetwork]) -> str | None:
+    """``refusal``, except that an address inside ``allow`` (``FETCH_ALLOW_NETS``, also
+    in an IPv6 form that wraps it) may be reached. Git fetches use the same rule."""
+    candidates: list[IPAddress] = [address]
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded, _ = _embedded_ipv4(address)
+        if embedded is not None:
+            candidates.append(embedded)
+    if any(c in net for c in candidates for net in allow):
+        return None
+    return refusal(address)
+
+
+async def system_resolve(host: str, port: int) -> list[str]:
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [str(info[4][0]) for info in infos]
@@ -116,7 +129,7 @@ class HttpUrlFetcher:
         self._allow = tuple(allow_nets)
         self._max_redirects = max_redirects
         self._verify = verify
-        self._resolve = resolver or _getaddrinfo
+        self._resolve = resolver or system_resolve
 
     async def fetch(self, url: str, dest: Path, *, field: str) -> Fetched:
         shown = public_url(url)
@@ -202,21 +215,11 @@ class HttpUrlFetcher:
         if not addresses:
             raise url_refused("the host has no address", field, url, code="FETCH_FAILED")
         for text in addresses:
-            reason = self._refusal(ipaddress.ip_address(text))
+            reason = refusal_allowing(ipaddress.ip_address(text), self._allow)
             if reason is not None:
                 log.warning("fetch.refused", field=field, url=public_url(url), address=text)
                 raise url_refused(f"the host resolves to a {reason}", field, url, reason=reason)
         return addresses
-
-    def _refusal(self, address: IPAddress) -> str | None:
-        candidates: list[IPAddress] = [address]
-        if isinstance(address, ipaddress.IPv6Address):
-            embedded, _ = _embedded_ipv4(address)
-            if embedded is not None:
-                candidates.append(embedded)
-        if any(c in net for c in candidates for net in self._allow):
-            return None
-        return refusal(address)
 
     async def _connect(
         self, target: httpx.URL, addresses: list[str], field: str, url: str

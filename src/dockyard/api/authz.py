@@ -86,6 +86,13 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], Permission | None] = {
     ("GET", "/registries"): P.REGISTRIES_READ,
     ("POST", "/registries"): P.REGISTRIES_MANAGE,
     ("DELETE", "/registries/{registry_id}"): P.REGISTRIES_MANAGE,
+    # builds and pulls (jobs)
+    ("POST", "/builds"): P.IMAGES_BUILD,
+    ("GET", "/builds"): P.IMAGES_READ,
+    ("GET", "/builds/{job_id}"): P.IMAGES_READ,
+    ("GET", "/builds/{job_id}/logs"): P.IMAGES_READ,
+    ("POST", "/builds/{job_id}/cancel"): P.IMAGES_BUILD,
+    ("POST", "/images/pull"): P.IMAGES_PULL,
 }
 
 

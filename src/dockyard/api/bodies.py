@@ -1,7 +1,8 @@
 """What a request body (and its query) may be, checked before the application reads it
 (issue 9). A query parameter given twice is 400 ``REPEATED_PARAMETER``.
 
-Routes take JSON, except the few that take an archive (``RAW_BODY_ROUTES``). A body
+Routes take JSON, except the few that take an archive (``RAW_BODY_ROUTES``) and those
+that take either (``UPLOAD_OR_JSON_ROUTES``: JSON held to these rules). A body
 sent as a form, as text or as multipart to a JSON route is 415 (a body without any
 Content-Type is read as JSON, as curl users expect); a JSON body larger than
 ``max_json_bytes`` is 413 without being read to its end. Raw routes keep their own,
@@ -21,6 +22,9 @@ from dockyard.errors import PayloadTooLargeError, UnsupportedMediaTypeError, Val
 
 # Paths whose body is not JSON: ZIP uploads (application/zip or multipart).
 RAW_BODY_ROUTES = re.compile(r"/containers/[^/]+/upload-zip\Z")
+# Paths that take JSON (held to the JSON rules) or an upload the route reads itself
+# (multipart, an archive): POST /builds.
+UPLOAD_OR_JSON_ROUTES = re.compile(r"/builds\Z")
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -61,6 +65,9 @@ class BodyRulesMiddleware:
         content_type = headers.get(b"content-type", b"").decode("latin-1")
         state = scope.setdefault("state", {})
         if has_body and content_type and not is_json(content_type):
+            if UPLOAD_OR_JSON_ROUTES.match(scope["path"]):
+                await self.app(scope, receive, send)  # the route checks the type
+                return
             refused = UnsupportedMediaTypeError(
                 "this route takes a JSON body: send Content-Type: application/json",
                 details={"content_type": content_type[:100]},

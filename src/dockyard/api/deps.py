@@ -22,7 +22,10 @@ from dockyard.domain.containers.reconcile import Reconciler
 from dockyard.domain.containers.service import ContainerService
 from dockyard.domain.files.service import FileService
 from dockyard.domain.idempotency import Idempotency
+from dockyard.domain.images.builds import BuildService
 from dockyard.domain.images.images import ImageService
+from dockyard.domain.images.jobs import JobService
+from dockyard.domain.images.pulls import PullService
 from dockyard.domain.images.registries import RegistryService
 from dockyard.domain.observe.events import EventService
 from dockyard.domain.observe.logs import LogService
@@ -52,6 +55,9 @@ class Services:
     idempotency: Idempotency
     images: ImageService
     registries: RegistryService
+    jobs: JobService
+    builds: BuildService
+    pulls: PullService
 
 
 def get_services(request: Request) -> Services:

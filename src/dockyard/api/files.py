@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
-from python_multipart import MultipartParser
-from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import parse_options_header
 
 from dockyard.api.deps import PrincipalDep, ServicesDep
+from dockyard.api.multipart import MultipartFields, boundary_of
 from dockyard.api.schemas.files import ChangeList, FileListing, UploadOut
 from dockyard.domain.files.service import Download
 from dockyard.errors import ValidationError
-
-MAX_BOUNDARY = 70  # RFC 2046; a longer one is refused before parsing
 
 router = APIRouter(prefix="/containers/{cuid}", tags=["files"])
 
@@ -53,14 +49,9 @@ async def upload_zip(
     """Unpack a ZIP into a folder under /app (default /app), all or nothing."""
     # Ownership first: a stranger's upload is refused before its body is read.
     await services.files.check_access(principal, cuid, write=True)
-    content_type, options = parse_options_header(request.headers.get("content-type", ""))
-    if content_type == b"multipart/form-data":
-        boundary = options.get(b"boundary")
-        if not boundary or len(boundary) > MAX_BOUNDARY:
-            raise ValidationError(
-                f"a multipart boundary has 1 to {MAX_BOUNDARY} characters (RFC 2046)",
-                code="INVALID_MULTIPART",
-            )
+    content_type, _ = parse_options_header(request.headers.get("content-type", ""))
+    boundary = boundary_of(request.headers.get("content-type", ""))
+    if boundary is not None:
         body = _multipart_file(request.stream(), boundary)
     elif content_type.decode("latin-1") in ZIP_TYPES or not content_type:
         body = request.stream()
@@ -147,52 +138,10 @@ def _disposition(filename: str) -> str:
 
 async def _multipart_file(stream: AsyncIterator[bytes], boundary: bytes) -> AsyncIterator[bytes]:
     """The bytes of the multipart field ``file``, as they arrive (never all in memory)."""
-    state: dict[str, Any] = {"field": b"", "value": b"", "name": None, "out": [], "seen": False}
-
-    def on_part_begin() -> None:
-        state["name"] = None
-
-    def on_header_field(data: bytes, start: int, end: int) -> None:
-        state["field"] += data[start:end]
-
-    def on_header_value(data: bytes, start: int, end: int) -> None:
-        state["value"] += data[start:end]
-
-    def on_header_end() -> None:
-        if state["field"].lower() == b"content-disposition":
-            _, opts = parse_options_header(state["value"])
-            state["name"] = opts.get(b"name")
-        state["field"], state["value"] = b"", b""
-
-    def on_part_data(data: bytes, start: int, end: int) -> None:
-        if state["name"] == b"file":
-            state["seen"] = True
-            state["out"].append(data[start:end])
-
-    parser = MultipartParser(
-        boundary,
-        {
-            "on_part_begin": on_part_begin,
-            "on_header_field": on_header_field,
-            "on_header_value": on_header_value,
-            "on_header_end": on_header_end,
-            "on_part_data": on_part_data,
-        },
-    )
-    try:
-        async for chunk in stream:
-            parser.write(chunk)
-            if state["out"]:
-                out, state["out"] = state["out"], []
-                yield b"".join(out)
-        parser.finalize()
-    except MultipartParseError as exc:  # a client's malformed body: 400, not a 500
-        raise ValidationError(
-            "malformed multipart body", code="INVALID_MULTIPART", details={"reason": str(exc)}
-        ) from None
-    if state["out"]:
-        yield b"".join(state["out"])
-    if not state["seen"]:
+    fields = MultipartFields(stream, boundary, file_field=b"file")
+    async for chunk in fields.stream():
+        yield chunk
+    if not fields.file_bytes:
         raise ValidationError(
             "multipart body has no field 'file'",
             code="MISSING_FILE",

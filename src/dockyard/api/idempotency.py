@@ -15,7 +15,8 @@ import structlog
 from fastapi import Depends, FastAPI, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dockyard.api.deps import PrincipalDep, ServicesDep
+from dockyard.api.deps import PrincipalDep, Services, ServicesDep
+from dockyard.domain.access.permissions import Principal
 from dockyard.domain.idempotency import Claim, Idempotency, KeptAnswer
 
 log = structlog.get_logger("dockyard.api")
@@ -32,11 +33,18 @@ class Replay(Exception):
 
 
 async def idempotent(request: Request, principal: PrincipalDep, services: ServicesDep) -> None:
+    if request.headers.get(HEADER) is not None:
+        await claim(request, principal, services, await request.body())
+
+
+async def claim(request: Request, principal: Principal, services: Services, body: bytes) -> None:
+    """Claim the request's key for ``body`` (a route whose body is an upload passes its
+    digest, read as it was spooled), or raise ``Replay`` with the kept answer."""
     key = request.headers.get(HEADER)
     if key is None:
         return
     route = f"{request.method} {getattr(request.scope.get('route'), 'path', request.url.path)}"
-    found = await services.idempotency.begin(principal.username, key, route, await request.body())
+    found = await services.idempotency.begin(principal.username, key, route, body)
     if isinstance(found, KeptAnswer):
         raise Replay(found)
     request.state.idempotency = found

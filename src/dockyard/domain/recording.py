@@ -2,12 +2,12 @@
 whether a request asked for it or the service did it by itself (reconcile today; idle
 stops, TTL deletes and webhook redeploys next).
 
-A change becomes a container event (``GET /events``) and an audit entry. During an HTTP
-request the request middleware writes the audit entry (one per request, refusals and
-failures included, with the answer's status); the change tells it which resource the
-request made or touched, through the request's ``RequestScope``. Outside a request the
-recorder writes the audit entry itself, as the ``system`` actor with method ``SYSTEM``
-and status 0 (no HTTP answer exists).
+A change becomes an event (``GET /events``: containers, builds, images) and an audit
+entry. During an HTTP request the request middleware writes the audit entry (one per
+request, refusals and failures included, with the answer's status); the change tells it
+which resource the request made or touched, through the request's ``RequestScope``.
+Outside a request the recorder writes the audit entry itself, as the ``system`` actor
+with method ``SYSTEM`` and status 0 (no HTTP answer exists).
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ from dockyard.domain.access.audit import AuditEntry, AuditTrail
 from dockyard.domain.observe.events import Event, EventService
 
 SYSTEM = "system"
+# Changes that are events too; ``cuid`` is the resource (a cuid, a build's job id), and
+# an image's reference is in the details.
+EVENT_PREFIXES = ("container.", "build.", "image.")
 
 
 @dataclass
@@ -67,13 +70,13 @@ class JournalRecorder:
         self._audit = audit
 
     def record(self, change: Change) -> None:
-        if change.action.startswith(("container.", "image.")):
-            is_container = change.action.startswith("container.")
+        if change.action.startswith(EVENT_PREFIXES):
+            is_image = change.action.startswith("image.")  # an image is not a cuid
             self._events.append(
                 Event(
                     type=change.action,
                     source="api" if change.component == "api" else "dockyard",
-                    cuid=change.resource if is_container else None,
+                    cuid=None if is_image else change.resource,
                     owner=change.owner,
                     actor=change.actor,
                     details=dict(change.details),

@@ -26,6 +26,7 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
 _LOCAL_MAGIC = b"PK\x03\x04"
 _CHUNK = 1024 * 1024
+_LINK_MAX = 4096
 
 M = TypeVar("M")
 
@@ -46,6 +47,9 @@ class Plan(Generic[M]):
     dirs: list[tuple[str, ...]] = field(default_factory=list)
     files: list[tuple[tuple[str, ...], M]] = field(default_factory=list)
     total_bytes: int = 0
+    # Symbolic links (name, target), only when the caller accepts them (build contexts
+    # judge their targets themselves); uploads into /app refuse every link.
+    links: list[tuple[tuple[str, ...], str]] = field(default_factory=list)
 
 
 def refused(entry: str, reason: str) -> ValidationError:
@@ -126,14 +130,19 @@ def claim(
 
 def settle(plan: Plan[M], seen: dict[tuple[str, ...], bool]) -> None:
     """After the last entry: parents named later as files, and folders implied by names."""
-    for parts, _info in plan.files:
+    named = [p for p, _ in plan.files] + [p for p, _ in plan.links]
+    for parts in named:
         if any(seen.get(parts[:d]) is False for d in range(1, len(parts))):
             raise refused("/".join(parts), "a file of the same name is a parent folder")
-    implied = {p[:d] for p, _ in plan.files for d in range(1, len(p))}
+    implied = {p[:d] for p in named for d in range(1, len(p))}
     plan.dirs = sorted(set(plan.dirs) | implied, key=lambda p: (len(p), p))
 
 
-def inspect(archive: zipfile.ZipFile, limits: ArchiveLimits) -> Plan[zipfile.ZipInfo]:
+def inspect(
+    archive: zipfile.ZipFile, limits: ArchiveLimits, *, symlinks: bool = False
+) -> Plan[zipfile.ZipInfo]:
+    """What the ZIP holds, judged; ``symlinks`` accepts links into ``plan.links`` (their
+    targets unjudged) instead of refusing them."""
     infos = archive.infolist()
     if len(infos) > limits.max_entries:
         raise too_many(len(infos), limits)
@@ -143,6 +152,10 @@ def inspect(archive: zipfile.ZipFile, limits: ArchiveLimits) -> Plan[zipfile.Zip
         raw = info.orig_filename  # before zipfile cuts the name at a NUL
         parts, is_dir = name_parts(raw, limits)
         kind = _kind(info)
+        if kind == "symbolic link" and symlinks and not info.flag_bits & 0x1:
+            claim(seen, raw, parts, False)
+            plan.links.append((parts, _link_target(archive, info)))
+            continue
         if kind != "ok":
             raise refused(raw, kind)
         if info.flag_bits & 0x1:
@@ -173,6 +186,20 @@ def inspect(archive: zipfile.ZipFile, limits: ArchiveLimits) -> Plan[zipfile.Zip
     settle(plan, seen)
     _check_overlaps(archive, infos)
     return plan
+
+
+def _link_target(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
+    """A ZIP link's target is its data (at most PATH_MAX bytes)."""
+    if info.file_size > _LINK_MAX:
+        raise refused(info.orig_filename, "link target too long")
+    try:
+        with archive.open(info) as src:
+            data = src.read(_LINK_MAX + 1)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+        raise refused(info.orig_filename, f"corrupt data ({exc})") from exc
+    if len(data) > _LINK_MAX or not data:
+        raise refused(info.orig_filename, "link target empty or too long")
+    return data.decode("utf-8", "surrogateescape")
 
 
 def _check_overlaps(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> None:

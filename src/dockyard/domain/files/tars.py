@@ -220,8 +220,11 @@ def _tar_kind(member: tarfile.TarInfo) -> str:
     return "unsupported entry type"
 
 
-def inspect_tar(tar: tarfile.TarFile, limits: ArchiveLimits) -> Plan[tarfile.TarInfo]:
-    """Names and types of every member, judged like a ZIP's (open it with ``open_tar``)."""
+def inspect_tar(
+    tar: tarfile.TarFile, limits: ArchiveLimits, *, symlinks: bool = False
+) -> Plan[tarfile.TarInfo]:
+    """Names and types of every member, judged like a ZIP's (open it with ``open_tar``);
+    ``symlinks`` accepts links into ``plan.links`` (their targets unjudged)."""
     try:
         members = tar.getmembers()
     except _TAR_CORRUPT as exc:
@@ -237,6 +240,12 @@ def inspect_tar(tar: tarfile.TarFile, limits: ArchiveLimits) -> Plan[tarfile.Tar
             continue  # the archive's own top folder: that is the target
         parts, slash = name_parts(name, limits)
         kind = _tar_kind(member)
+        if kind == "symbolic link" and symlinks:
+            if not member.linkname or "\x00" in member.linkname:
+                raise refused(raw, "empty link target")
+            claim(seen, raw, parts, False)
+            plan.links.append((parts, member.linkname))
+            continue
         if kind != "ok":
             raise refused(raw, kind)
         if slash and not member.isdir():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 from dockyard.errors import ValidationError
 
@@ -117,3 +118,37 @@ def _server(value: str) -> str:
     if value in ("index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"):
         return DEFAULT_REGISTRY
     return value
+
+
+# -- what builds and pulls take (domain/images/builds.py, pulls.py) ------------------------
+
+
+def check_tag(tag: str, field: str = "tags") -> str:
+    """A reference a build may tag its image with (no digest)."""
+    if parse_ref(tag, field=field).digest is not None:
+        raise ValidationError(
+            f"{tag[:80]!r}: a build tags its image with a name and tag, not a digest",
+            code="INVALID_IMAGE_REF",
+            details={"field": field, "provided": tag[:200]},
+        )
+    return tag
+
+
+def check_pull_ref(ref: str) -> str:
+    """A reference to pull, as the client spelled it; without a tag or digest it is
+    ``:latest`` (the engine would otherwise pull every tag of the repository)."""
+    parsed = parse_ref(ref)
+    return ref if parsed.tag or parsed.digest else f"{ref}:latest"
+
+
+def without_userinfo(url: str) -> str:
+    """A URL as it may be shown and stored: ``user:token@`` removed."""
+    try:
+        parts = urlsplit(url)
+        if parts.username is None and parts.password is None:
+            return url
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+    except ValueError:
+        return "<invalid url>"
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -54,7 +54,15 @@ API_TYPES = (
     "container.failed",
     "image.deleted",
 )
-EVENT_TYPES = frozenset(ENGINE_TYPES + API_TYPES)
+JOB_TYPES = (  # builds and pulls (domain/images/jobs.py); the event's cuid is the job id
+    "build.queued",
+    "build.started",
+    "build.succeeded",
+    "build.failed",
+    "build.cancelled",
+    "image.pulled",  # cuid null: the image's reference is in the details
+)
+EVENT_TYPES = frozenset(ENGINE_TYPES + API_TYPES + JOB_TYPES)
 MAX_PAGE = 1000
 FOLLOW_BATCH = 500
 WRITE_BATCH = 500
