@@ -97,6 +97,14 @@ class Settings(BaseSettings):
     build_log_max_bytes: int = Field(default=8 * 1024**2, ge=1024)
     git_allow_http_hosts: str = ""  # comma list of hosts a git build may reach over http
     git_timeout: float = Field(default=300.0, gt=0)
+    # -- automation (issue 11) --
+    port_range: str = "20000-29999"  # host ports publish_all and "host": null draw from
+    public_host: str = "127.0.0.1"  # the host name in a port mapping's ready url
+    idle_timeout: float | None = Field(default=None, gt=0)  # default for new containers
+    checkin_base_url: str | None = None  # how a workload reaches /check-in (default: derived)
+    webhook_timeout: float = Field(default=10.0, gt=0, le=120)  # one delivery attempt
+    webhook_retry_for: float = Field(default=86400.0, gt=0)  # give up after a day
+    webhook_max_in_flight: int = Field(default=16, ge=1, le=1000)
 
     @field_validator("default_user_uid")
     @classmethod

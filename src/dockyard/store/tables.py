@@ -79,6 +79,12 @@ containers = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("started_at", UTCDateTime),
     Column("finished_at", UTCDateTime),
+    # automation (0006): activity and timers
+    Column("last_activity_at", UTCDateTime),
+    Column("idle_timeout", Float),  # seconds; None: never stopped for idleness
+    Column("expires_at", UTCDateTime),  # ttl; None: never deleted for age
+    Column("checkin_token_hash", String(128)),
+    Column("restart_count", Integer),
     Index("ix_containers_owner_seq", "owner", "seq"),
     Index("ix_containers_status_seq", "status", "seq"),
 )
@@ -233,4 +239,72 @@ registries = Table(
     Column("secret", LargeBinary, nullable=False),  # encrypted password or token
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_registries_owner", "owner", "server"),
+)
+
+# -- automation (0006): host port allocations, webhooks out and in ----------------------
+
+port_allocations = Table(
+    "port_allocations",  # one host port, one holder: the primary key is the lock
+    metadata,
+    Column("engine", String(64), primary_key=True),
+    Column("host_port", Integer, primary_key=True),
+    Column("protocol", String(8), primary_key=True),
+    Column("cuid", String(40), nullable=False),
+    Column("container_port", Integer, nullable=False),
+    Column("replica", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_port_allocations_cuid", "cuid"),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("url", String(2048), nullable=False),
+    Column("events", JSON, nullable=False),  # event type patterns; [] = all
+    Column("secret", LargeBinary, nullable=False),  # sealed (adapters/crypto.py)
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_webhooks_owner", "owner"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(40), primary_key=True),  # X-Dockyard-Delivery
+    Column("webhook_id", String(40), nullable=False),
+    Column("event_seq", BigInteger),
+    Column("event_type", String(64), nullable=False),
+    Column("body", Text, nullable=False),  # the exact JSON that is signed
+    Column("status", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime),
+    Column("last_status_code", Integer),
+    Column("last_error", String(255)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_hook", "webhook_id", "created_at", "id"),
+)
+
+webhook_keys = Table(
+    "webhook_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("key_hash", String(128), nullable=False, unique=True),
+    Column("image", String(512), nullable=False),  # repository[:tag] it redeploys
+    Column("build", JSON),  # a bound build request (secrets removed), or None
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_webhook_keys_owner", "owner"),
+)
+
+hub_deliveries = Table(
+    "hub_deliveries",  # a replayed delivery does not redeploy twice
+    metadata,
+    Column("key_id", String(40), primary_key=True),
+    Column("fingerprint", String(128), primary_key=True),
+    Column("job_id", String(40)),
+    Column("created_at", UTCDateTime, nullable=False),
 )

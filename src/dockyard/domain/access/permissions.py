@@ -30,6 +30,7 @@ class Permission(StrEnum):
     IMAGES_DELETE = "images:delete"
     REGISTRIES_READ = "registries:read"  # one's own registry credentials (and shared ones)
     REGISTRIES_MANAGE = "registries:manage"  # add and remove one's own
+    WEBHOOKS_MANAGE = "webhooks:manage"  # one's own outgoing webhooks and webhook keys
     SYSTEM_READ = "system:read"
     KEYS_MANAGE = "keys:manage"  # one's own service keys
     ACCOUNTS_MANAGE = "accounts:manage"  # every account, role and quota
