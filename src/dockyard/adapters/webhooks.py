@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import ipaddress
+import ssl
 from collections.abc import Sequence
 
 import httpx
@@ -32,7 +33,10 @@ class HttpWebhookSender:
         timeout: float,
         allow_nets: Sequence[IPNetwork] = (),
         resolver: Resolver | None = None,
+        verify: ssl.SSLContext | None = None,
     ) -> None:
+        # One TLS context for every attempt: building one loads the CA bundle (~50 ms).
+        self._ssl = verify or httpx.create_ssl_context()
         self._timeout = timeout
         self._allow = tuple(allow_nets)
         self._resolve = resolver or system_resolve
@@ -98,7 +102,9 @@ class HttpWebhookSender:
             pinned = target.copy_with(host=address, userinfo=b"", fragment=None)
             request = httpx.Request("POST", pinned, headers=sent, content=body)
             request.extensions = extensions
-            async with httpx.AsyncHTTPTransport(trust_env=False, retries=0) as transport:
+            async with httpx.AsyncHTTPTransport(
+                verify=self._ssl, trust_env=False, retries=0
+            ) as transport:
                 try:
                     response = await transport.handle_async_request(request)
                 except httpx.TimeoutException:
