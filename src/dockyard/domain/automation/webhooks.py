@@ -113,6 +113,7 @@ class WebhookService:
         self._recorder = recorder or NullRecorder()
         self._hooks: dict[str, tuple[Webhook, bool]] = {}  # id -> (hook, owner sees all)
         self._stamps = Stamps()
+        self._changes = 0  # counts changes of ``_hooks`` (a refresh must not undo one)
         self.writer: BatchWriter[Delivery, int] = BatchWriter(
             "webhook-deliveries", repo.insert_deliveries, max_pending=max_pending,
             on_written=self._inserted,
@@ -131,12 +132,17 @@ class WebhookService:
 
     async def refresh(self) -> None:
         """Reload the webhooks and whether each owner sees every event (roles change)."""
-        hooks = await self._repo.all()
-        owners = {h.owner: await self._sees_all(h.owner) for h in hooks}
-        self._hooks = {h.id: (h, owners[h.owner]) for h in hooks}
+        for _ in range(3):  # a create or delete meanwhile: read again
+            changes = self._changes
+            hooks = await self._repo.all()
+            owners = {h.owner: await self._sees_all(h.owner) for h in hooks}
+            if changes == self._changes:
+                self._hooks = {h.id: (h, owners[h.owner]) for h in hooks}
+                return
 
     async def _remember(self, hook: Webhook) -> None:
         self._hooks[hook.id] = (hook, await self._sees_all(hook.owner))
+        self._changes += 1
 
     # -- /webhooks -------------------------------------------------------------------------
 
@@ -201,6 +207,7 @@ class WebhookService:
     async def delete(self, principal: Principal, webhook_id: str) -> None:
         hook = await self.get(principal, webhook_id)
         self._hooks.pop(hook.id, None)
+        self._changes += 1
         await self._repo.delete(hook.id)
         self._record("webhook.deleted", hook, principal.username)
 
