@@ -25,6 +25,7 @@ from dockyard.api import roles as roles_api
 from dockyard.api import servicekeys as servicekeys_api
 from dockyard.api import system as system_api
 from dockyard.api import terminal as terminal_api
+from dockyard.api import webhooks as webhooks_api
 from dockyard.api.bodies import BodyRulesMiddleware
 from dockyard.api.idempotency import IdempotencyMiddleware
 from dockyard.api.middleware import ActionLog, Metrics, RequestContextMiddleware
@@ -46,6 +47,7 @@ ROUTERS = (
     images_api.router,
     registries_api.router,
     builds_api.router,
+    webhooks_api.router,
 )
 
 

@@ -29,12 +29,17 @@ from dockyard.adapters.fetch import HttpUrlFetcher, parse_networks
 from dockyard.adapters.git import CliGitFetcher
 from dockyard.adapters.secrets import load_or_create_secret
 from dockyard.adapters.security import Argon2Hasher, MemoryLoginLimiter
+from dockyard.adapters.webhooks import HttpWebhookSender
 from dockyard.api.deps import Services
 from dockyard.domain.access.accounts import AccountService
 from dockyard.domain.access.audit import AuditTrail
 from dockyard.domain.access.authn import Authenticator, PasswordHasher
 from dockyard.domain.access.credentials import TokenSigner
+from dockyard.domain.access.permissions import Permission
 from dockyard.domain.access.roles import RoleBook
+from dockyard.domain.automation.delivery import Deliverer
+from dockyard.domain.automation.hooks import DeliveryLimits
+from dockyard.domain.automation.webhooks import WebhookService
 from dockyard.domain.containers.compose_doc import Placement
 from dockyard.domain.containers.quotas import Quotas
 from dockyard.domain.containers.reconcile import Reconciler, StateFollower
@@ -72,6 +77,7 @@ from dockyard.store.idempotency import SqlIdempotencyRepository
 from dockyard.store.jobs import SqlJobRepository
 from dockyard.store.journal import SqlAuditRepository, SqlEventRepository
 from dockyard.store.registries import SqlRegistryRepository
+from dockyard.store.webhooks import SqlWebhookRepository
 
 log = structlog.get_logger("dockyard")
 
@@ -90,6 +96,7 @@ class Runtime:
     roles: RoleBook
     follower: StateFollower
     images: ImageEngine
+    deliverer: Deliverer | None = None
     started: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stopped: bool = False
@@ -112,6 +119,7 @@ class Runtime:
             await services.builds.recover()
             await services.events.start()
             services.audit.start()
+            await services.webhooks.start()
             await services.reconciler.run_once(startup=True)
             await services.idempotency.purge()
         except BaseException:
@@ -121,6 +129,8 @@ class Runtime:
         self._spawn(self.follower.run_forever(), "follow-engine")
         self._spawn(services.metrics.run_forever(), "metrics")
         self._spawn(self._purge_forever(), "purge")
+        if self.deliverer is not None:
+            self.deliverer.start()
         self.started = True
         log.info("dockyard.started", compose_version=services.compose_version)
 
@@ -151,9 +161,15 @@ class Runtime:
                 await task
         # Running builds and pulls end `failed: interrupted` (their events drain below).
         await services.jobs.stop(max(0.1, deadline / 2))
+        if self.deliverer is not None:  # attempts in flight end; the rest stay queued
+            await self.deliverer.stop(max(0.1, (deadline - (time.monotonic() - started)) / 2))
         left = max(0.1, deadline - (time.monotonic() - started))
         lost_events, lost_audit = await asyncio.gather(
             services.events.stop(left), services.audit.stop(left)
+        )
+        # After the events: the deliveries of the last events are queued by then.
+        lost_deliveries = await services.webhooks.stop(
+            max(0.1, deadline - (time.monotonic() - started))
         )
         await services.auth.close()
         await self.engine.close()
@@ -163,6 +179,7 @@ class Runtime:
             seconds=round(time.monotonic() - started, 3),
             events_dropped=lost_events,
             audit_dropped=lost_audit,
+            deliveries_dropped=lost_deliveries,
         )
 
 
@@ -209,6 +226,8 @@ def build_services(
     image_service, registry_service = _images(settings, database, stores, engine, images, recorder)
     jobs, builds, pulls = _builds(settings, database, images, registry_service, fetcher, recorder)
     metrics = _metrics(settings, containers, engine)
+    webhooks, deliverer = _webhooks(settings, database, stores, roles, recorder)
+    events.add_listener(webhooks.on_events)
     terminals = _terminals(settings, containers, engine, auth)
     services = Services(
         containers=containers,
@@ -231,10 +250,44 @@ def build_services(
         jobs=jobs,
         builds=builds,
         pulls=pulls,
+        webhooks=webhooks,
     )
     listeners = [events.engine_event, metrics.engine_event]
     follower = StateFollower(stores.containers, engine, containers, listeners=listeners)
-    return Runtime(settings, services, database, engine, roles, follower, images)
+    return Runtime(settings, services, database, engine, roles, follower, images, deliverer)
+
+
+def _webhooks(
+    settings: Settings,
+    database: Database,
+    stores: _Stores,
+    roles: RoleBook,
+    recorder: JournalRecorder,
+) -> tuple[WebhookService, Deliverer]:
+    """Outgoing webhooks: secrets sealed with a key of their own, derived (HKDF, another
+    purpose) from the data folder's ``registry-secret``; the sender under data_url's
+    SSRF rules; the deliverer within the WEBHOOK_* limits."""
+    secret = load_or_create_secret(settings.registry_secret_file)
+    box = AesGcmBox.from_secret(secret, purpose=b"dockyard webhook secrets")
+    sender = HttpWebhookSender(
+        timeout=settings.webhook_timeout, allow_nets=parse_networks(settings.fetch_allow_nets)
+    )
+
+    async def sees_all(username: str) -> bool:
+        account = await stores.accounts.get(username)
+        return account is not None and Permission.RESOURCES_ALL in roles.permissions(account.role)
+
+    repo = SqlWebhookRepository(database)
+    service = WebhookService(repo, box, sender, sees_all=sees_all, recorder=recorder)
+    limits = DeliveryLimits(
+        timeout=settings.webhook_timeout,
+        retry_for=settings.webhook_retry_for,
+        max_in_flight=settings.webhook_max_in_flight,
+        per_webhook=settings.webhook_per_hook,
+        backoff_base=settings.webhook_backoff_base,
+        backoff_max=settings.webhook_backoff_max,
+    )
+    return service, Deliverer(repo, service, sender, limits)
 
 
 def _builds(

@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     webhook_timeout: float = Field(default=10.0, gt=0, le=120)  # one delivery attempt
     webhook_retry_for: float = Field(default=86400.0, gt=0)  # give up after a day
     webhook_max_in_flight: int = Field(default=16, ge=1, le=1000)
+    webhook_per_hook: int = Field(default=4, ge=1, le=100)  # in flight to one webhook
+    # Retries wait a random time below min(max, base * 2**(attempt - 1)) seconds.
+    webhook_backoff_base: float = Field(default=1.0, gt=0)
+    webhook_backoff_max: float = Field(default=3600.0, gt=0)
 
     @field_validator("default_user_uid")
     @classmethod

@@ -93,6 +93,20 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], Permission | None] = {
     ("GET", "/builds/{job_id}/logs"): P.IMAGES_READ,
     ("POST", "/builds/{job_id}/cancel"): P.IMAGES_BUILD,
     ("POST", "/images/pull"): P.IMAGES_PULL,
+    # outgoing webhooks (one's own; admins all)
+    **{
+        (method, f"/webhooks{path}"): P.WEBHOOKS_MANAGE
+        for method, path in (
+            ("GET", ""),
+            ("POST", ""),
+            ("GET", "/{webhook_id}"),
+            ("PATCH", "/{webhook_id}"),
+            ("DELETE", "/{webhook_id}"),
+            ("GET", "/{webhook_id}/deliveries"),
+            ("POST", "/{webhook_id}/deliveries/{delivery_id}/redeliver"),
+            ("POST", "/{webhook_id}/test"),
+        )
+    },
 }
 
 

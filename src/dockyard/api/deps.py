@@ -17,6 +17,7 @@ from dockyard.domain.access.accounts import AccountService
 from dockyard.domain.access.audit import AuditTrail
 from dockyard.domain.access.authn import Authenticator
 from dockyard.domain.access.permissions import Principal
+from dockyard.domain.automation.webhooks import WebhookService
 from dockyard.domain.containers.quotas import Quotas
 from dockyard.domain.containers.reconcile import Reconciler
 from dockyard.domain.containers.service import ContainerService
@@ -58,6 +59,7 @@ class Services:
     jobs: JobService
     builds: BuildService
     pulls: PullService
+    webhooks: WebhookService
 
 
 def get_services(request: Request) -> Services:

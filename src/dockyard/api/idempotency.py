@@ -24,7 +24,7 @@ log = structlog.get_logger("dockyard.api")
 HEADER = "idempotency-key"
 MAX_KEPT = 1024 * 1024  # a larger answer is not kept (creates answer a few KiB)
 _STATE = "idempotency"
-SECRET_FIELDS = frozenset({"key", "token"})
+SECRET_FIELDS = frozenset({"key", "token", "secret"})
 
 
 class Replay(Exception):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -62,7 +62,13 @@ JOB_TYPES = (  # builds and pulls (domain/images/jobs.py); the event's cuid is t
     "build.cancelled",
     "image.pulled",  # cuid null: the image's reference is in the details
 )
-EVENT_TYPES = frozenset(ENGINE_TYPES + API_TYPES + JOB_TYPES)
+WEBHOOK_TYPES = (  # outgoing webhooks (domain/automation/); the event's cuid is the webhook id
+    "webhook.created",
+    "webhook.updated",
+    "webhook.deleted",
+    "webhook.delivery_failed",
+)
+EVENT_TYPES = frozenset(ENGINE_TYPES + API_TYPES + JOB_TYPES + WEBHOOK_TYPES)
 MAX_PAGE = 1000
 FOLLOW_BATCH = 500
 WRITE_BATCH = 500
@@ -179,9 +185,9 @@ class EventService:
         self.max_events = max_events
         self.keepalive = keepalive
         self._trim_interval = trim_interval
-        self.writer: BatchWriter[Event, int] = BatchWriter(
+        self.writer: BatchWriter[Event, tuple[int, list[Event]]] = BatchWriter(
             "events",
-            repo.append,
+            self._append,
             max_pending=max_pending,
             batch=WRITE_BATCH,
             on_written=self._written,
@@ -195,6 +201,12 @@ class EventService:
         self._die_waiters: dict[str, asyncio.Event] = {}
         self.follows = SessionLimiter("event follow", total=follow_max)
         self._ready = False
+        self._listeners: list[Callable[[list[Event]], None]] = []
+
+    def add_listener(self, listener: Callable[[list[Event]], None]) -> None:
+        """``listener`` sees each batch of events once it is committed (with its seqs);
+        it runs on the writer's task, so it must not block or do I/O (webhooks)."""
+        self._listeners.append(listener)
 
     @property
     def dropped(self) -> int:
@@ -239,10 +251,19 @@ class EventService:
                 await self._trimmer
         return await self.writer.close(deadline)
 
-    def _written(self, last: int) -> None:
+    async def _append(self, batch: list[Event]) -> tuple[int, list[Event]]:
+        return await self._repo.append(batch), batch
+
+    def _written(self, written: tuple[int, list[Event]]) -> None:
+        last, batch = written
         self._latest = max(self._latest, last)
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
+        for listener in self._listeners:
+            try:
+                listener(batch)
+            except Exception as exc:  # a listener's bug never stops the journal
+                log.error("events.listener_failed", exc_type=type(exc).__name__)
 
     async def _trim_loop(self) -> None:
         while True:
