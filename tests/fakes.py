@@ -195,6 +195,7 @@ class FakeImages:
 
     def __init__(self, engine: FakeEngine) -> None:
         self.engine = engine
+        self.exposed: dict[str, tuple[str, ...]] = {}  # image ref -> its ExposedPorts keys
 
     def _info(self, ref: str) -> Any:
         import hashlib
@@ -207,7 +208,7 @@ class FakeImages:
             digests=(),
             size=1024,
             created=datetime(2026, 1, 1, tzinfo=UTC),
-            exposed_ports=(),
+            exposed_ports=self.exposed.get(ref, ()),
             architecture="amd64",
         )
 

@@ -27,6 +27,7 @@ from dockyard.adapters.engine.cgroups import CgroupReader
 from dockyard.adapters.engine.images import DockerImages
 from dockyard.adapters.fetch import HttpUrlFetcher, parse_networks
 from dockyard.adapters.git import CliGitFetcher
+from dockyard.adapters.hostports import port_free
 from dockyard.adapters.secrets import load_or_create_secret
 from dockyard.adapters.security import Argon2Hasher, MemoryLoginLimiter
 from dockyard.adapters.webhooks import HttpWebhookSender
@@ -41,6 +42,7 @@ from dockyard.domain.automation.delivery import Deliverer
 from dockyard.domain.automation.hooks import DeliveryLimits
 from dockyard.domain.automation.webhooks import WebhookService
 from dockyard.domain.containers.compose_doc import Placement
+from dockyard.domain.containers.ports import PortAllocator, PortRange
 from dockyard.domain.containers.quotas import Quotas
 from dockyard.domain.containers.reconcile import Reconciler, StateFollower
 from dockyard.domain.containers.service import ContainerConfig, ContainerService
@@ -76,6 +78,7 @@ from dockyard.store.containers import SqlContainerRepository
 from dockyard.store.idempotency import SqlIdempotencyRepository
 from dockyard.store.jobs import SqlJobRepository
 from dockyard.store.journal import SqlAuditRepository, SqlEventRepository
+from dockyard.store.ports import SqlPortAllocations
 from dockyard.store.registries import SqlRegistryRepository
 from dockyard.store.webhooks import SqlWebhookRepository
 
@@ -209,19 +212,22 @@ def build_services(
     )
     audit = AuditTrail(SqlAuditRepository(database), commit_wait=settings.sqlite_busy_timeout)
     recorder = JournalRecorder(events, audit)
+    if images is None:  # the engine's session (a fake engine: a lazy one of its own)
+        docker = engine if isinstance(engine, DockerEngine) else None
+        docker = docker or DockerEngine(settings.docker_host, settings.engine_timeout)
+        images = DockerImages(docker, idle=settings.registry_idle_timeout)
     containers = ContainerService(
         stores.containers,
         compose,
         engine,
         _container_config(settings),
         heavy_limit=settings.max_concurrency,
+        ports=_port_allocator(settings, database),
+        images=images,
+        accounts=stores.accounts,
         quotas=quotas,
         recorder=recorder,
     )
-    if images is None:  # the engine's session (a fake engine: a lazy one of its own)
-        docker = engine if isinstance(engine, DockerEngine) else None
-        docker = docker or DockerEngine(settings.docker_host, settings.engine_timeout)
-        images = DockerImages(docker, idle=settings.registry_idle_timeout)
     auth = _authenticator(settings, stores, roles, hasher)
     image_service, registry_service = _images(settings, database, stores, engine, images, recorder)
     jobs, builds, pulls = _builds(settings, database, images, registry_service, fetcher, recorder)
@@ -412,6 +418,17 @@ def _container_config(settings: Settings) -> ContainerConfig:
         ),
         reserved_ports=frozenset({2375, 2376, settings.port}),
         host_access=settings.host_access,
+        public_host=settings.public_host,
+    )
+
+
+def _port_allocator(settings: Settings, database: Database) -> PortAllocator:
+    """Host ports from PORT_RANGE; the bind probe only where the engine is this host."""
+    local = not settings.docker_host or settings.docker_host.startswith("unix://")
+    return PortAllocator(
+        SqlPortAllocations(database),
+        PortRange.parse(settings.port_range),
+        probe=port_free if local else None,
     )
 
 

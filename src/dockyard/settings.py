@@ -149,6 +149,16 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _port_range(self) -> Settings:
+        from dockyard.domain.containers.ports import PortRange
+
+        try:
+            PortRange.parse(self.port_range, reserved=(2375, 2376, self.port))
+        except ValueError as exc:
+            raise ValueError(f"PORT_RANGE: {exc}") from None
+        return self
+
+    @model_validator(mode="after")
     def _absolute_paths(self) -> Settings:
         self.data_dir = self.data_dir.expanduser().resolve()
         self.log_dir = self.log_dir.expanduser().resolve()

@@ -215,7 +215,9 @@ async def test_ports_conflicts_and_rollback(live: Live) -> None:
         assert resp.json()["error"] == "conflict"
     after = (await live.client.get(f"/containers/{a['cuid']}")).json()
     assert after["status"] == "running"
-    assert after["ports"] == [{"host": port, "container": 8080, "protocol": "tcp"}]
+    assert after["ports"] == [
+        {"container": 8080, "host": port, "protocol": "tcp", "url": f"http://127.0.0.1:{port}"}
+    ]
     assert inspect(container_name(a["cuid"]))["HostConfig"]["PortBindings"]["8080/tcp"][0][
         "HostPort"
     ] == str(port)

@@ -91,7 +91,8 @@ async def test_the_container_object_keeps_its_keys_order_and_nulls(
         f'{{"cuid":"{cuid}","name":null,"image":"busybox:test","status":"created",'
         '"env":{"K":"v"},"tags":[],"labels":{},"command":null,'
         '"resources":{"cpus":1.0,"memory":"64m","pids":256},'
-        '"ports":[],"restart":"no","network":"default","owner":"admin","engine":"local",'
+        '"ports":[],"publish_all":false,"restart":"no","restart_count":0,"network":"default",'
+        '"owner":"admin","engine":"local",'
         f'"created_at":"{ISO}","started_at":null,"finished_at":null,"exit_code":null,'
         '"error":null}'
     )

@@ -88,17 +88,9 @@ async def test_concurrent_writers(repo: SqlContainerRepository) -> None:
     assert len(await repo.all()) == 50
 
 
-async def test_host_ports_and_state_only_saves(repo: SqlContainerRepository) -> None:
-    spec = ContainerSpec(
-        image="img:1",
-        ports=[{"host": 8080, "container": 80}, {"host": 53, "container": 53, "protocol": "udp"}],
-    )
+async def test_state_only_saves_keep_the_spec(repo: SqlContainerRepository) -> None:
+    spec = ContainerSpec(image="img:1", ports=[{"host": 8080, "container": 80}])
     held = await repo.insert(ContainerRecord(cuid=new_cuid(), owner="a", spec=spec))
-    assert await repo.holding_port(8080, "tcp", exclude=None) == held.cuid
-    assert await repo.holding_port(53, "udp", exclude=None) == held.cuid
-    assert await repo.holding_port(53, "tcp", exclude=None) is None
-    assert await repo.holding_port(808, "tcp", exclude=None) is None
-    assert await repo.holding_port(8080, "tcp", exclude=held.cuid) is None
 
     # A state update from an event must not undo a spec change saved meanwhile.
     stale = await repo.get(held.cuid)
@@ -106,9 +98,14 @@ async def test_host_ports_and_state_only_saves(repo: SqlContainerRepository) -> 
     fresh = stale.model_copy(update={"spec": spec.model_copy(update={"env": {"NEW": "1"}})})
     await repo.save(fresh)
     stale.status = Status.RUNNING
+    stale.restart_count = 2
     await repo.save_state(stale)
     final = await repo.get(held.cuid)
     assert final is not None and final.status is Status.RUNNING and final.spec.env == {"NEW": "1"}
+    assert final.restart_count == 2
+    repo._cache.clear()  # and from the database itself
+    again = await repo.get(held.cuid)
+    assert again is not None and again.restart_count == 2 and again.spec.ports[0].host == 8080
 
 
 @pytest.mark.parametrize(("setting", "expected"), [(None, 2), ("NORMAL", 1), ("EXTRA", 3)])

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from dockyard.api.deps import PageParams, PrincipalDep, ServicesDep, paged
+from dockyard.api.deps import PageParams, PrincipalDep, Services, ServicesDep, paged
 from dockyard.api.idempotency import IDEMPOTENT
 from dockyard.api.schemas.containers import (
     ContainerOut,
@@ -27,6 +27,10 @@ from dockyard.domain.models import ContainerRecord, ContainerSpec
 router = APIRouter(prefix="/containers", tags=["containers"])
 
 
+def _out(record: ContainerRecord, services: Services) -> ContainerOut:
+    return ContainerOut.from_record(record, services.containers.public_host)
+
+
 @router.post("", status_code=201, dependencies=[IDEMPOTENT])
 async def create_container(
     body: CreateContainer, principal: PrincipalDep, services: ServicesDep
@@ -38,7 +42,8 @@ async def create_container(
         data_url=body.data_url,
         data_path=body.data_path,
     )
-    spec = ContainerSpec.model_validate(body.model_dump(exclude={"start", *PROVISION_FIELDS}))
+    fields = body.model_dump(exclude={"start", "owner", *PROVISION_FIELDS})
+    spec = ContainerSpec.model_validate(fields)
     provision = None
     if wanted is not None:
         principal.require(Permission.FILES_WRITE)
@@ -47,9 +52,9 @@ async def create_container(
             await services.files.provision(record, wanted)
 
     record = await services.containers.create(
-        principal, spec, start=body.start, provision=provision
+        principal, spec, start=body.start, provision=provision, owner=body.owner
     )
-    return ContainerOut.from_record(record)
+    return _out(record, services)
 
 
 @router.get("")
@@ -60,6 +65,9 @@ async def list_containers(
     status: str | None = Query(default=None, description="comma list, e.g. running,paused"),
     tag: str | None = None,
     image: str | None = None,
+    owner: str | None = Query(
+        default=None, description="one account's containers (admins; others: their own only)"
+    ),
 ) -> ContainerPage:
     """List containers, newest first, with cursor pagination."""
     page = await services.containers.page(
@@ -69,9 +77,10 @@ async def list_containers(
         image=image,
         limit=paging.limit,
         cursor=paging.cursor,
+        owner=owner,
     )
     return ContainerPage(
-        containers=[ContainerOut.from_record(r) for r in page.items],
+        containers=[_out(r, services) for r in page.items],
         next_cursor=page.next_cursor,
     )
 
@@ -79,17 +88,18 @@ async def list_containers(
 @router.get("/{cuid}")
 async def get_container(cuid: str, principal: PrincipalDep, services: ServicesDep) -> ContainerOut:
     """One container, with its live state."""
-    return ContainerOut.from_record(await services.containers.get(principal, cuid))
+    return _out(await services.containers.get(principal, cuid), services)
 
 
 @router.patch("/{cuid}")
 async def update_container(
     cuid: str, body: UpdateContainer, principal: PrincipalDep, services: ServicesDep
 ) -> ContainerOut:
-    """Change env, tags, resources or image; a running container is recreated."""
+    """Change env, tags, resources or image (a running container is recreated); or
+    {"status": "stopped" | "running"} alone, to stop or start it."""
     patch = body.model_dump(exclude_unset=True)
     record = await services.containers.update(principal, cuid, patch)
-    return ContainerOut.from_record(record)
+    return _out(record, services)
 
 
 @router.delete("/{cuid}", status_code=204)
@@ -106,7 +116,7 @@ async def update_ports(
 ) -> ContainerOut:
     """Replace the port bindings."""
     record = await services.containers.set_ports(principal, cuid, body.ports)
-    return ContainerOut.from_record(record)
+    return _out(record, services)
 
 
 @router.get("/{cuid}/status")
@@ -126,7 +136,7 @@ async def container_status(
 def _action_route(action: Action) -> None:
     async def endpoint(cuid: str, principal: PrincipalDep, services: ServicesDep) -> ContainerOut:
         record = await services.containers.act(principal, cuid, action)
-        return ContainerOut.from_record(record)
+        return _out(record, services)
 
     endpoint.__name__ = f"{action.value}_container"
     router.add_api_route(

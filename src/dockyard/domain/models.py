@@ -49,11 +49,8 @@ class Status(StrEnum):
     FAILED = "failed"  # an interrupted create that could not be completed
 
 
-class Restart(StrEnum):
-    NO = "no"
-    ALWAYS = "always"
-    UNLESS_STOPPED = "unless-stopped"
-    ON_FAILURE = "on-failure"
+# Compose's `restart:` values; on-failure may cap its retries (on-failure:5).
+RESTART = re.compile(r"no|always|unless-stopped|on-failure(:[1-9][0-9]{0,5})?")
 
 
 class _Strict(BaseModel):
@@ -116,8 +113,11 @@ class ContainerSpec(_Strict):
     labels: dict[str, str] = Field(default_factory=dict)
     resources: Resources = Field(default_factory=Resources)
     ports: list[Port] = Field(default_factory=list, max_length=64)
-    restart: Restart = Restart.NO
+    restart: str = Field(default="no", description="no | always | unless-stopped | on-failure[:N]")
     network: Literal["default", "none"] = "default"
+    publish_all: bool = Field(
+        default=False, description="publish every port the image exposes on a free host port"
+    )
 
     @field_validator("image")
     @classmethod
@@ -127,6 +127,13 @@ class ContainerSpec(_Strict):
         _, at, digest = value.partition("@")
         if at and not _DIGEST.match(digest):
             raise ValueError("not a valid image digest (e.g. @sha256:<64 hex digits>)")
+        return value
+
+    @field_validator("restart")
+    @classmethod
+    def _restart(cls, value: str) -> str:
+        if not RESTART.fullmatch(value):
+            raise ValueError("restart must be no, always, unless-stopped or on-failure[:N]")
         return value
 
     @field_validator("name")
@@ -198,6 +205,7 @@ class ContainerRecord(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     error: str | None = None
+    restart_count: int | None = None  # the engine's RestartCount when last seen
 
 
 class LiveState(BaseModel):

@@ -40,6 +40,7 @@ def _row_values(record: ContainerRecord) -> dict[str, Any]:
         "created_at": record.created_at,
         "started_at": record.started_at,
         "finished_at": record.finished_at,
+        "restart_count": record.restart_count,
     }
 
 
@@ -56,6 +57,7 @@ def _record(row: Any) -> ContainerRecord:
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,
+        restart_count=row.restart_count,
     )
 
 
@@ -109,6 +111,7 @@ class SqlContainerRepository:
                     exit_code=record.exit_code,
                     started_at=record.started_at,
                     finished_at=record.finished_at,
+                    restart_count=record.restart_count,
                 )
             )
             cached = self._cache.get(record.cuid)
@@ -117,22 +120,12 @@ class SqlContainerRepository:
                 cached.exit_code = record.exit_code
                 cached.started_at = record.started_at
                 cached.finished_at = record.finished_at
+                cached.restart_count = record.restart_count
 
     async def delete(self, cuid: str) -> None:
         async with self._db.writing() as conn:
             await conn.execute(delete(containers).where(containers.c.cuid == cuid))
             self._cache.pop(cuid, None)
-
-    async def holding_port(self, port: int, protocol: str, *, exclude: str | None) -> str | None:
-        stmt = select(containers.c.cuid).where(
-            containers.c.host_ports.like(f"%,{port}/{protocol},%"),
-            containers.c.status != Status.FAILED.value,
-        )
-        if exclude is not None:
-            stmt = stmt.where(containers.c.cuid != exclude)
-        async with self._db.reading() as conn:
-            row = (await conn.execute(stmt.limit(1))).first()
-        return str(row.cuid) if row else None
 
     async def query(self, query: ContainerQuery) -> list[ContainerRecord]:
         stmt: Select[Any] = select(containers).order_by(containers.c.seq.desc()).limit(query.limit)

@@ -8,19 +8,24 @@ from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
 from dockyard.api.schemas.common import Instant, NextCursor, Out, iso, iso_or_none
+from dockyard.domain.containers.ports import url_of
 from dockyard.domain.models import (
     ContainerRecord,
     ContainerSpec,
     LiveState,
     Port,
     Resources,
-    Restart,
     Status,
 )
 
 
 class CreateContainer(ContainerSpec):
     start: bool = Field(default=False, description="start it right away")
+    owner: str | None = Field(
+        default=None,
+        max_length=64,
+        description="the account it is created for (admins only; its quotas apply)",
+    )
     # Create-time inputs, put into /app before the first start; not part of the spec.
     script: str | None = Field(
         default=None,
@@ -42,7 +47,7 @@ class CreateContainer(ContainerSpec):
 
 class UpdateContainer(BaseModel):
     """PATCH body: env merged (null removes a key), tags replaced, resources merged,
-    image replaced."""
+    image replaced; ``status`` ("stopped" | "running", alone) stops or starts it."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -54,6 +59,7 @@ class UpdateContainer(BaseModel):
     restart: str | None = None
     command: str | list[str] | None = None
     name: str | None = None
+    status: Literal["stopped", "running"] | None = None
 
 
 class PortsBody(BaseModel):
@@ -80,6 +86,15 @@ def _resources(resources: Resources) -> ResourcesOut:
     return out
 
 
+class PortOut(Out):
+    """A published port; ``url`` is ready to open (tcp; null for udp)."""
+
+    container: int
+    host: int | None
+    protocol: Literal["tcp", "udp"]
+    url: str | None
+
+
 class ContainerOut(Out):
     """The container object of SPEC §4 (``env`` included: only its owner and admins
     see a container at all)."""
@@ -93,8 +108,10 @@ class ContainerOut(Out):
     labels: dict[str, str]
     command: str | list[str] | None
     resources: ResourcesOut
-    ports: list[Port]
-    restart: Restart
+    ports: list[PortOut]
+    publish_all: bool
+    restart: str
+    restart_count: int | None = Field(description="the engine's count of automatic restarts")
     network: Literal["default", "none"]
     owner: str
     engine: str
@@ -105,7 +122,7 @@ class ContainerOut(Out):
     error: str | None
 
     @classmethod
-    def from_record(cls, record: ContainerRecord) -> ContainerOut:
+    def from_record(cls, record: ContainerRecord, public_host: str) -> ContainerOut:
         spec = record.spec
         return cls(
             cuid=record.cuid,
@@ -117,8 +134,10 @@ class ContainerOut(Out):
             labels=spec.labels,
             command=spec.command,
             resources=_resources(spec.resources),
-            ports=spec.ports,
+            ports=[_port(p, public_host) for p in spec.ports],
+            publish_all=spec.publish_all,
             restart=spec.restart,
+            restart_count=record.restart_count,
             network=spec.network,
             owner=record.owner,
             engine=record.engine,
@@ -128,6 +147,15 @@ class ContainerOut(Out):
             exit_code=record.exit_code,
             error=record.error,
         )
+
+
+def _port(port: Port, public_host: str) -> PortOut:
+    return PortOut(
+        container=port.container,
+        host=port.host,
+        protocol=port.protocol,
+        url=url_of(public_host, port),
+    )
 
 
 class ContainerPage(Out):

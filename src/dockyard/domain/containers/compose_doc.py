@@ -67,7 +67,7 @@ def compose_document(
         "environment": env,
         "labels": labels,
         "volumes": [{"type": "bind", "source": str(app_dir), "target": APP_MOUNT}],
-        "restart": spec.restart.value,
+        "restart": spec.restart,
         "stop_grace_period": f"{placement.stop_timeout}s",
         "security_opt": ["no-new-privileges:true"],
     }

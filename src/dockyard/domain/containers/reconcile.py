@@ -65,6 +65,8 @@ class Reconciler:
         report = ReconcileReport()
         managed = {m.cuid: m for m in await self._engine.list_managed()}
         records = await self._repo.all()
+        if startup:
+            await self._claim_ports(records)
         for record in records:
             if record.status is Status.CREATING:
                 if startup:
@@ -105,6 +107,16 @@ class Reconciler:
         self.last_report = report
         return report
 
+    async def _claim_ports(self, records: list[ContainerRecord]) -> None:
+        """Host ports of records older than the allocation table get their claims."""
+        for record in records:
+            if record.status is Status.FAILED or not any(p.host for p in record.spec.ports):
+                continue
+            ports = self._containers.ports
+            clashes = await ports.backfill(record.cuid, record.engine, record.spec.ports)
+            if clashes:
+                log.warning("reconcile.port_clash", cuid=record.cuid, ports=clashes)
+
     async def _finish_delete(self, record: ContainerRecord, report: ReconcileReport) -> None:
         """A ``down`` the engine cannot do yet is tried again next round (one record's
         trouble never stops the others)."""
@@ -140,6 +152,7 @@ class Reconciler:
             record.status = Status.FAILED
             record.error = f"interrupted create could not be completed: {exc}"
             await self._repo.save(record)
+            await self._containers.ports.release(record.cuid)  # a failed one holds none
             report.failed.append(record.cuid)
             self._record("container.failed", record)
 

@@ -1,7 +1,7 @@
-"""The container lifecycle: create, read, update, control, delete (SPEC §4).
+"""The container lifecycle: create, update, control, delete (SPEC §4).
 
 Changes of state go through Compose (``ComposeRunner``); reads come from the store
-and the Engine API (``Engine``) and never shell out.
+and the Engine API (``Engine``, see reads.py) and never shell out.
 """
 
 from __future__ import annotations
@@ -9,185 +9,37 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
-from pathlib import Path
+from contextlib import suppress
 from typing import Any
 
 import structlog
 
-from dockyard.domain.access.permissions import Permission, Principal, not_found
-from dockyard.domain.containers.compose_doc import Placement, compose_document
+from dockyard.domain.access.permissions import Permission, Principal
 from dockyard.domain.containers.lifecycle import Action, Plan, plan, require_usable
-from dockyard.domain.containers.policy import check_document
-from dockyard.domain.containers.quotas import NoQuotas, QuotaGuard
-from dockyard.domain.containers.specs import check_host_ports, patched
-from dockyard.domain.models import (
-    CUID,
-    ContainerRecord,
-    ContainerSpec,
-    LiveState,
-    Port,
-    Resources,
-    Status,
-    new_cuid,
+from dockyard.domain.containers.ports import drawn_keys, exposed_ports, with_exposed
+from dockyard.domain.containers.reads import MAX_PAGE, ContainerConfig, ContainerReads
+from dockyard.domain.containers.specs import (
+    check_host_ports,
+    engine_refused_port,
+    patched,
+    status_action,
 )
-from dockyard.domain.paging import Page, before, check_limit, page_of
-from dockyard.domain.ports import ComposeRunner, ContainerQuery, ContainerRepository, Engine
-from dockyard.domain.recording import Change, NullRecorder, Recorder
-from dockyard.errors import (
-    ConflictError,
-    DockyardError,
-    ValidationError,
-)
+from dockyard.domain.models import ContainerRecord, ContainerSpec, Port, Status, new_cuid
+from dockyard.domain.recording import Change
+from dockyard.errors import ConflictError, DockyardError, ForbiddenError, ValidationError
+
+__all__ = ["MAX_PAGE", "ContainerConfig", "ContainerService", "Provisioner"]
 
 log = structlog.get_logger("dockyard.containers")
 
-MAX_PAGE = 500
+BIND_ATTEMPTS = 3  # a drawn host port the engine cannot bind is drawn again this often
 
 Provisioner = Callable[[ContainerRecord], Awaitable[None]]
 
 
-@dataclass(frozen=True)
-class ContainerConfig:
-    containers_dir: Path
-    placement: Placement
-    uid: int
-    gid: int
-    # Limits of a container that asks for none (SPEC §4: never unlimited).
-    default_resources: Resources = field(default_factory=Resources)
-    # Host ports never published: the engine's, Dockyard's own (below 1024 too).
-    reserved_ports: frozenset[int] = frozenset({2375, 2376})
-    # Host ports below 1024 may be published (SPEC §4 "host access", settings.host_access).
-    host_access: bool = False
-
-
-class ContainerService:
+class ContainerService(ContainerReads):
     """Creates and drives containers on behalf of principals."""
-
-    def __init__(
-        self,
-        repo: ContainerRepository,
-        compose: ComposeRunner,
-        engine: Engine,
-        config: ContainerConfig,
-        heavy_limit: int,
-        quotas: QuotaGuard | None = None,
-        recorder: Recorder | None = None,
-    ) -> None:
-        self._repo = repo
-        self._recorder: Recorder = recorder or NullRecorder()
-        self._compose = compose
-        self._engine = engine
-        self._config = config
-        self._quotas: QuotaGuard = quotas or NoQuotas()
-        self._heavy = asyncio.Semaphore(heavy_limit)
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        # True while the engine's event stream is followed (StateFollower): statuses in
-        # the store are then current, and a read need not ask the engine again.
-        self.events_live = False
-
-    # -- paths and documents ---------------------------------------------------
-
-    def project_dir(self, cuid: str) -> Path:
-        return self._config.containers_dir / cuid
-
-    def app_dir(self, cuid: str) -> Path:
-        return self.project_dir(cuid) / "app"
-
-    def document(self, record: ContainerRecord) -> dict[str, Any]:
-        app_dir = self.app_dir(record.cuid)
-        doc = compose_document(
-            record.cuid,
-            record.owner,
-            self.with_defaults(record.spec),
-            app_dir,
-            self._config.placement,
-            boot_py=(app_dir / "boot.py").is_file(),
-        )
-        check_document(doc, app_dir, self._config.placement.network)
-        return doc
-
-    @asynccontextmanager
-    async def locked(self, cuid: str) -> Any:
-        async with self._locks[cuid]:
-            yield
-
-    # -- reads -----------------------------------------------------------------
-
-    async def owned(self, principal: Principal, cuid: str) -> ContainerRecord:
-        if not CUID.match(cuid):
-            raise not_found("container", cuid)
-        record = await self._repo.get(cuid)
-        if record is None or not principal.sees(record.owner):
-            raise not_found("container", cuid)
-        return record
-
-    def busy(self, cuid: str) -> bool:
-        lock = self._locks.get(cuid)
-        return lock is not None and lock.locked()
-
-    async def get(self, principal: Principal, cuid: str) -> ContainerRecord:
-        principal.require(Permission.CONTAINERS_READ)
-        record = await self.owned(principal, cuid)
-        if not self.events_live:
-            await self.refresh(record)  # events are not followed right now: ask the engine
-        return record
-
-    async def live(self, principal: Principal, cuid: str) -> tuple[ContainerRecord, LiveState]:
-        principal.require(Permission.CONTAINERS_READ)
-        record = await self.owned(principal, cuid)
-        state = await self.refresh(record)
-        return record, state or LiveState(status=record.status, exit_code=record.exit_code)
-
-    async def page(
-        self,
-        principal: Principal,
-        *,
-        statuses: list[Status],
-        tag: str | None,
-        image: str | None,
-        limit: int,
-        cursor: str | None,
-    ) -> Page[ContainerRecord]:
-        principal.require(Permission.CONTAINERS_READ)
-        check_limit(limit, MAX_PAGE)
-        query = ContainerQuery(
-            owner=None if principal.is_admin else principal.username,
-            statuses=statuses,
-            tag=tag,
-            image=image,
-            limit=limit + 1,
-            before_seq=before(cursor),
-        )
-        return page_of(await self._repo.query(query), limit)
-
-    async def refresh(self, record: ContainerRecord, *, persist: bool = True) -> LiveState | None:
-        """Bring the record's state in line with the engine; the engine is the truth."""
-        if record.status in (Status.CREATING, Status.FAILED, Status.REMOVING):
-            return None
-        state = await self._engine.inspect(record.cuid)
-        before = (record.status, record.exit_code, record.started_at, record.finished_at)
-        if state is None:
-            record.status = Status.MISSING
-        elif state.status is Status.REMOVING:
-            # The engine is removing it behind our back (`docker rm -f`): transitional, and
-            # its `destroy` follows. Only Dockyard's own delete writes `removing` (which
-            # the reconcile finishes), so a record never waits in it for an event.
-            return state
-        else:
-            record.status = state.status
-            record.exit_code = (
-                state.exit_code if state.status in (Status.EXITED, Status.DEAD) else None
-            )
-            record.started_at = state.started_at or record.started_at
-            record.finished_at = state.finished_at
-        changed = before != (record.status, record.exit_code, record.started_at, record.finished_at)
-        if persist and changed:
-            await self._repo.save_state(record)
-        return state
 
     # -- create ----------------------------------------------------------------
 
@@ -198,9 +50,12 @@ class ContainerService:
         *,
         start: bool,
         provision: Provisioner | None = None,
+        owner: str | None = None,
     ) -> ContainerRecord:
-        """``provision`` fills the new container's folder before Compose first sees it."""
+        """``provision`` fills the new container's folder before Compose first sees it;
+        ``owner`` (admins only) creates it for another account, under its quotas."""
         principal.require(Permission.CONTAINERS_CREATE)
+        owner = await self._owner_for(principal, owner)
         if not await self._engine.image_exists(spec.image):
             raise ValidationError(
                 f"image {spec.image} is not on the engine; build or pull it first",
@@ -208,12 +63,25 @@ class ContainerService:
                 details={"field": "image", "provided": spec.image},
             )
         spec = self.with_defaults(spec)
-        await self._check_ports(spec.ports, cuid=None)
-        record = ContainerRecord(cuid=new_cuid(), owner=principal.username, spec=spec)
-        async with self._quotas.admit(record.owner, spec):  # 409 QUOTA_EXCEEDED
-            record = await self._repo.insert(record)
+        check_host_ports(
+            spec.ports, self._config.reserved_ports, host_access=self._config.host_access
+        )
+        if spec.publish_all:
+            info = await self._images.inspect_image(spec.image)
+            exposed = exposed_ports(info.exposed_ports if info else ())
+            spec = spec.model_copy(update={"ports": with_exposed(spec.ports, exposed)})
+        record = ContainerRecord(cuid=new_cuid(), owner=owner, spec=spec)
+        ports, _ = await self.ports.claim(record.cuid, record.engine, spec.ports)  # 409 taken
+        drawn = drawn_keys(ports, spec.ports)
+        record.spec = spec.model_copy(update={"ports": ports})
         try:
-            await self.complete_create(record, start=start, provision=provision)
+            async with self._quotas.admit(record.owner, spec):  # 409 QUOTA_EXCEEDED
+                record = await self._repo.insert(record)
+        except BaseException:
+            await asyncio.shield(self.ports.release(record.cuid))
+            raise
+        try:
+            await self._complete_binding(record, start, provision, drawn)
         except BaseException:
             with suppress(Exception):
                 await asyncio.shield(self._undo_create(record))
@@ -221,6 +89,48 @@ class ContainerService:
         log.info("container.created", cuid=record.cuid, owner=record.owner, image=spec.image)
         self._record(principal, "container.created", record, image=spec.image)
         return record
+
+    async def _owner_for(self, principal: Principal, owner: str | None) -> str:
+        if owner is None or owner == principal.username:
+            return principal.username
+        if not principal.is_admin:
+            raise ForbiddenError(
+                "only an admin may create a container for another account",
+                code="PERMISSION_DENIED",
+                details={"field": "owner"},
+            )
+        if await self._accounts.get(owner) is None:
+            raise ValidationError(
+                f"there is no account {owner!r}",
+                code="UNKNOWN_OWNER",
+                details={"field": "owner", "provided": owner},
+            )
+        return owner
+
+    async def _complete_binding(
+        self,
+        record: ContainerRecord,
+        start: bool,
+        provision: Provisioner | None,
+        drawn: set[tuple[int, str]],
+    ) -> None:
+        """``complete_create``; a drawn host port the engine cannot bind (something
+        outside Dockyard holds it) is drawn again, a fixed one is the client's 409."""
+        for attempt in range(1, BIND_ATTEMPTS + 1):
+            try:
+                await self.complete_create(record, start=start, provision=provision)
+                return
+            except ConflictError as exc:
+                host = engine_refused_port(exc)
+                if attempt == BIND_ATTEMPTS or host not in {h for h, _ in drawn}:
+                    raise
+                log.info("container.port_redrawn", cuid=record.cuid, port=host)
+                ports, new = await self.ports.redraw(
+                    record.cuid, record.engine, record.spec.ports, host
+                )
+                drawn = {key for key in drawn if key[0] != host} | new
+                record.spec = record.spec.model_copy(update={"ports": ports})
+                provision = None  # the folder is filled already
 
     async def _undo_create(self, record: ContainerRecord) -> None:
         """Nothing half-made may stay behind: no project, no folder, no record.
@@ -272,25 +182,13 @@ class ContainerService:
         if os.geteuid() == 0:
             os.chown(app, self._config.uid, self._config.gid)
 
-    def with_defaults(self, spec: ContainerSpec) -> ContainerSpec:
-        filled = spec.resources.filled(self._config.default_resources)
-        return spec if filled == spec.resources else spec.model_copy(update={"resources": filled})
-
-    async def _check_ports(self, ports: list[Port], cuid: str | None) -> None:
-        check_host_ports(ports, self._config.reserved_ports, host_access=self._config.host_access)
-        for port in ports:
-            if port.host and await self._repo.holding_port(port.host, port.protocol, exclude=cuid):
-                raise ConflictError(
-                    f"host port {port.host}/{port.protocol} is already bound by another container",
-                    code="PORT_IN_USE",
-                    details={"port": port.host, "protocol": port.protocol},
-                )
-
     # -- update ----------------------------------------------------------------
 
     async def update(
         self, principal: Principal, cuid: str, patch: dict[str, Any]
     ) -> ContainerRecord:
+        if "status" in patch:  # seed 003: {"status": "stopped" | "running"}, alone
+            return await self.act(principal, cuid, status_action(patch))
         principal.require(Permission.CONTAINERS_UPDATE)
         record = await self.owned(principal, cuid)
         spec = self.with_defaults(patched(record.spec, patch))
@@ -312,11 +210,22 @@ class ContainerService:
     ) -> ContainerRecord:
         principal.require(Permission.CONTAINERS_UPDATE)
         record = await self.owned(principal, cuid)
-        await self._check_ports(ports, cuid=cuid)
-        spec = record.spec.model_copy(update={"ports": ports})
-        record = await self._apply(record, spec)
+        require_usable(record)
+        self._check_fixed(ports)
+        claimed, fresh = await self.ports.claim(
+            record.cuid, record.engine, ports, current=record.spec.ports
+        )
+        try:
+            record = await self._apply(record, record.spec.model_copy(update={"ports": claimed}))
+        except BaseException:
+            await asyncio.shield(self.ports.release(record.cuid, fresh))
+            raise
+        await self.ports.keep_only(record.cuid, claimed)
         self._record(principal, "container.updated", record, fields=["ports"])
         return record
+
+    def _check_fixed(self, ports: list[Port]) -> None:
+        check_host_ports(ports, self._config.reserved_ports, host_access=self._config.host_access)
 
     async def _apply(self, record: ContainerRecord, spec: ContainerSpec) -> ContainerRecord:
         """Store the new spec; recreate a running container so that it takes effect."""
@@ -406,5 +315,6 @@ class ContainerService:
         async with self._heavy:
             await self._compose.down(cuid, self.project_dir(cuid))
         await asyncio.to_thread(shutil.rmtree, self.project_dir(cuid), True)
+        await self.ports.release(cuid)  # before the record: a rerun releases them too
         await self._repo.delete(cuid)
         self._locks.pop(cuid, None)

@@ -7,8 +7,9 @@ from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
 
+from dockyard.domain.containers.lifecycle import Action
 from dockyard.domain.models import ContainerSpec, Port, Status
-from dockyard.errors import ValidationError, invalid_input
+from dockyard.errors import ConflictError, ValidationError, invalid_input
 
 CHANGEABLE = frozenset(
     {"env", "tags", "resources", "image", "labels", "restart", "command", "name"}
@@ -40,6 +41,35 @@ def patched(spec: ContainerSpec, patch: dict[str, Any]) -> ContainerSpec:
         if key in patch:
             merged[key] = patch[key]
     return parse_spec(merged)
+
+
+STATUS_ACTIONS = {"stopped": Action.STOP, "running": Action.START}
+
+
+def status_action(patch: dict[str, Any]) -> Action:
+    """Seed 003's PATCH ``{"status": "stopped" | "running"}``: a stop or a start, asked
+    alone (mixed with other fields it would be half applied if the action failed)."""
+    if len(patch) > 1:
+        other = sorted(set(patch) - {"status"})[0]
+        raise ValidationError(
+            f"status is changed alone; send '{other}' in another PATCH",
+            code="CONFLICTING_FIELDS",
+            details={"field": other},
+        )
+    value = patch["status"]
+    if value not in STATUS_ACTIONS:
+        raise ValidationError(
+            'status may be set to "stopped" or "running"',
+            code="INVALID_STATUS",
+            details={"field": "status", "provided": value, "allowed": sorted(STATUS_ACTIONS)},
+        )
+    return STATUS_ACTIONS[value]
+
+
+def engine_refused_port(exc: ConflictError) -> int | None:
+    """The host port of the engine's "already allocated / in use" refusal, if it is one."""
+    port = exc.details.get("port") if exc.code == "PORT_IN_USE" else None
+    return port if isinstance(port, int) else None
 
 
 def parse_spec(data: dict[str, Any]) -> ContainerSpec:

@@ -1,0 +1,217 @@
+"""The container service's state and reads (SPEC §4): records, their folders and
+Compose documents, and the live state the engine reports (the engine is the truth).
+
+``ContainerService`` (service.py) builds on this with the changes of state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dockyard.domain.access.permissions import Permission, Principal, not_found
+from dockyard.domain.containers.compose_doc import Placement, compose_document
+from dockyard.domain.containers.policy import check_document
+from dockyard.domain.containers.ports import PortAllocator
+from dockyard.domain.containers.quotas import NoQuotas, QuotaGuard
+from dockyard.domain.images.ports import ImageEngine
+from dockyard.domain.models import (
+    CUID,
+    ContainerRecord,
+    ContainerSpec,
+    LiveState,
+    Resources,
+    Status,
+)
+from dockyard.domain.paging import Page, before, check_limit, page_of
+from dockyard.domain.ports import (
+    AccountRepository,
+    ComposeRunner,
+    ContainerQuery,
+    ContainerRepository,
+    Engine,
+)
+from dockyard.domain.recording import NullRecorder, Recorder
+
+MAX_PAGE = 500
+
+
+@dataclass(frozen=True)
+class ContainerConfig:
+    containers_dir: Path
+    placement: Placement
+    uid: int
+    gid: int
+    # Limits of a container that asks for none (SPEC §4: never unlimited).
+    default_resources: Resources = field(default_factory=Resources)
+    # Host ports never published: the engine's, Dockyard's own (below 1024 too).
+    reserved_ports: frozenset[int] = frozenset({2375, 2376})
+    # Host ports below 1024 may be published (SPEC §4 "host access", settings.host_access).
+    host_access: bool = False
+    # The host name in a published tcp port's ready url (settings.public_host).
+    public_host: str = "127.0.0.1"
+
+
+class ContainerReads:
+    """What a container service holds, and its reads: records, paths, documents and
+    the live state (``ContainerService`` adds the changes)."""
+
+    def __init__(
+        self,
+        repo: ContainerRepository,
+        compose: ComposeRunner,
+        engine: Engine,
+        config: ContainerConfig,
+        heavy_limit: int,
+        *,
+        ports: PortAllocator,
+        images: ImageEngine,
+        accounts: AccountRepository,
+        quotas: QuotaGuard | None = None,
+        recorder: Recorder | None = None,
+    ) -> None:
+        self._repo = repo
+        self.ports = ports
+        self._images = images
+        self._accounts = accounts
+        self._recorder: Recorder = recorder or NullRecorder()
+        self._compose = compose
+        self._engine = engine
+        self._config = config
+        self._quotas: QuotaGuard = quotas or NoQuotas()
+        self._heavy = asyncio.Semaphore(heavy_limit)
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # True while the engine's event stream is followed (StateFollower): statuses in
+        # the store are then current, and a read need not ask the engine again.
+        self.events_live = False
+
+    @property
+    def public_host(self) -> str:
+        return self._config.public_host
+
+    # -- paths and documents ---------------------------------------------------
+
+    def project_dir(self, cuid: str) -> Path:
+        return self._config.containers_dir / cuid
+
+    def app_dir(self, cuid: str) -> Path:
+        return self.project_dir(cuid) / "app"
+
+    def document(self, record: ContainerRecord) -> dict[str, Any]:
+        app_dir = self.app_dir(record.cuid)
+        doc = compose_document(
+            record.cuid,
+            record.owner,
+            self.with_defaults(record.spec),
+            app_dir,
+            self._config.placement,
+            boot_py=(app_dir / "boot.py").is_file(),
+        )
+        check_document(doc, app_dir, self._config.placement.network)
+        return doc
+
+    @asynccontextmanager
+    async def locked(self, cuid: str) -> Any:
+        async with self._locks[cuid]:
+            yield
+
+    # -- reads -----------------------------------------------------------------
+
+    async def owned(self, principal: Principal, cuid: str) -> ContainerRecord:
+        if not CUID.match(cuid):
+            raise not_found("container", cuid)
+        record = await self._repo.get(cuid)
+        if record is None or not principal.sees(record.owner):
+            raise not_found("container", cuid)
+        return record
+
+    def busy(self, cuid: str) -> bool:
+        lock = self._locks.get(cuid)
+        return lock is not None and lock.locked()
+
+    async def get(self, principal: Principal, cuid: str) -> ContainerRecord:
+        principal.require(Permission.CONTAINERS_READ)
+        record = await self.owned(principal, cuid)
+        if not self.events_live:
+            await self.refresh(record)  # events are not followed right now: ask the engine
+        return record
+
+    async def live(self, principal: Principal, cuid: str) -> tuple[ContainerRecord, LiveState]:
+        principal.require(Permission.CONTAINERS_READ)
+        record = await self.owned(principal, cuid)
+        state = await self.refresh(record)
+        return record, state or LiveState(status=record.status, exit_code=record.exit_code)
+
+    async def page(
+        self,
+        principal: Principal,
+        *,
+        statuses: list[Status],
+        tag: str | None,
+        image: str | None,
+        limit: int,
+        cursor: str | None,
+        owner: str | None = None,
+    ) -> Page[ContainerRecord]:
+        """``owner`` filters (admins); another account's name lists nothing for others."""
+        principal.require(Permission.CONTAINERS_READ)
+        check_limit(limit, MAX_PAGE)
+        if not principal.is_admin:
+            if owner not in (None, principal.username):
+                return Page([], None)
+            owner = principal.username
+        query = ContainerQuery(
+            owner=owner,
+            statuses=statuses,
+            tag=tag,
+            image=image,
+            limit=limit + 1,
+            before_seq=before(cursor),
+        )
+        return page_of(await self._repo.query(query), limit)
+
+    async def refresh(self, record: ContainerRecord, *, persist: bool = True) -> LiveState | None:
+        """Bring the record's state in line with the engine; the engine is the truth."""
+        if record.status in (Status.CREATING, Status.FAILED, Status.REMOVING):
+            return None
+        state = await self._engine.inspect(record.cuid)
+        before = (
+            record.status,
+            record.exit_code,
+            record.started_at,
+            record.finished_at,
+            record.restart_count,
+        )
+        if state is None:
+            record.status = Status.MISSING
+        elif state.status is Status.REMOVING:
+            # The engine is removing it behind our back (`docker rm -f`): transitional, and
+            # its `destroy` follows. Only Dockyard's own delete writes `removing` (which
+            # the reconcile finishes), so a record never waits in it for an event.
+            return state
+        else:
+            record.status = state.status
+            record.exit_code = (
+                state.exit_code if state.status in (Status.EXITED, Status.DEAD) else None
+            )
+            record.started_at = state.started_at or record.started_at
+            record.finished_at = state.finished_at
+            record.restart_count = state.restart_count
+        changed = before != (
+            record.status,
+            record.exit_code,
+            record.started_at,
+            record.finished_at,
+            record.restart_count,
+        )
+        if persist and changed:
+            await self._repo.save_state(record)
+        return state
+
+    def with_defaults(self, spec: ContainerSpec) -> ContainerSpec:
+        filled = spec.resources.filled(self._config.default_resources)
+        return spec if filled == spec.resources else spec.model_copy(update={"resources": filled})
