@@ -1,4 +1,4 @@
-"""The FastAPI application over a ``Runtime`` (``runtime.py`` builds and wires it)."""
+"""The FastAPI application over a ``Runtime`` (``runtime/`` builds and wires it)."""
 
 from __future__ import annotations
 

@@ -1,24 +1,8 @@
-"""The composition root: the one place where adapters are built and wired.
-
-``build_services(settings, **overrides)`` builds every adapter and service once and
-returns a ``Runtime``; tests pass fakes for the engine, Compose, the hasher and the URL
-fetcher. ``Runtime.start()`` brings the service up in order (database, accounts,
-engine network, reconcile, background tasks); ``Runtime.stop(deadline)`` takes it down
-in uvicorn's order: the server has stopped accepting and closed its connections by
-then, so it ends terminal sessions, drains the journals (audit, events) within the
-deadline, cancels what is left, and closes the adapters.
-"""
+"""The builders build_services calls, one per part of the service."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Coroutine
-from contextlib import suppress
-from dataclasses import dataclass, field
-from typing import Any
-
-import structlog
+from dataclasses import dataclass
 
 from dockyard.adapters.compose import CliComposeRunner, find_compose_binary
 from dockyard.adapters.crypto import AesGcmBox
@@ -31,9 +15,7 @@ from dockyard.adapters.hostports import port_free
 from dockyard.adapters.secrets import load_or_create_secret
 from dockyard.adapters.security import Argon2Hasher, MemoryLoginLimiter
 from dockyard.adapters.webhooks import HttpWebhookSender
-from dockyard.api.deps import Services
 from dockyard.domain.access.accounts import AccountService
-from dockyard.domain.access.audit import AuditTrail
 from dockyard.domain.access.authn import Authenticator, PasswordHasher
 from dockyard.domain.access.credentials import TokenSigner
 from dockyard.domain.access.permissions import Permission
@@ -44,11 +26,9 @@ from dockyard.domain.automation.webhooks import WebhookService
 from dockyard.domain.containers.compose_doc import Placement
 from dockyard.domain.containers.ports import PortAllocator, PortRange
 from dockyard.domain.containers.quotas import Quotas
-from dockyard.domain.containers.reconcile import Reconciler, StateFollower
 from dockyard.domain.containers.service import ContainerConfig, ContainerService
 from dockyard.domain.files.archives import ArchiveLimits
 from dockyard.domain.files.service import FileLimits, FileService
-from dockyard.domain.idempotency import Idempotency
 from dockyard.domain.images.builds import BuildConfig, BuildService
 from dockyard.domain.images.contexts import ContextBuilder, ContextLimits
 from dockyard.domain.images.images import ImageService
@@ -58,7 +38,6 @@ from dockyard.domain.images.ports import Credentials, ImageEngine
 from dockyard.domain.images.pulls import PullService
 from dockyard.domain.images.registries import RegistryService
 from dockyard.domain.models import Resources, memory_bytes
-from dockyard.domain.observe.events import EventService
 from dockyard.domain.observe.logs import LogService
 from dockyard.domain.observe.metrics import MetricsService
 from dockyard.domain.ports import ComposeRunner, Engine, UrlFetcher
@@ -69,204 +48,40 @@ from dockyard.settings import Settings
 from dockyard.store import Database
 from dockyard.store.accounts import (
     SqlAccountRepository,
-    SqlQuotaStore,
     SqlRoleRepository,
     SqlServiceKeyRepository,
     SqlTokenRepository,
 )
 from dockyard.store.containers import SqlContainerRepository
-from dockyard.store.idempotency import SqlIdempotencyRepository
 from dockyard.store.jobs import SqlJobRepository
-from dockyard.store.journal import SqlAuditRepository, SqlEventRepository
 from dockyard.store.ports import SqlPortAllocations
 from dockyard.store.registries import SqlRegistryRepository
 from dockyard.store.webhooks import SqlWebhookRepository
 
-log = structlog.get_logger("dockyard")
 
-PURGE_INTERVAL = 3600.0
-STOP_DEADLINE = 5.0  # seconds for the journals to drain when the service stops
+@dataclass(frozen=True)
+class Stores:
+    containers: SqlContainerRepository
+    accounts: SqlAccountRepository
+    roles: SqlRoleRepository
+    keys: SqlServiceKeyRepository
+    tokens: SqlTokenRepository
 
-
-@dataclass
-class Runtime:
-    """Everything the service runs on, with its start and stop order."""
-
-    settings: Settings
-    services: Services
-    database: Database
-    engine: Engine
-    roles: RoleBook
-    follower: StateFollower
-    images: ImageEngine
-    deliverer: Deliverer | None = None
-    started: bool = False
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    _stopped: bool = False
-
-    async def start(self) -> None:
-        """Bring the service up; a failure leaves nothing running (``DockyardError``
-        says what, in one line). Idempotent."""
-        if self.started:
-            return
-        settings, services = self.settings, self.services
-        try:
-            await self.database.migrate()
-            app_pass = settings.app_pass.get_secret_value() if settings.app_pass else None
-            await services.auth.bootstrap(settings.app_user, app_pass)
-            await self.roles.load()
-            await services.auth.purge_expired_tokens()
-            await self.engine.ensure_network(settings.network_name)
-            if settings.build_network != "none":  # never the default bridge
-                await self.images.ensure_build_network(settings.build_network)
-            await services.builds.recover()
-            await services.events.start()
-            services.audit.start()
-            await services.webhooks.start()
-            await services.reconciler.run_once(startup=True)
-            await services.idempotency.purge()
-        except BaseException:
-            await self.stop(0.5)
-            raise
-        self._spawn(services.reconciler.run_forever(settings.reconcile_interval), "reconcile")
-        self._spawn(self.follower.run_forever(), "follow-engine")
-        self._spawn(services.metrics.run_forever(), "metrics")
-        self._spawn(self._purge_forever(), "purge")
-        if self.deliverer is not None:
-            self.deliverer.start()
-        self.started = True
-        log.info("dockyard.started", compose_version=services.compose_version)
-
-    async def _purge_forever(self) -> None:
-        """Expired idempotency keys go (they are refused as expired before that too)."""
-        while True:
-            await asyncio.sleep(PURGE_INTERVAL)
-            try:
-                await self.services.idempotency.purge()
-            except Exception as exc:  # the store is down: next time
-                log.warning("purge.failed", exc_type=type(exc).__name__)
-
-    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
-        self._tasks.append(asyncio.create_task(work, name=name))
-
-    async def stop(self, deadline: float = STOP_DEADLINE) -> None:
-        """Drain, then cancel, then close; logs what could not be written. Idempotent."""
-        if self._stopped:
-            return
-        self._stopped = True
-        started = time.monotonic()
-        services = self.services
-        await services.terminals.shutdown()
-        for task in self._tasks:  # the producers first: nothing new is queued after this
-            task.cancel()
-        for task in self._tasks:
-            with suppress(asyncio.CancelledError):
-                await task
-        # Running builds and pulls end `failed: interrupted` (their events drain below).
-        await services.jobs.stop(max(0.1, deadline / 2))
-        if self.deliverer is not None:  # attempts in flight end; the rest stay queued
-            await self.deliverer.stop(max(0.1, (deadline - (time.monotonic() - started)) / 2))
-        left = max(0.1, deadline - (time.monotonic() - started))
-        lost_events, lost_audit = await asyncio.gather(
-            services.events.stop(left), services.audit.stop(left)
-        )
-        # After the events: the deliveries of the last events are queued by then.
-        lost_deliveries = await services.webhooks.stop(
-            max(0.1, deadline - (time.monotonic() - started))
-        )
-        await services.auth.close()
-        await self.engine.close()
-        await self.database.close()
-        log.info(
-            "dockyard.stopped",
-            seconds=round(time.monotonic() - started, 3),
-            events_dropped=lost_events,
-            audit_dropped=lost_audit,
-            deliveries_dropped=lost_deliveries,
+    @classmethod
+    def on(cls, database: Database) -> Stores:
+        return cls(
+            SqlContainerRepository(database),
+            SqlAccountRepository(database),
+            SqlRoleRepository(database),
+            SqlServiceKeyRepository(database),
+            SqlTokenRepository(database),
         )
 
 
-def build_services(
-    settings: Settings,
-    *,
-    engine: Engine | None = None,
-    compose: ComposeRunner | None = None,
-    compose_version: str | None = None,
-    hasher: PasswordHasher | None = None,
-    fetcher: UrlFetcher | None = None,
-    images: ImageEngine | None = None,
-) -> Runtime:
-    """Build every adapter and service once; nothing runs until ``Runtime.start()``."""
-    settings.containers_dir.mkdir(parents=True, exist_ok=True)
-    if compose is None:
-        compose, compose_version = _compose(settings)
-    engine = engine or DockerEngine(settings.docker_host, settings.engine_timeout)
-    database = _database(settings)
-    stores = _Stores.on(database)
-    roles = RoleBook(stores.roles)
-    quotas = Quotas(SqlQuotaStore(database))
-    events = EventService(
-        SqlEventRepository(database),
-        max_events=settings.events_max,
-        follow_max=settings.events_follow_max,
-    )
-    audit = AuditTrail(SqlAuditRepository(database), commit_wait=settings.sqlite_busy_timeout)
-    recorder = JournalRecorder(events, audit)
-    if images is None:  # the engine's session (a fake engine: a lazy one of its own)
-        docker = engine if isinstance(engine, DockerEngine) else None
-        docker = docker or DockerEngine(settings.docker_host, settings.engine_timeout)
-        images = DockerImages(docker, idle=settings.registry_idle_timeout)
-    containers = ContainerService(
-        stores.containers,
-        compose,
-        engine,
-        _container_config(settings),
-        heavy_limit=settings.max_concurrency,
-        ports=_port_allocator(settings, database),
-        images=images,
-        accounts=stores.accounts,
-        quotas=quotas,
-        recorder=recorder,
-    )
-    auth = _authenticator(settings, stores, roles, hasher)
-    image_service, registry_service = _images(settings, database, stores, engine, images, recorder)
-    jobs, builds, pulls = _builds(settings, database, images, registry_service, fetcher, recorder)
-    metrics = _metrics(settings, containers, engine)
-    webhooks, deliverer = _webhooks(settings, database, stores, roles, recorder)
-    events.add_listener(webhooks.on_events)
-    terminals = _terminals(settings, containers, engine, auth)
-    services = Services(
-        containers=containers,
-        files=_files(settings, containers, engine, fetcher),
-        logs=_logs(settings, containers, engine),
-        metrics=metrics,
-        events=events,
-        terminals=terminals,
-        auth=auth,
-        reconciler=Reconciler(stores.containers, stores.accounts, engine, containers, recorder),
-        compose_version=compose_version or "unknown",
-        engine_version=engine.version,
-        database_ping=database.ping,
-        accounts=_accounts(settings, stores, auth, quotas, recorder),
-        quotas=quotas,
-        audit=audit,
-        idempotency=Idempotency(SqlIdempotencyRepository(database)),
-        images=image_service,
-        registries=registry_service,
-        jobs=jobs,
-        builds=builds,
-        pulls=pulls,
-        webhooks=webhooks,
-    )
-    listeners = [events.engine_event, metrics.engine_event]
-    follower = StateFollower(stores.containers, engine, containers, listeners=listeners)
-    return Runtime(settings, services, database, engine, roles, follower, images, deliverer)
-
-
-def _webhooks(
+def webhooks(
     settings: Settings,
     database: Database,
-    stores: _Stores,
+    stores: Stores,
     roles: RoleBook,
     recorder: JournalRecorder,
 ) -> tuple[WebhookService, Deliverer]:
@@ -296,7 +111,7 @@ def _webhooks(
     return service, Deliverer(repo, service, sender, limits)
 
 
-def _builds(
+def builds(
     settings: Settings,
     database: Database,
     images: ImageEngine,
@@ -342,10 +157,10 @@ def _builds(
     return jobs, builds, PullService(jobs, images, credentials, recorder=recorder)
 
 
-def _images(
+def images(
     settings: Settings,
     database: Database,
-    stores: _Stores,
+    stores: Stores,
     engine: Engine,
     images: ImageEngine | None,
     recorder: JournalRecorder,
@@ -360,7 +175,7 @@ def _images(
     return ImageService(images, stores.containers, recorder), registries
 
 
-def _database(settings: Settings) -> Database:
+def database(settings: Settings) -> Database:
     return Database(
         settings.async_database_url,
         sqlite_synchronous=settings.sqlite_synchronous,
@@ -368,7 +183,7 @@ def _database(settings: Settings) -> Database:
     )
 
 
-def _compose(settings: Settings) -> tuple[ComposeRunner, str]:
+def compose(settings: Settings) -> tuple[ComposeRunner, str]:
     binary, version = find_compose_binary(settings.compose_bin)
     runner = CliComposeRunner(
         binary,
@@ -380,7 +195,7 @@ def _compose(settings: Settings) -> tuple[ComposeRunner, str]:
     return runner, version
 
 
-def _metrics(settings: Settings, containers: ContainerService, engine: Engine) -> MetricsService:
+def metrics(settings: Settings, containers: ContainerService, engine: Engine) -> MetricsService:
     local = not settings.docker_host or settings.docker_host.startswith("unix://")
     return MetricsService(
         containers,
@@ -391,7 +206,7 @@ def _metrics(settings: Settings, containers: ContainerService, engine: Engine) -
     )
 
 
-def _logs(settings: Settings, containers: ContainerService, engine: Engine) -> LogService:
+def logs(settings: Settings, containers: ContainerService, engine: Engine) -> LogService:
     return LogService(
         containers,
         engine,
@@ -400,7 +215,7 @@ def _logs(settings: Settings, containers: ContainerService, engine: Engine) -> L
     )
 
 
-def _container_config(settings: Settings) -> ContainerConfig:
+def container_config(settings: Settings) -> ContainerConfig:
     placement = Placement(
         network=settings.network_name,
         user=settings.default_user_uid,
@@ -422,7 +237,7 @@ def _container_config(settings: Settings) -> ContainerConfig:
     )
 
 
-def _port_allocator(settings: Settings, database: Database) -> PortAllocator:
+def port_allocator(settings: Settings, database: Database) -> PortAllocator:
     """Host ports from PORT_RANGE; the bind probe only where the engine is this host."""
     local = not settings.docker_host or settings.docker_host.startswith("unix://")
     return PortAllocator(
@@ -432,27 +247,8 @@ def _port_allocator(settings: Settings, database: Database) -> PortAllocator:
     )
 
 
-@dataclass(frozen=True)
-class _Stores:
-    containers: SqlContainerRepository
-    accounts: SqlAccountRepository
-    roles: SqlRoleRepository
-    keys: SqlServiceKeyRepository
-    tokens: SqlTokenRepository
-
-    @classmethod
-    def on(cls, database: Database) -> _Stores:
-        return cls(
-            SqlContainerRepository(database),
-            SqlAccountRepository(database),
-            SqlRoleRepository(database),
-            SqlServiceKeyRepository(database),
-            SqlTokenRepository(database),
-        )
-
-
-def _authenticator(
-    settings: Settings, stores: _Stores, roles: RoleBook, hasher: PasswordHasher | None
+def authenticator(
+    settings: Settings, stores: Stores, roles: RoleBook, hasher: PasswordHasher | None
 ) -> Authenticator:
     return Authenticator(
         stores.accounts,
@@ -466,9 +262,9 @@ def _authenticator(
     )
 
 
-def _accounts(
+def accounts(
     settings: Settings,
-    stores: _Stores,
+    stores: Stores,
     auth: Authenticator,
     quotas: Quotas,
     recorder: JournalRecorder,
@@ -486,7 +282,7 @@ def _accounts(
     )
 
 
-def _files(
+def files(
     settings: Settings, containers: ContainerService, engine: Engine, fetcher: UrlFetcher | None
 ) -> FileService:
     limits = FileLimits(
@@ -507,7 +303,7 @@ def _files(
     return FileService(containers, engine, tmp, settings.uid, settings.gid, limits, fetcher=fetcher)
 
 
-def _terminals(
+def terminals(
     settings: Settings, containers: ContainerService, engine: Engine, auth: Authenticator
 ) -> TerminalService:
     terminals = TerminalService(

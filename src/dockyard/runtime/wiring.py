@@ -1,0 +1,105 @@
+"""build_services: every adapter and service built once, and wired."""
+
+from __future__ import annotations
+
+from dockyard.adapters.engine import DockerEngine
+from dockyard.adapters.engine.images import DockerImages
+from dockyard.api.deps import Services
+from dockyard.domain.access.audit import AuditTrail
+from dockyard.domain.access.authn import PasswordHasher
+from dockyard.domain.access.roles import RoleBook
+from dockyard.domain.containers.quotas import Quotas
+from dockyard.domain.containers.reconcile import Reconciler, StateFollower
+from dockyard.domain.containers.service import ContainerService
+from dockyard.domain.idempotency import Idempotency
+from dockyard.domain.images.ports import ImageEngine
+from dockyard.domain.observe.events import EventService
+from dockyard.domain.ports import ComposeRunner, Engine, UrlFetcher
+from dockyard.domain.recording import JournalRecorder
+from dockyard.runtime import parts
+from dockyard.runtime.lifecycle import Runtime
+from dockyard.settings import Settings
+from dockyard.store.accounts import SqlQuotaStore
+from dockyard.store.idempotency import SqlIdempotencyRepository
+from dockyard.store.journal import SqlAuditRepository, SqlEventRepository
+
+
+def build_services(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    compose: ComposeRunner | None = None,
+    compose_version: str | None = None,
+    hasher: PasswordHasher | None = None,
+    fetcher: UrlFetcher | None = None,
+    images: ImageEngine | None = None,
+) -> Runtime:
+    """Build every adapter and service once; nothing runs until ``Runtime.start()``."""
+    settings.containers_dir.mkdir(parents=True, exist_ok=True)
+    if compose is None:
+        compose, compose_version = parts.compose(settings)
+    engine = engine or DockerEngine(settings.docker_host, settings.engine_timeout)
+    database = parts.database(settings)
+    stores = parts.Stores.on(database)
+    roles = RoleBook(stores.roles)
+    quotas = Quotas(SqlQuotaStore(database))
+    events = EventService(
+        SqlEventRepository(database),
+        max_events=settings.events_max,
+        follow_max=settings.events_follow_max,
+    )
+    audit = AuditTrail(SqlAuditRepository(database), commit_wait=settings.sqlite_busy_timeout)
+    recorder = JournalRecorder(events, audit)
+    if images is None:  # the engine's session (a fake engine: a lazy one of its own)
+        docker = engine if isinstance(engine, DockerEngine) else None
+        docker = docker or DockerEngine(settings.docker_host, settings.engine_timeout)
+        images = DockerImages(docker, idle=settings.registry_idle_timeout)
+    containers = ContainerService(
+        stores.containers,
+        compose,
+        engine,
+        parts.container_config(settings),
+        heavy_limit=settings.max_concurrency,
+        ports=parts.port_allocator(settings, database),
+        images=images,
+        accounts=stores.accounts,
+        quotas=quotas,
+        recorder=recorder,
+    )
+    auth = parts.authenticator(settings, stores, roles, hasher)
+    image_service, registry_service = parts.images(
+        settings, database, stores, engine, images, recorder
+    )
+    jobs, builds, pulls = parts.builds(
+        settings, database, images, registry_service, fetcher, recorder
+    )
+    metrics = parts.metrics(settings, containers, engine)
+    webhooks, deliverer = parts.webhooks(settings, database, stores, roles, recorder)
+    events.add_listener(webhooks.on_events)
+    terminals = parts.terminals(settings, containers, engine, auth)
+    services = Services(
+        containers=containers,
+        files=parts.files(settings, containers, engine, fetcher),
+        logs=parts.logs(settings, containers, engine),
+        metrics=metrics,
+        events=events,
+        terminals=terminals,
+        auth=auth,
+        reconciler=Reconciler(stores.containers, stores.accounts, engine, containers, recorder),
+        compose_version=compose_version or "unknown",
+        engine_version=engine.version,
+        database_ping=database.ping,
+        accounts=parts.accounts(settings, stores, auth, quotas, recorder),
+        quotas=quotas,
+        audit=audit,
+        idempotency=Idempotency(SqlIdempotencyRepository(database)),
+        images=image_service,
+        registries=registry_service,
+        jobs=jobs,
+        builds=builds,
+        pulls=pulls,
+        webhooks=webhooks,
+    )
+    listeners = [events.engine_event, metrics.engine_event]
+    follower = StateFollower(stores.containers, engine, containers, listeners=listeners)
+    return Runtime(settings, services, database, engine, roles, follower, images, deliverer)
