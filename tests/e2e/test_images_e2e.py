@@ -144,6 +144,8 @@ def test_registries_stay_with_their_owner_and_never_show_the_password(
         "INVALID_REGISTRY_SERVER",
     )
     error(amy.post("/registries", json={**body, "password": 1234567890123}), 400, "INVALID_FIELD")
+    # Found by schemathesis: ``0`` was taken for false (a sharing flag is a JSON boolean).
+    error(amy.post("/registries", json={**body, "shared": 0}), 400, "INVALID_FIELD")
     error(amy.post("/registries", json={**body, "extra": SECRET}), 400, "UNKNOWN_FIELD")
     assert amy.delete(f"/registries/{made['id']}").status_code == 204
     error(amy.delete(f"/registries/{made['id']}"), 404, "REGISTRY_NOT_FOUND")

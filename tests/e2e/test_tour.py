@@ -47,6 +47,8 @@ def test_readme_tour_runs_as_written(server: Server, tmp_path: Path) -> None:
     assert '"APP_ENV":"prod"' in out.stdout and '"status":"exited"' in out.stdout
     assert '{"files":1,"bytes":16}' in out.stdout and "hello from /app" in out.stdout
     assert "hello.txt" in out.stdout and "'type': 'exit', 'code': 0" in out.stdout
+    assert "Step 3/3 : CMD cat /built.txt" in out.stdout and '"status":"succeeded"' in out.stdout
+    assert "built by dockyard" in out.stdout and out.stdout.count("204") >= 3
     assert httpx.get(f"{server.url}/containers/{cuid}", headers=basic(*ADMIN)).status_code == 404
 
 

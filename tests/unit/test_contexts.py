@@ -154,7 +154,7 @@ async def test_hostile_zip_members_are_refused(tmp_path: Path, members: list[M],
 async def test_dockerfile_paths_outside_the_context_are_refused(tmp_path: Path, path: str) -> None:
     archive = write_tar(tmp_path / "c.tar", [DOCKERFILE, M("a/b", b"")])
     error = await refused(tmp_path, archive, dockerfile=path)
-    assert (error.code, error.details["field"]) == ("DOCKERFILE_OUTSIDE", "dockerfile")
+    assert (error.code, error.details["field"]) == ("DOCKERFILE_OUTSIDE", "dockerfile_path")
 
 
 @pytest.mark.parametrize("path", ["missing", "dir", "dangling", "Dockerfile/x"])
@@ -164,7 +164,7 @@ async def test_a_dockerfile_that_is_not_a_file_of_the_context(tmp_path: Path, pa
         [DOCKERFILE, M("dir", kind="dir"), M("dangling", kind="sym", target="nothing")],
     )
     error = await refused(tmp_path, archive, dockerfile=path)
-    assert (error.code, error.details["field"]) == ("DOCKERFILE_NOT_FOUND", "dockerfile")
+    assert (error.code, error.details["field"]) == ("DOCKERFILE_NOT_FOUND", "dockerfile_path")
 
 
 async def test_a_dockerfile_path_is_normalised_and_may_be_a_link_inside(tmp_path: Path) -> None:
@@ -300,7 +300,7 @@ async def test_dockerfile_text_refusals(tmp_path: Path) -> None:
         await builder(tmp_path).prepare(
             DockerfileSource("FROM x\n"), dockerfile="other", job_id=JOB
         )
-    assert caught.value.details["field"] == "dockerfile"
+    assert caught.value.details["field"] == "dockerfile_path"
     with pytest.raises(PayloadTooLargeError):
         await builder(tmp_path, max_bytes=10).prepare(DockerfileSource("FROM x\n" * 5), job_id=JOB)
     assert not (tmp_path / "jobs" / JOB).exists()

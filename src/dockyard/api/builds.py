@@ -25,7 +25,7 @@ from dockyard.api.bodies import is_json
 from dockyard.api.deps import PageParams, PrincipalDep, Services, ServicesDep, paged
 from dockyard.api.idempotency import IDEMPOTENT, claim
 from dockyard.api.multipart import MultipartFields, boundary_of
-from dockyard.api.schemas.builds import BuildIn, JobOut, JobPage, PullIn
+from dockyard.api.schemas.builds import BuildIn, JobAccepted, JobOut, JobPage, PullIn
 from dockyard.domain.access.permissions import Permission, Principal
 from dockyard.domain.files.downloads import discard
 from dockyard.domain.images.jobs import MAX_PAGE
@@ -59,7 +59,11 @@ _BUILD_BODY = {
                         "TarFile": {"type": "string", "format": "binary"},
                         "Json": {"$ref": "#/components/schemas/BuildIn"},
                     },
-                }
+                },
+                "encoding": {
+                    "TarFile": {"contentType": "application/x-tar, application/gzip"},
+                    "Json": {"contentType": "application/json"},
+                },
             },
             "application/x-tar": _BINARY,
             "application/gzip": _BINARY,
@@ -84,7 +88,7 @@ async def create_build(
     registry: str | None = Query(default=None, description="archive body: a registry id"),
     build_args: str | None = Query(default=None, description="archive body: a JSON object"),
     labels: str | None = Query(default=None, description="archive body: a JSON object"),
-) -> JobOut:
+) -> JobAccepted:
     """Queue a build (202 with the job; watch it at /builds/{job_id})."""
     principal.require(Permission.IMAGES_BUILD)
     content_type = request.headers.get("content-type", "")
@@ -150,9 +154,9 @@ async def _receive(
 
 async def _submit(
     principal: Principal, services: Services, manifest: BuildIn, upload: Path | None
-) -> JobOut:
+) -> JobAccepted:
     job = await services.builds.submit(principal, manifest.to_request(upload))
-    return JobOut.from_job(job)
+    return JobAccepted.accepted(job)
 
 
 def _manifest(raw: bytes) -> BuildIn:
@@ -255,7 +259,7 @@ async def cancel_build(job_id: str, principal: PrincipalDep, services: ServicesD
 
 
 @router.post("/images/pull", status_code=202, dependencies=[IDEMPOTENT], tags=["images"])
-async def pull_image(body: PullIn, principal: PrincipalDep, services: ServicesDep) -> JobOut:
+async def pull_image(body: PullIn, principal: PrincipalDep, services: ServicesDep) -> JobAccepted:
     """Pull an image as a job (202; progress per layer at /builds/{job_id})."""
     job = await services.pulls.submit(
         principal,
@@ -263,4 +267,4 @@ async def pull_image(body: PullIn, principal: PrincipalDep, services: ServicesDe
         registry=body.registry,
         auth=body.auth.value() if body.auth is not None else None,
     )
-    return JobOut.from_job(job)
+    return JobAccepted.accepted(job)

@@ -220,6 +220,20 @@ class JobOut(Out):
         )
 
 
+class JobAccepted(JobOut):
+    """A job just queued (the 202 of ``POST /builds`` and ``POST /images/pull``)."""
+
+    job_identifier: str = Field(
+        serialization_alias="JobIdentifier",
+        description="the job_id again, under seed 002's name (docker-builder's clients)",
+    )
+
+    @classmethod
+    def accepted(cls, job: Job) -> JobAccepted:
+        out = JobOut.from_job(job)
+        return cls(**out.__dict__, job_identifier=out.job_id)
+
+
 class JobPage(Out):
     builds: list[JobOut]
     next_cursor: NextCursor

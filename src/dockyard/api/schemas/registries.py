@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from dockyard.api.schemas.common import Instant, Out, iso
 from dockyard.domain.images.registries import StoredRegistry
@@ -18,7 +18,7 @@ class CreateRegistry(BaseModel):
     password: str = Field(
         min_length=1, max_length=4096, description="password or token; never returned"
     )
-    shared: bool = Field(default=False, description="usable by every account (admins only)")
+    shared: StrictBool = Field(default=False, description="usable by every account (admins only)")
 
 
 class RegistryOut(Out):

@@ -154,12 +154,12 @@ class ContextBuilder:
     async def prepare(
         self, source: BuildSource, *, dockerfile: str = "Dockerfile", job_id: str
     ) -> PreparedContext:
-        wanted = normal_path(dockerfile, "dockerfile", "DOCKERFILE_OUTSIDE")
+        wanted = normal_path(dockerfile, "dockerfile_path", "DOCKERFILE_OUTSIDE")
         if isinstance(source, DockerfileSource) and wanted != ("Dockerfile",):
             raise ValidationError(
-                "dockerfile: with Dockerfile text, the Dockerfile is 'Dockerfile'",
+                "dockerfile_path: with Dockerfile text, the Dockerfile is 'Dockerfile'",
                 code="DOCKERFILE_OUTSIDE",
-                details={"field": "dockerfile", "provided": dockerfile[:200]},
+                details={"field": "dockerfile_path", "provided": dockerfile[:200]},
             )
         folder = await asyncio.to_thread(self.job_dir, job_id)
         stop = threading.Event()

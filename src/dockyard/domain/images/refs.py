@@ -1,7 +1,8 @@
 """Image references (``[registry/]repo[:tag][@digest]``): checked, split and compared.
 
-The grammar is distribution's ``reference`` package, a little simplified: a lowercase
-path of components, an optional tag of at most 128 characters, an optional digest.
+The grammar is distribution's ``reference`` package (regexp.go, and normalize.go for
+where the registry ends): an optional registry, a lowercase path of components, an
+optional tag of at most 128 characters, an optional digest.
 A reference without a registry is Docker Hub's (``docker.io``, ``library/`` for one
 component); without a tag or digest it means ``:latest``.
 """
@@ -15,13 +16,22 @@ from urllib.parse import urlsplit, urlunsplit
 from dockyard.errors import ValidationError
 
 DEFAULT_REGISTRY = "docker.io"
+# distribution/reference regexp.go, in ASCII (Python's \w is Unicode) and matched whole
+# (``$`` would let a trailing newline through).
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"  # noqa: E501
-_REF = re.compile(
-    rf"^(?:(?P<host>{_HOST})/)?(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)"
-    r"(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}))?$"
+_DOMAIN_PART = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_DOMAIN = re.compile(
+    rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?", re.ASCII
 )
-_ID = re.compile(r"^(?:sha256:)?[0-9a-f]{12,64}$")
+_REMAINDER = re.compile(
+    rf"(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)"
+    r"(?::(?P<tag>\w[\w.-]{0,127}))?"
+    r"(?:@(?P<digest>[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}))?",
+    re.ASCII,
+)
+_ID = re.compile(r"(?:sha256:)?[0-9a-f]{12,64}", re.ASCII)
+_HEX64 = re.compile(r"[0-9a-f]{64}", re.ASCII)
+MAX_NAME = 255  # distribution's NameTotalLengthMax: registry and path together
 MAX_REF = 512
 
 
@@ -53,23 +63,31 @@ class ImageRef:
 
 
 def _looks_like_host(part: str) -> bool:
+    """Docker's rule (normalize.go ``splitDockerDomain``): the first part of a path is a
+    registry when it has a ``.`` or ``:``, is ``localhost``, or is an IPv6 literal. Only a
+    registry may have capitals; ``UPPER/case`` is refused, never a host called UPPER."""
     return "." in part or ":" in part or part == "localhost" or part.startswith("[")
 
 
 def parse_ref(ref: str, *, field: str = "image") -> ImageRef:
     """The parts of ``ref``; 400 ``INVALID_IMAGE_REF`` if it is not one."""
-    match = _REF.match(ref) if len(ref) <= MAX_REF else None
-    host = match.group("host") if match else None
-    if match is None or (host is not None and not _looks_like_host(host) and host != host.lower()):
+    host, slash, rest = ref.partition("/")
+    if not slash or not _looks_like_host(host):
+        host, rest = "", ref
+    match = _REMAINDER.fullmatch(rest) if len(ref) <= MAX_REF else None
+    if (
+        match is None
+        or (host and _DOMAIN.fullmatch(host) is None)
+        or len(f"{host}/{match.group('path')}" if host else match.group("path")) > MAX_NAME
+        or _HEX64.fullmatch(ref)  # an image id, never a repository name
+    ):
         raise ValidationError(
             f"{ref[:100]!r} is not an image reference",
             code="INVALID_IMAGE_REF",
             details={"field": field, "provided": ref[:200]},
         )
     path = match.group("path")
-    if host is not None and not _looks_like_host(host):
-        path, host = f"{host}/{path}", None  # "user/repo": a Docker Hub path
-    if host is not None and host.lower() == "index.docker.io":
+    if host.lower() == "index.docker.io":
         host = DEFAULT_REGISTRY
     registry = host or DEFAULT_REGISTRY
     if registry == DEFAULT_REGISTRY and "/" not in path:
@@ -79,7 +97,7 @@ def parse_ref(ref: str, *, field: str = "image") -> ImageRef:
 
 def is_image_id(ref: str) -> bool:
     """A (possibly short) image id: ``sha256:…`` or 12 to 64 hex digits."""
-    return bool(_ID.match(ref))
+    return _ID.fullmatch(ref) is not None
 
 
 def check_ref(ref: str, *, field: str = "image") -> str:

@@ -156,16 +156,16 @@ def resolve_dockerfile(tree: Tree, parts: Parts) -> str:
     found = resolve(tree, (), name)
     if found is None:
         raise ValidationError(
-            f"dockerfile: {name!r} leads outside the context",
+            f"dockerfile_path: {name!r} leads outside the context",
             code="DOCKERFILE_OUTSIDE",
-            details={"field": "dockerfile", "provided": name},
+            details={"field": "dockerfile_path", "provided": name},
         )
     node = tree.nodes.get(found)
     if node is None or node.kind != "file":
         raise ValidationError(
-            f"dockerfile: the context has no file {name!r}",
+            f"dockerfile_path: the context has no file {name!r}",
             code="DOCKERFILE_NOT_FOUND",
-            details={"field": "dockerfile", "provided": name},
+            details={"field": "dockerfile_path", "provided": name},
         )
     return name
 
