@@ -121,7 +121,7 @@ def _measure(ctx: Ctx, b: dict[str, Any], iterations: int, concurrent: int) -> N
     tags: list[str] = []
     api: dict[str, list[float]] = {"build": [], "push": [], "first_ms": []}
     raw: dict[str, list[float]] = {"build": [], "push": []}
-    with ctx.client(timeout=600) as client:
+    with ctx.client() as client:
         registry = _registry(client)
         for i in range(iterations + 1):  # the first is a warm-up, not counted
             for kind in ("build", "push"):
