@@ -68,7 +68,7 @@ class AutomaticActions(ContainerReads):
         """Stop a container nobody used for its idle timeout."""
         if record.status in (Status.CREATING, Status.REMOVING, Status.FAILED):
             return
-        last = record.last_activity_at
+        last = self.with_activity(record).last_activity_at
         record = await self._act(record, Action.STOP)
         log.info("container.idle_stopped", cuid=record.cuid, idle_timeout=record.idle_timeout)
         self._system(
