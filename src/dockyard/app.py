@@ -12,6 +12,7 @@ from dockyard.api import accounts as accounts_api
 from dockyard.api import audit as audit_api
 from dockyard.api import auth as auth_api
 from dockyard.api import builds as builds_api
+from dockyard.api import checkin as checkin_api
 from dockyard.api import containers as containers_api
 from dockyard.api import docs as docs_api
 from dockyard.api import errors as api_errors
@@ -37,6 +38,7 @@ ROUTERS = (
     auth_api.router,
     docs_api.router,
     containers_api.router,
+    checkin_api.router,
     files_api.router,
     observe_api.router,
     terminal_api.router,

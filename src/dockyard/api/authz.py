@@ -54,6 +54,9 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], Permission | None] = {
         ("POST", f"/containers/{{cuid}}/{verb}"): P.CONTAINERS_CONTROL
         for verb in ("start", "stop", "restart", "pause", "unpause", "kill")
     },
+    # the owner's check-in; the workload's own token is checked by the route itself
+    # (api/checkin.py) and is accepted nowhere else
+    ("POST", "/containers/{cuid}/check-in"): P.CONTAINERS_CONTROL,
     # files
     ("POST", "/containers/{cuid}/upload-zip"): P.FILES_WRITE,
     ("GET", "/containers/{cuid}/download"): P.FILES_READ,

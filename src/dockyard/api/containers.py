@@ -17,6 +17,7 @@ from dockyard.api.schemas.containers import (
     UpdateContainer,
 )
 from dockyard.domain.access.permissions import Permission
+from dockyard.domain.automation.lifetime import FIELDS as TIMER_FIELDS
 from dockyard.domain.containers.lifecycle import Action
 from dockyard.domain.containers.provision import FIELDS as PROVISION_FIELDS
 from dockyard.domain.containers.provision import Provision
@@ -28,6 +29,7 @@ router = APIRouter(prefix="/containers", tags=["containers"])
 
 
 def _out(record: ContainerRecord, services: Services) -> ContainerOut:
+    record = services.containers.with_activity(record)
     return ContainerOut.from_record(record, services.containers.public_host)
 
 
@@ -42,7 +44,8 @@ async def create_container(
         data_url=body.data_url,
         data_path=body.data_path,
     )
-    fields = body.model_dump(exclude={"start", "owner", *PROVISION_FIELDS})
+    fields = body.model_dump(exclude={"start", "owner", *PROVISION_FIELDS, *TIMER_FIELDS})
+    timers = body.model_dump(include=set(TIMER_FIELDS), exclude_unset=True)
     spec = ContainerSpec.model_validate(fields)
     provision = None
     if wanted is not None:
@@ -52,7 +55,7 @@ async def create_container(
             await services.files.provision(record, wanted)
 
     record = await services.containers.create(
-        principal, spec, start=body.start, provision=provision, owner=body.owner
+        principal, spec, start=body.start, provision=provision, owner=body.owner, timers=timers
     )
     return _out(record, services)
 

@@ -206,6 +206,11 @@ class ContainerRecord(BaseModel):
     finished_at: datetime | None = None
     error: str | None = None
     restart_count: int | None = None  # the engine's RestartCount when last seen
+    # Timers and activity (issue 11, domain/automation/).
+    last_activity_at: datetime | None = None
+    idle_timeout: float | None = None  # seconds; None: never stopped for idleness
+    expires_at: datetime | None = None  # None: never deleted for age
+    checkin_token_hash: str | None = Field(default=None, repr=False)
 
 
 class LiveState(BaseModel):

@@ -13,7 +13,9 @@ import structlog
 
 from dockyard.api.deps import Services
 from dockyard.domain.access.roles import RoleBook
+from dockyard.domain.automation.activity import ActivityTracker
 from dockyard.domain.automation.delivery import Deliverer
+from dockyard.domain.automation.timers import TimerScheduler
 from dockyard.domain.containers.reconcile import StateFollower
 from dockyard.domain.images.ports import ImageEngine
 from dockyard.domain.ports import Engine
@@ -39,6 +41,8 @@ class Runtime:
     follower: StateFollower
     images: ImageEngine
     deliverer: Deliverer | None = None
+    timers: TimerScheduler | None = None
+    activity: ActivityTracker | None = None
     started: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stopped: bool = False
@@ -64,6 +68,10 @@ class Runtime:
             await services.webhooks.start()
             await services.reconciler.run_once(startup=True)
             await services.idempotency.purge()
+            if self.activity is not None:
+                self.activity.start()
+            if self.timers is not None:  # after the reconcile: statuses are current
+                await self.timers.start()
         except BaseException:
             await self.stop(0.5)
             raise
@@ -95,6 +103,8 @@ class Runtime:
         self._stopped = True
         started = time.monotonic()
         services = self.services
+        if self.timers is not None:  # first: no idle stop or expiry starts from here on
+            await self.timers.stop()
         await services.terminals.shutdown()
         for task in self._tasks:  # the producers first: nothing new is queued after this
             task.cancel()
@@ -113,6 +123,8 @@ class Runtime:
         lost_deliveries = await services.webhooks.stop(
             max(0.1, deadline - (time.monotonic() - started))
         )
+        if self.activity is not None:  # the last marks, before the database closes
+            await self.activity.stop()
         await services.auth.close()
         await self.engine.close()
         await self.database.close()

@@ -20,8 +20,11 @@ from dockyard.domain.access.authn import Authenticator, PasswordHasher
 from dockyard.domain.access.credentials import TokenSigner
 from dockyard.domain.access.permissions import Permission
 from dockyard.domain.access.roles import RoleBook
+from dockyard.domain.automation.activity import ActivityTracker
+from dockyard.domain.automation.checkin import CheckinTokens, derived_base_url
 from dockyard.domain.automation.delivery import Deliverer
 from dockyard.domain.automation.hooks import DeliveryLimits
+from dockyard.domain.automation.timers import TimerScheduler
 from dockyard.domain.automation.webhooks import WebhookService
 from dockyard.domain.containers.compose_doc import Placement
 from dockyard.domain.containers.ports import PortAllocator, PortRange
@@ -234,7 +237,29 @@ def container_config(settings: Settings) -> ContainerConfig:
         reserved_ports=frozenset({2375, 2376, settings.port}),
         host_access=settings.host_access,
         public_host=settings.public_host,
+        idle_timeout=settings.idle_timeout,
+        checkin=checkin_tokens(settings),
     )
+
+
+def checkin_tokens(settings: Settings) -> CheckinTokens:
+    """Tokens keyed by the data folder's token secret (their own HMAC purpose); the URL
+    from CHECKIN_BASE_URL, else derived from HOST, PORT and PUBLIC_HOST."""
+    base = settings.checkin_base_url or derived_base_url(
+        settings.host, settings.port, settings.public_host
+    )
+    return CheckinTokens(load_or_create_secret(settings.token_secret_file), base)
+
+
+def timers(
+    containers: ContainerService, repo: SqlContainerRepository
+) -> tuple[ActivityTracker, TimerScheduler]:
+    """Activity marks and the timers' scheduler, hooked into the container service."""
+    activity = ActivityTracker(repo)
+    scheduler = TimerScheduler(containers, activity)
+    containers.activity = activity
+    containers.timers = scheduler
+    return activity, scheduler
 
 
 def port_allocator(settings: Settings, database: Database) -> PortAllocator:

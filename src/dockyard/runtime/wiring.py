@@ -66,6 +66,7 @@ def build_services(
         quotas=quotas,
         recorder=recorder,
     )
+    activity, timers = parts.timers(containers, stores.containers)
     auth = parts.authenticator(settings, stores, roles, hasher)
     image_service, registry_service = parts.images(
         settings, database, stores, engine, images, recorder
@@ -100,6 +101,17 @@ def build_services(
         pulls=pulls,
         webhooks=webhooks,
     )
-    listeners = [events.engine_event, metrics.engine_event]
+    listeners = [events.engine_event, metrics.engine_event, timers.engine_event]
     follower = StateFollower(stores.containers, engine, containers, listeners=listeners)
-    return Runtime(settings, services, database, engine, roles, follower, images, deliverer)
+    return Runtime(
+        settings,
+        services,
+        database,
+        engine,
+        roles,
+        follower,
+        images,
+        deliverer,
+        timers=timers,
+        activity=activity,
+    )

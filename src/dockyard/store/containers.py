@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, insert, select, update
+from sqlalchemy import Select, delete, insert, or_, select, update
 
 from dockyard.domain.models import ContainerRecord, ContainerSpec, Status
 from dockyard.domain.ports import ContainerQuery
@@ -41,6 +42,10 @@ def _row_values(record: ContainerRecord) -> dict[str, Any]:
         "started_at": record.started_at,
         "finished_at": record.finished_at,
         "restart_count": record.restart_count,
+        "last_activity_at": record.last_activity_at,
+        "idle_timeout": record.idle_timeout,
+        "expires_at": record.expires_at,
+        "checkin_token_hash": record.checkin_token_hash,
     }
 
 
@@ -58,6 +63,10 @@ def _record(row: Any) -> ContainerRecord:
         started_at=row.started_at,
         finished_at=row.finished_at,
         restart_count=row.restart_count,
+        last_activity_at=row.last_activity_at,
+        idle_timeout=row.idle_timeout,
+        expires_at=row.expires_at,
+        checkin_token_hash=row.checkin_token_hash,
     )
 
 
@@ -94,6 +103,8 @@ class SqlContainerRepository:
     async def save(self, record: ContainerRecord) -> None:
         values = _row_values(record)
         values.pop("cuid")
+        # Activity has its own writer (save_activity): a save never takes it back.
+        values.pop("last_activity_at")
         async with self._db.writing() as conn:
             await conn.execute(
                 update(containers).where(containers.c.cuid == record.cuid).values(**values)
@@ -121,6 +132,30 @@ class SqlContainerRepository:
                 cached.started_at = record.started_at
                 cached.finished_at = record.finished_at
                 cached.restart_count = record.restart_count
+
+    async def save_activity(self, marks: dict[str, datetime]) -> None:
+        """Each container's ``last_activity_at``, in one transaction."""
+        if not marks:
+            return
+        async with self._db.writing() as conn:
+            for cuid, when in marks.items():
+                await conn.execute(
+                    update(containers)
+                    .where(containers.c.cuid == cuid)
+                    .values(last_activity_at=when)
+                )
+                cached = self._cache.get(cuid)
+                if cached is not None:
+                    cached.last_activity_at = when
+
+    async def timed(self) -> list[ContainerRecord]:
+        """Records with an idle timeout or an expiry (the scheduler's start-up)."""
+        stmt = select(containers).where(
+            or_(containers.c.idle_timeout.is_not(None), containers.c.expires_at.is_not(None))
+        )
+        async with self._db.reading() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [_record(row) for row in rows]
 
     async def delete(self, cuid: str) -> None:
         async with self._db.writing() as conn:

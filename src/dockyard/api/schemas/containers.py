@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
 from dockyard.api.schemas.common import Instant, NextCursor, Out, iso, iso_or_none
@@ -43,6 +43,19 @@ class CreateContainer(ContainerSpec):
     data_path: str | None = Field(
         default=None, description="folder under /app for data_url (default /app)"
     )
+    # Timers (issue 11): kept in the record, not the spec.
+    idle_timeout: float | None = Field(
+        default=None,
+        gt=0,
+        description="seconds without activity before a running container is stopped"
+        " (IDLE_TIMEOUT when left out; null: never)",
+    )
+    ttl: float | None = Field(
+        default=None, gt=0, description="seconds from create before the container is deleted"
+    )
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="when the container is deleted (instead of ttl)"
+    )
 
 
 class UpdateContainer(BaseModel):
@@ -60,6 +73,17 @@ class UpdateContainer(BaseModel):
     command: str | list[str] | None = None
     name: str | None = None
     status: Literal["stopped", "running"] | None = None
+    idle_timeout: float | None = Field(
+        default=None,
+        gt=0,
+        description="seconds without activity before a running container is stopped; null: never",
+    )
+    ttl: float | None = Field(
+        default=None, gt=0, description="seconds from create before the container is deleted"
+    )
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="when the container is deleted (instead of ttl)"
+    )
 
 
 class PortsBody(BaseModel):
@@ -120,6 +144,11 @@ class ContainerOut(Out):
     finished_at: Instant | None
     exit_code: int | None
     error: str | None
+    last_activity_at: Instant | None = Field(
+        description="the last terminal input, exec, upload, download or check-in"
+    )
+    idle_timeout: float | None = Field(description="seconds; null: never stopped for idleness")
+    expires_at: Instant | None = Field(description="when it is deleted; null: never")
 
     @classmethod
     def from_record(cls, record: ContainerRecord, public_host: str) -> ContainerOut:
@@ -146,6 +175,9 @@ class ContainerOut(Out):
             finished_at=iso_or_none(record.finished_at),
             exit_code=record.exit_code,
             error=record.error,
+            last_activity_at=iso_or_none(record.last_activity_at),
+            idle_timeout=record.idle_timeout,
+            expires_at=iso_or_none(record.expires_at),
         )
 
 
@@ -191,3 +223,14 @@ class ContainerStatusOut(Out):
             health=state.health,
             error=record.error,
         )
+
+
+class CheckInOut(Out):
+    """The answer to a check-in: the activity now on record, and when an idle stop
+    would come without another."""
+
+    cuid: str
+    last_activity_at: Instant
+    idle_timeout: float | None
+    idle_stop_at: Instant | None
+    expires_at: Instant | None

@@ -49,8 +49,10 @@ def compose_document(
     placement: Placement,
     *,
     boot_py: bool,
+    extra_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     env = {key: escape(val) for key, val in spec.env.items()}
+    env.update({key: escape(val) for key, val in (extra_env or {}).items()})
     env["CONTAINER_UID"] = cuid
     env["TAGS"] = escape(",".join(spec.tags))
     labels = {key: escape(val) for key, val in spec.labels.items()}

@@ -11,9 +11,11 @@ from collections import defaultdict
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from dockyard.domain.access.permissions import Permission, Principal, not_found
+from dockyard.domain.automation.activity import ActivitySink, NoActivity
+from dockyard.domain.automation.checkin import CheckinTokens
 from dockyard.domain.containers.compose_doc import Placement, compose_document
 from dockyard.domain.containers.policy import check_document
 from dockyard.domain.containers.ports import PortAllocator
@@ -40,6 +42,14 @@ from dockyard.domain.recording import NullRecorder, Recorder
 MAX_PAGE = 500
 
 
+class TimerWatch(Protocol):
+    """The timers' scheduler, told of every create, change and delete."""
+
+    def watch(self, record: ContainerRecord) -> None: ...
+
+    def forget(self, cuid: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class ContainerConfig:
     containers_dir: Path
@@ -54,6 +64,10 @@ class ContainerConfig:
     host_access: bool = False
     # The host name in a published tcp port's ready url (settings.public_host).
     public_host: str = "127.0.0.1"
+    # Timers (issue 11): a new container's idle timeout unless its create says one
+    # (settings.idle_timeout); the check-in tokens put into each container's env.
+    idle_timeout: float | None = None
+    checkin: CheckinTokens | None = None
 
 
 class ContainerReads:
@@ -85,6 +99,9 @@ class ContainerReads:
         self._quotas: QuotaGuard = quotas or NoQuotas()
         self._heavy = asyncio.Semaphore(heavy_limit)
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # Activity marks and the timers' scheduler (domain/automation/), set by wiring.
+        self.activity: ActivitySink = NoActivity()
+        self.timers: TimerWatch | None = None
         # True while the engine's event stream is followed (StateFollower): statuses in
         # the store are then current, and a read need not ask the engine again.
         self.events_live = False
@@ -110,9 +127,16 @@ class ContainerReads:
             app_dir,
             self._config.placement,
             boot_py=(app_dir / "boot.py").is_file(),
+            extra_env=self._checkin_env(record),
         )
         check_document(doc, app_dir, self._config.placement.network)
         return doc
+
+    def _checkin_env(self, record: ContainerRecord) -> dict[str, str]:
+        checkin = self._config.checkin
+        if checkin is None or record.checkin_token_hash is None:
+            return {}
+        return checkin.env(record.cuid)
 
     @asynccontextmanager
     async def locked(self, cuid: str) -> Any:

@@ -16,9 +16,11 @@ from typing import Any
 import structlog
 
 from dockyard.domain.access.permissions import Permission, Principal
+from dockyard.domain.automation.lifetime import apply_timers, split_timers
+from dockyard.domain.containers.automatic import AutomaticActions
 from dockyard.domain.containers.lifecycle import Action, Plan, plan, require_usable
 from dockyard.domain.containers.ports import drawn_keys, exposed_ports, with_exposed
-from dockyard.domain.containers.reads import MAX_PAGE, ContainerConfig, ContainerReads
+from dockyard.domain.containers.reads import MAX_PAGE, ContainerConfig
 from dockyard.domain.containers.specs import (
     check_host_ports,
     engine_refused_port,
@@ -38,7 +40,7 @@ BIND_ATTEMPTS = 3  # a drawn host port the engine cannot bind is drawn again thi
 Provisioner = Callable[[ContainerRecord], Awaitable[None]]
 
 
-class ContainerService(ContainerReads):
+class ContainerService(AutomaticActions):
     """Creates and drives containers on behalf of principals."""
 
     # -- create ----------------------------------------------------------------
@@ -51,9 +53,11 @@ class ContainerService(ContainerReads):
         start: bool,
         provision: Provisioner | None = None,
         owner: str | None = None,
+        timers: dict[str, Any] | None = None,
     ) -> ContainerRecord:
         """``provision`` fills the new container's folder before Compose first sees it;
-        ``owner`` (admins only) creates it for another account, under its quotas."""
+        ``owner`` (admins only) creates it for another account, under its quotas;
+        ``timers`` are its ``idle_timeout``, ``ttl`` or ``expires_at`` (lifetime.py)."""
         principal.require(Permission.CONTAINERS_CREATE)
         owner = await self._owner_for(principal, owner)
         if not await self._engine.image_exists(spec.image):
@@ -71,6 +75,7 @@ class ContainerService(ContainerReads):
             exposed = exposed_ports(info.exposed_ports if info else ())
             spec = spec.model_copy(update={"ports": with_exposed(spec.ports, exposed)})
         record = ContainerRecord(cuid=new_cuid(), owner=owner, spec=spec)
+        self._start_lifetime(record, timers or {})
         ports, _ = await self.ports.claim(record.cuid, record.engine, spec.ports)  # 409 taken
         drawn = drawn_keys(ports, spec.ports)
         record.spec = spec.model_copy(update={"ports": ports})
@@ -86,6 +91,8 @@ class ContainerService(ContainerReads):
             with suppress(Exception):
                 await asyncio.shield(self._undo_create(record))
             raise
+        if self.timers is not None:
+            self.timers.watch(record)
         log.info("container.created", cuid=record.cuid, owner=record.owner, image=spec.image)
         self._record(principal, "container.created", record, image=spec.image)
         return record
@@ -190,7 +197,15 @@ class ContainerService(ContainerReads):
         if "status" in patch:  # seed 003: {"status": "stopped" | "running"}, alone
             return await self.act(principal, cuid, status_action(patch))
         principal.require(Permission.CONTAINERS_UPDATE)
+        timers, spec_patch = split_timers(patch)
+        if timers and not spec_patch:
+            record = await self._set_timers(principal, cuid, timers)
+            self._record(principal, "container.updated", record, fields=sorted(patch))
+            return record
         record = await self.owned(principal, cuid)
+        if timers:
+            apply_timers(record, timers)  # stored with the spec, by _apply
+        patch = spec_patch
         spec = self.with_defaults(patched(record.spec, patch))
         if spec.image != record.spec.image and not await self._engine.image_exists(spec.image):
             raise ValidationError(
@@ -201,8 +216,10 @@ class ContainerService(ContainerReads):
         if spec.resources != record.spec.resources:
             await self._quotas.check(record.owner, spec, replacing=record.cuid)
         record = await self._apply(record, spec)
+        if timers and self.timers is not None:
+            self.timers.watch(record)
         # The names of what changed, never values (env values are secrets).
-        self._record(principal, "container.updated", record, fields=sorted(patch))
+        self._record(principal, "container.updated", record, fields=sorted({*patch, *timers}))
         return record
 
     async def set_ports(
@@ -318,3 +335,5 @@ class ContainerService(ContainerReads):
         await self.ports.release(cuid)  # before the record: a rerun releases them too
         await self._repo.delete(cuid)
         self._locks.pop(cuid, None)
+        if self.timers is not None:
+            self.timers.forget(cuid)

@@ -131,6 +131,7 @@ class FileService:
         """Unpack a spooled ZIP into a folder under /app, all or nothing."""
         try:
             record = await self._record(principal, cuid, Permission.FILES_WRITE)
+            self._containers.activity.touch(record.cuid)  # an upload is activity
             target = parse_under_app(raw_path)
             project = self._containers.project_dir(record.cuid)
             async with self._containers.locked(record.cuid):
@@ -296,10 +297,12 @@ class FileService:
             raise ValidationError(
                 "path is required", code="MISSING_PATH", details={"field": "path", "provided": None}
             )
+        self._containers.activity.touch(record.cuid)  # a download is activity
         return await self._downloads.file(record.cuid, self._tree(record), parse(raw_path))
 
     async def download_zip(self, principal: Principal, cuid: str, raw_path: str | None) -> Download:
         record = await self._record(principal, cuid, Permission.FILES_READ)
+        self._containers.activity.touch(record.cuid)
         return await self._downloads.zip(record.cuid, self._tree(record), parse(raw_path))
 
     async def changes(self, principal: Principal, cuid: str) -> dict[str, Any]:

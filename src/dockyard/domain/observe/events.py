@@ -52,6 +52,8 @@ API_TYPES = (
     "container.adopted",
     "container.missing",
     "container.failed",
+    "container.idle_stopped",  # by the timers (domain/automation/timers.py), actor system
+    "container.expired",
     "image.deleted",
 )
 JOB_TYPES = (  # builds and pulls (domain/images/jobs.py); the event's cuid is the job id

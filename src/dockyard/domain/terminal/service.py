@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shlex
+from collections.abc import Callable
 from contextlib import suppress
 
 from dockyard.domain.access.permissions import Permission, Principal
@@ -33,8 +34,10 @@ class Connection:
         stream: TerminalStream | None = None,
         hub: AttachHub | None = None,
         seat: Subscriber | None = None,
+        on_input: Callable[[], None] | None = None,
     ) -> None:
         self.session = session
+        self._on_input = on_input  # terminal input is activity (the idle timer)
         self._stream = stream
         self._hub = hub
         self._seat = seat
@@ -56,6 +59,8 @@ class Connection:
         return await self._seat.queue.get()
 
     async def write(self, data: bytes) -> None:
+        if self._on_input is not None:
+            self._on_input()
         await self._target().write(data)
 
     async def resize(self, cols: int, rows: int) -> None:
@@ -104,12 +109,18 @@ class TerminalService:
             )
         argv = _argv(cmd)
         session = self.registry.open(principal.username, cuid)
+        activity = self._containers.activity
+        activity.touch(cuid)  # a session opened (exec or attach) is activity
+
+        def on_input() -> None:
+            activity.touch(cuid)
+
         try:
             if argv is not None:
                 stream = await self._engine.open_exec(
                     cuid, argv, tty=tty, cols=cols, rows=rows, user=self._user
                 )
-                return Connection(session, stream=stream)
+                return Connection(session, stream=stream, on_input=on_input)
             hub = self._hubs.get(cuid)
             if hub is None or hub.ended:
                 hub = AttachHub(
@@ -122,7 +133,7 @@ class TerminalService:
             seat = await hub.join()
             with suppress(Exception):
                 await hub.stream.resize(cols, rows)
-            return Connection(session, hub=hub, seat=seat)
+            return Connection(session, hub=hub, seat=seat, on_input=on_input)
         except BaseException:
             self.registry.close(session)
             raise
