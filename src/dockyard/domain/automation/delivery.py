@@ -109,8 +109,9 @@ class Deliverer:
                 if time.monotonic() - refreshed > REFRESH:
                     refreshed = time.monotonic()
                     await self._hooks.refresh()
-                await self._dispatch_due()
-                wait = await self._next_wait()
+                now = utcnow()
+                await self._dispatch_due(now)
+                wait = await self._next_wait(now)
             except Exception as exc:  # the store is down: look again a little later
                 log.warning("webhooks.queue_failed", exc_type=type(exc).__name__)
                 wait = 1.0
@@ -118,11 +119,10 @@ class Deliverer:
                 async with asyncio.timeout(wait):
                     await self._wake.wait()
 
-    async def _dispatch_due(self) -> None:
+    async def _dispatch_due(self, now: datetime) -> None:
         hooks = self._hooks.active()
         if not hooks:
             return
-        now = utcnow()
         first = next(self._turn) % len(hooks)  # who goes first rotates: fair under the cap
         for hook in hooks[first:] + hooks[:first]:
             free = min(
@@ -140,12 +140,15 @@ class Deliverer:
                 free -= 1
                 self._dispatch(delivery, hook)
 
-    async def _next_wait(self) -> float:
+    async def _next_wait(self, now: datetime) -> float:
+        """How long to sleep, measured from ``now``, the time the dispatch looked: a
+        delivery that fell due after that look (while the store was read) is waited for,
+        not mistaken for one already in flight."""
         due = await self._repo.next_due()
         if due is None:
             return IDLE
-        seconds = (due - utcnow()).total_seconds()
-        # Due already: everything due is in flight, capped or paused; an ending wakes us.
+        seconds = (due - now).total_seconds()
+        # Due at the look: it is in flight, capped or paused; an ending wakes us.
         return IDLE if seconds <= 0 else min(seconds, IDLE)
 
     def _dispatch(self, delivery: Delivery, hook: Webhook) -> None:

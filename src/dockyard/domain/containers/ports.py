@@ -223,6 +223,11 @@ class PortAllocator:
             await self._store.release(cuid, stale)
 
     async def release(self, cuid: str, keys: Iterable[Key] | None = None) -> None:
+        """Give back ``keys`` (all of ``cuid``'s when None). A container that holds none
+        (most do) costs a read, not a write: no commit on its delete path, and no wait
+        for a database whose write lock another process holds."""
+        if keys is None and not await self._store.held(cuid):
+            return
         await self._store.release(cuid, keys)
 
     async def backfill(self, cuid: str, engine: str, ports: Iterable[Port]) -> list[Key]:
