@@ -202,27 +202,9 @@ class HttpUrlFetcher:
         return target
 
     async def _addresses(self, target: httpx.URL, field: str, url: str) -> list[str]:
-        """Resolve once; every address must pass, or the URL is refused."""
-        host = target.raw_host.decode("ascii")
-        port = target.port or (443 if target.scheme == "https" else 80)
-        try:
-            found = await self._resolve(host, port)
-        except (OSError, UnicodeError) as exc:
-            raise url_refused(
-                f"cannot resolve the host ({exc.__class__.__name__})",
-                field,
-                url,
-                code="FETCH_FAILED",
-            ) from None
-        addresses = list(dict.fromkeys(a.split("%", 1)[0] for a in found))
-        if not addresses:
-            raise url_refused("the host has no address", field, url, code="FETCH_FAILED")
-        for text in addresses:
-            reason = refusal_allowing(ipaddress.ip_address(text), self._allow)
-            if reason is not None:
-                log.warning("fetch.refused", field=field, url=public_url(url), address=text)
-                raise url_refused(f"the host resolves to a {reason}", field, url, reason=reason)
-        return addresses
+        return await pinned_addresses(
+            self._resolve, self._allow, target, field, url, dns_code="FETCH_FAILED"
+        )
 
     async def _connect(
         self, target: httpx.URL, addresses: list[str], field: str, url: str
@@ -302,3 +284,34 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+async def pinned_addresses(
+    resolve: Resolver,
+    allow: Sequence[IPNetwork],
+    target: httpx.URL,
+    field: str,
+    url: str,
+    *,
+    dns_code: str,
+) -> list[str]:
+    """Resolve ``target``'s host once; every address must pass the SSRF rule (public, or
+    inside ``allow``), or the URL is refused. The addresses are what to connect to (the
+    host is never resolved again: no DNS rebinding). Fetches and webhook deliveries."""
+    host = target.raw_host.decode("ascii")
+    port = target.port or (443 if target.scheme == "https" else 80)
+    try:
+        found = await resolve(host, port)
+    except (OSError, UnicodeError) as exc:
+        raise url_refused(
+            f"cannot resolve the host ({exc.__class__.__name__})", field, url, code=dns_code
+        ) from None
+    addresses = list(dict.fromkeys(a.split("%", 1)[0] for a in found))
+    if not addresses:
+        raise url_refused("the host has no address", field, url, code=dns_code)
+    for text in addresses:
+        reason = refusal_allowing(ipaddress.ip_address(text), allow)
+        if reason is not None:
+            log.warning("fetch.refused", field=field, url=public_url(url), address=text)
+            raise url_refused(f"the host resolves to a {reason}", field, url, reason=reason)
+    return addresses

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import ipaddress
 import ssl
 from collections.abc import Sequence
 
 import httpx
 
-from dockyard.adapters.fetch import IPNetwork, Resolver, refusal_allowing, system_resolve
+from dockyard.adapters.fetch import IPNetwork, Resolver, pinned_addresses, system_resolve
 from dockyard.domain.automation.hooks import Attempt
 from dockyard.domain.containers.provision import check_url, url_refused
 from dockyard.errors import ValidationError
@@ -71,22 +70,9 @@ class HttpWebhookSender:
         return target
 
     async def _addresses(self, target: httpx.URL, field: str, url: str) -> list[str]:
-        host = target.raw_host.decode("ascii")
-        port = target.port or (443 if target.scheme == "https" else 80)
-        try:
-            found = await self._resolve(host, port)
-        except (OSError, UnicodeError) as exc:
-            raise url_refused(
-                f"cannot resolve the host ({exc.__class__.__name__})", field, url, code="DNS"
-            ) from None
-        addresses = list(dict.fromkeys(a.split("%", 1)[0] for a in found))
-        if not addresses:
-            raise url_refused("the host has no address", field, url, code="DNS")
-        for text in addresses:
-            reason = refusal_allowing(ipaddress.ip_address(text), self._allow)
-            if reason is not None:
-                raise url_refused(f"the host resolves to a {reason}", field, url, reason=reason)
-        return addresses
+        return await pinned_addresses(
+            self._resolve, self._allow, target, field, url, dns_code="DNS"
+        )
 
     async def _send(
         self, target: httpx.URL, addresses: list[str], body: bytes, headers: dict[str, str]
