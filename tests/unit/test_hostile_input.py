@@ -246,3 +246,14 @@ async def test_host_access_lets_ports_below_1024_through_but_never_the_reserved(
                     client, {"image": "busybox:test", "ports": [{"host": port, "container": 80}]}
                 )
                 assert error["code"] == "PORT_NOT_ALLOWED"
+
+
+async def test_timers_too_large_for_a_date_are_a_400(fake_client: httpx.AsyncClient) -> None:
+    """Found by schemathesis: a ttl of 1.5e308 seconds overflowed the expiry date (500)."""
+    made = (await fake_client.post("/containers", json={"image": "busybox:test"})).json()
+    for body in ({"ttl": 1.5e308}, {"idle_timeout": 1.3e308}):
+        resp = await fake_client.patch(f"/containers/{made['cuid']}", json=body)
+        assert resp.status_code == 400, resp.text
+        assert resp.json()["code"] == "INVALID_TIMER"
+    error = await refused(fake_client, {"image": "busybox:test", "ttl": 1e300})
+    assert error["code"] == "INVALID_TIMER"

@@ -45,12 +45,19 @@ def apply_timers(
         record.expires_at = None
 
 
+MAX_SECONDS = 100 * 365 * 86400
+
+
 def _positive(value: Any, field: str) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 < value <= MAX_SECONDS  # also NaN; a larger one overflows a datetime
+    ):
         raise ValidationError(
-            f"{field} is a number of seconds above 0",
+            f"{field} is a number of seconds above 0, at most {MAX_SECONDS} (100 years)",
             code="INVALID_TIMER",
             details={"field": field, "provided": value},
         )
