@@ -7,7 +7,6 @@ http-backend`` (both allowed for the test through ``FETCH_ALLOW_NETS`` and
 from __future__ import annotations
 
 import io
-import tarfile
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ import httpx
 import pytest
 
 from tests.docker_helpers import BUSYBOX, docker, wait_for
-from tests.e2e.test_builds_e2e import client, finished, followed_log, tag
+from tests.e2e.test_builds_e2e import client, finished, followed_log, tag, tar_of
 from tests.git_helpers import commit, git_http_server, make_repo, publish
 from tests.server import ServeFactory, Server
 
@@ -42,16 +41,6 @@ def tags() -> Iterator[list[str]]:
 @pytest.fixture
 def sources_server(serve: ServeFactory) -> Server:
     return serve(fetch_allow_nets="127.0.0.1/32", git_allow_http_hosts="127.0.0.1")
-
-
-def tar_bytes(files: dict[str, bytes], mode: str = "w") -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode=mode) as tar:  # type: ignore[call-overload]
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 def built_and_run(http: httpx.Client, resp: httpx.Response, image: str, word: str) -> None:
@@ -81,7 +70,7 @@ def test_an_uploaded_tar_context_builds_an_image_that_runs(
     sources_server: Server, tags: list[str]
 ) -> None:
     image = tag(tags, "tar")
-    body = tar_bytes({"Dockerfile": DOCKERFILE.encode(), "word.txt": b"from-a-tar\n"})
+    body = tar_of({"Dockerfile": DOCKERFILE.encode(), "word.txt": b"from-a-tar\n"})
     with client(sources_server) as http:
         resp = http.post(
             "/builds",
@@ -134,7 +123,7 @@ def test_a_tar_url_context_builds_an_image_that_runs(
 ) -> None:
     folder, base = http_folder
     files = {"Dockerfile": DOCKERFILE.encode(), "word.txt": b"from-a-url\n"}
-    (folder / "context.tar.gz").write_bytes(tar_bytes(files, mode="w:gz"))
+    (folder / "context.tar.gz").write_bytes(tar_of(files, mode="w:gz"))
     image = tag(tags, "url")
     with client(sources_server) as http:
         resp = http.post("/builds", json={"tar_url": f"{base}/context.tar.gz", "tags": [image]})

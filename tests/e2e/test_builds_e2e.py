@@ -44,9 +44,10 @@ def tag(tags: list[str], name: str) -> str:
     return made
 
 
-def tar_of(files: dict[str, bytes]) -> bytes:
+def tar_of(files: dict[str, bytes], mode: str = "w") -> bytes:
+    """``files`` as a tar (``mode="w:gz"``: gzipped)."""
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
+    with tarfile.open(fileobj=buf, mode=mode) as tar:  # type: ignore[call-overload]
         for name, data in files.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
