@@ -17,6 +17,7 @@ from dockyard.domain.ports import (
     LogQuery,
     ManagedContainer,
     PathStat,
+    ReplicaState,
     ResourceSample,
 )
 from dockyard.errors import ComposeError, NotFoundError
@@ -44,6 +45,8 @@ class FakeEngine:
         self.stats_calls: dict[str, int] = {}
         self.changed: dict[str, list[Change]] = {}
         self.stats: dict[tuple[str, str], PathStat] = {}
+        self.replica_counts: dict[str, int] = {}
+        self.replicas_down: set[int] = set()
 
     async def inspect(self, cuid: str) -> LiveState | None:
         self.inspects += 1
@@ -80,7 +83,20 @@ class FakeEngine:
 
     # -- observation (issue 4): logs from ``self.logs``, stats that tick -------------
 
-    async def process(self, cuid: str) -> ContainerProcess | None:
+    async def list_replicas(self, cuid: str) -> list[ReplicaState]:
+        """The replicas of the project's last applied document, all in the container's
+        state (``replicas_down`` lists indexes the engine has lost)."""
+        found = self.containers.get(cuid)
+        if found is None:
+            return []
+        count = self.replica_counts.get(cuid, 1)
+        return [
+            ReplicaState(index, found.status)
+            for index in range(1, count + 1)
+            if index not in self.replicas_down
+        ]
+
+    async def process(self, cuid: str, *, replica: int = 1) -> ContainerProcess | None:
         found = self.containers.get(cuid)
         if found is None:
             return None
@@ -108,7 +124,7 @@ class FakeEngine:
             pids=5,
         )
 
-    async def open_logs(self, cuid: str, query: LogQuery) -> FakeLogStream:
+    async def open_logs(self, cuid: str, query: LogQuery, *, replica: int = 1) -> FakeLogStream:
         if cuid not in self.containers:
             raise NotFoundError("the container is gone from the engine", code="CONTAINER_MISSING")
         self.log_queries.append(query)
@@ -158,6 +174,7 @@ class FakeCompose:
             self.engine.containers.pop(project, None)
             return
         doc = self.documents.get(project, {})
+        self.engine.replica_counts[project] = len(doc.get("services", {})) or 1
         image = doc.get("services", {}).get("app", {}).get("image", "")
         labels = doc.get("services", {}).get("app", {}).get("labels", {})
         self.engine.containers[project] = ManagedContainer(

@@ -102,6 +102,7 @@ class Settings(BaseSettings):
     public_host: str = "127.0.0.1"  # the host name in a port mapping's ready url
     idle_timeout: float | None = Field(default=None, gt=0)  # default for new containers
     checkin_base_url: str | None = None  # how a workload reaches /check-in (default: derived)
+    max_replicas: int = Field(default=10, ge=1, le=1000)  # POST /containers/{cuid}/scale
     webhook_timeout: float = Field(default=10.0, gt=0, le=120)  # one delivery attempt
     webhook_retry_for: float = Field(default=86400.0, gt=0)  # give up after a day
     webhook_max_in_flight: int = Field(default=16, ge=1, le=1000)

@@ -94,7 +94,8 @@ async def test_the_container_object_keeps_its_keys_order_and_nulls(
         '"ports":[],"publish_all":false,"restart":"no","restart_count":0,"network":"default",'
         '"owner":"admin","engine":"local",'
         f'"created_at":"{ISO}","started_at":null,"finished_at":null,"exit_code":null,'
-        '"error":null,"last_activity_at":null,"idle_timeout":null,"expires_at":null}'
+        '"error":null,"last_activity_at":null,"idle_timeout":null,"expires_at":null,'
+        '"replicas":[{"index":1,"status":"created","ports":[]}]}'
     )
     assert re.fullmatch(re.escape(expected).replace(re.escape(ISO), ISO), text), text
     page = (await fake_client.get("/containers")).text

@@ -52,7 +52,7 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], Permission | None] = {
     ("DELETE", "/containers/{cuid}"): P.CONTAINERS_DELETE,
     **{
         ("POST", f"/containers/{{cuid}}/{verb}"): P.CONTAINERS_CONTROL
-        for verb in ("start", "stop", "restart", "pause", "unpause", "kill")
+        for verb in ("start", "stop", "restart", "pause", "unpause", "kill", "scale")
     },
     # the owner's check-in; the workload's own token is checked by the route itself
     # (api/checkin.py) and is accepted nowhere else

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -14,6 +15,7 @@ from dockyard.api.schemas.containers import (
     ContainerStatusOut,
     CreateContainer,
     PortsBody,
+    ScaleBody,
     UpdateContainer,
 )
 from dockyard.domain.access.permissions import Permission
@@ -28,9 +30,10 @@ from dockyard.domain.models import ContainerRecord, ContainerSpec
 router = APIRouter(prefix="/containers", tags=["containers"])
 
 
-def _out(record: ContainerRecord, services: Services) -> ContainerOut:
+async def _out(record: ContainerRecord, services: Services) -> ContainerOut:
     record = services.containers.with_activity(record)
-    return ContainerOut.from_record(record, services.containers.public_host)
+    replicas = await services.containers.replica_states(record)
+    return ContainerOut.from_record(record, services.containers.public_host, replicas)
 
 
 @router.post("", status_code=201, dependencies=[IDEMPOTENT])
@@ -57,7 +60,7 @@ async def create_container(
     record = await services.containers.create(
         principal, spec, start=body.start, provision=provision, owner=body.owner, timers=timers
     )
-    return _out(record, services)
+    return await _out(record, services)
 
 
 @router.get("")
@@ -83,7 +86,7 @@ async def list_containers(
         owner=owner,
     )
     return ContainerPage(
-        containers=[_out(r, services) for r in page.items],
+        containers=list(await asyncio.gather(*(_out(r, services) for r in page.items))),
         next_cursor=page.next_cursor,
     )
 
@@ -91,7 +94,7 @@ async def list_containers(
 @router.get("/{cuid}")
 async def get_container(cuid: str, principal: PrincipalDep, services: ServicesDep) -> ContainerOut:
     """One container, with its live state."""
-    return _out(await services.containers.get(principal, cuid), services)
+    return await _out(await services.containers.get(principal, cuid), services)
 
 
 @router.patch("/{cuid}")
@@ -102,7 +105,7 @@ async def update_container(
     {"status": "stopped" | "running"} alone, to stop or start it."""
     patch = body.model_dump(exclude_unset=True)
     record = await services.containers.update(principal, cuid, patch)
-    return _out(record, services)
+    return await _out(record, services)
 
 
 @router.delete("/{cuid}", status_code=204)
@@ -119,7 +122,21 @@ async def update_ports(
 ) -> ContainerOut:
     """Replace the port bindings."""
     record = await services.containers.set_ports(principal, cuid, body.ports)
-    return _out(record, services)
+    return await _out(record, services)
+
+
+@router.post("/{cuid}/scale")
+async def scale_container(
+    cuid: str,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    body: ScaleBody | None = None,
+    count: int | None = Query(default=None, description="seed 004's form of replicas"),
+) -> ContainerOut:
+    """Run N replicas of the container ({"replicas": N} or ?count=N)."""
+    replicas = body.replicas if body is not None else None
+    record = await services.containers.scale(principal, cuid, replicas, count=count)
+    return await _out(record, services)
 
 
 @router.get("/{cuid}/status")
@@ -139,7 +156,7 @@ async def container_status(
 def _action_route(action: Action) -> None:
     async def endpoint(cuid: str, principal: PrincipalDep, services: ServicesDep) -> ContainerOut:
         record = await services.containers.act(principal, cuid, action)
-        return _out(record, services)
+        return await _out(record, services)
 
     endpoint.__name__ = f"{action.value}_container"
     router.add_api_route(

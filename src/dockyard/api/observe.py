@@ -38,6 +38,7 @@ async def container_logs(
     timestamps: bool = False,
     stdout: bool = True,
     stderr: bool = True,
+    replica: int = Query(default=1, ge=1, description="which replica (1: the container)"),
 ) -> StreamingResponse:
     """The container's output; follow=true streams until it stops or the client leaves."""
     query = log_query(
@@ -49,7 +50,7 @@ async def container_logs(
         stdout=stdout,
         stderr=stderr,
     )
-    stream = await services.logs.open(principal, cuid, query)
+    stream = await services.logs.open(principal, cuid, query, replica=replica)
     return StreamingResponse(
         _closing(stream), media_type="text/plain; charset=utf-8", headers=_STREAM_HEADERS
     )

@@ -50,7 +50,7 @@ async def terminal(websocket: WebSocket, cuid: str) -> None:
     try:
         cols, rows, cmd, tty = _query(websocket)
         connection = await services.terminals.open(
-            principal, cuid, cmd=cmd, tty=tty, cols=cols, rows=rows
+            principal, cuid, cmd=cmd, tty=tty, cols=cols, rows=rows, replica=_replica(websocket)
         )
     except DockyardError as exc:
         await websocket.accept()
@@ -222,6 +222,18 @@ def _query(websocket: WebSocket) -> tuple[int, int, str | None, bool]:
         raise ValidationError("cols and rows must be 1..1000", code="INVALID_FIELD")
     tty = params.get("tty", "true").lower() not in ("false", "0", "no")
     return cols, rows, params.get("cmd"), tty
+
+
+def _replica(websocket: WebSocket) -> int:
+    """``?replica=K`` (default 1: the container itself)."""
+    raw = websocket.query_params.get("replica", "1")
+    if not raw.isdigit() or not 1 <= int(raw) <= 100_000:
+        raise ValidationError(
+            "replica is a replica's index, 1 or more",
+            code="INVALID_FIELD",
+            details={"field": "replica", "provided": raw[:32]},
+        )
+    return int(raw)
 
 
 def _output_text(frame: dict[str, str]) -> str:

@@ -211,6 +211,10 @@ class ContainerRecord(BaseModel):
     idle_timeout: float | None = None  # seconds; None: never stopped for idleness
     expires_at: datetime | None = None  # None: never deleted for age
     checkin_token_hash: str | None = Field(default=None, repr=False)
+    # Scale (issue 11, domain/containers/scaling.py): how many replicas run, and the
+    # host ports of replicas 2..N (replica 1's are the spec's ``ports``).
+    replicas: int = 1
+    replica_ports: dict[int, list[Port]] = Field(default_factory=dict)
 
 
 class LiveState(BaseModel):

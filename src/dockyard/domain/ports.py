@@ -9,7 +9,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from dockyard.domain.models import Account, ContainerRecord, LiveState, Status
+from dockyard.domain.models import Account, ContainerRecord, LiveState, Port, Status
 from dockyard.domain.terminal.framing import TerminalStream
 
 
@@ -33,6 +33,16 @@ class ManagedContainer:
     status: Status
     image: str = ""
     project_dir: str | None = None
+    replica: int = 1  # replicas 2..N of a scaled container carry the same cuid
+
+
+@dataclass(frozen=True)
+class ReplicaState:
+    """One replica of a container as the engine lists it (scale, issue 11)."""
+
+    index: int
+    status: Status
+    ports: list[Port] = field(default_factory=list)
 
 
 @dataclass
@@ -140,16 +150,25 @@ class Engine(Protocol):
     async def archive_stat(self, cuid: str, path: str) -> PathStat | None: ...
     async def archive_to(self, cuid: str, path: str, dest: Path, limit: int) -> None: ...
     async def open_exec(
-        self, cuid: str, cmd: list[str], *, tty: bool, cols: int, rows: int, user: str
+        self,
+        cuid: str,
+        cmd: list[str],
+        *,
+        tty: bool,
+        cols: int,
+        rows: int,
+        user: str,
+        replica: int = 1,
     ) -> TerminalStream: ...
-    async def open_attach(self, cuid: str) -> TerminalStream: ...
-    async def recent_output(self, cuid: str, max_bytes: int) -> bytes: ...
+    async def open_attach(self, cuid: str, *, replica: int = 1) -> TerminalStream: ...
+    async def recent_output(self, cuid: str, max_bytes: int, *, replica: int = 1) -> bytes: ...
+    async def list_replicas(self, cuid: str) -> list[ReplicaState]: ...
     def stream_events(self) -> AsyncIterator[EngineEvent]: ...
     async def close(self) -> None: ...
     # observation (issue 4)
-    async def process(self, cuid: str) -> ContainerProcess | None: ...
+    async def process(self, cuid: str, *, replica: int = 1) -> ContainerProcess | None: ...
     async def stats_once(self, container_id: str) -> ResourceSample | None: ...
-    async def open_logs(self, cuid: str, query: LogQuery) -> ByteStream: ...
+    async def open_logs(self, cuid: str, query: LogQuery, *, replica: int = 1) -> ByteStream: ...
 
 
 @dataclass

@@ -239,6 +239,7 @@ def container_config(settings: Settings) -> ContainerConfig:
         public_host=settings.public_host,
         idle_timeout=settings.idle_timeout,
         checkin=checkin_tokens(settings),
+        max_replicas=settings.max_replicas,
     )
 
 

@@ -12,6 +12,7 @@ from dockyard.domain.access.permissions import Permission, parse_permissions
 from dockyard.domain.access.roles import CustomRole
 from dockyard.domain.containers.quotas import Quota
 from dockyard.domain.models import Account, ContainerSpec, Status
+from dockyard.store.containers import split_spec
 from dockyard.store.database import Database
 from dockyard.store.tables import (
     accounts,
@@ -142,7 +143,12 @@ class SqlQuotaStore:
             stmt = stmt.where(containers.c.cuid != exclude)
         async with self._db.reading() as conn:
             rows = (await conn.execute(stmt)).all()
-        return [ContainerSpec.model_validate(row.spec) for row in rows]
+        # A container of N replicas counts N times (issue 11, quotas count replicas).
+        specs: list[ContainerSpec] = []
+        for row in rows:
+            spec, replicas, _ = split_spec(row.spec)
+            specs += [spec] * replicas
+        return specs
 
 
 class SqlRoleRepository:

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Select, delete, insert, or_, select, update
 
-from dockyard.domain.models import ContainerRecord, ContainerSpec, Status
+from dockyard.domain.models import ContainerRecord, ContainerSpec, Port, Status
 from dockyard.domain.ports import ContainerQuery
 from dockyard.store.database import Database
 from dockyard.store.tables import containers
@@ -25,6 +25,35 @@ def _like_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+# Scale (issue 11) rides in the spec's JSON under this key, without a column of its own
+# (no migration); a record of one replica leaves it out, as before.
+SCALE_KEY = "scale"
+
+
+def _spec_json(record: ContainerRecord) -> dict[str, Any]:
+    data = record.spec.model_dump(mode="json")
+    if record.replicas != 1 or record.replica_ports:
+        data[SCALE_KEY] = {
+            "replicas": record.replicas,
+            "ports": {
+                str(index): [p.model_dump(mode="json") for p in ports]
+                for index, ports in sorted(record.replica_ports.items())
+            },
+        }
+    return data
+
+
+def split_spec(raw: dict[str, Any]) -> tuple[ContainerSpec, int, dict[int, list[Port]]]:
+    """The stored JSON as the spec, the replica count and the replicas' host ports."""
+    data = dict(raw)
+    scale = data.pop(SCALE_KEY, None) or {}
+    ports = {
+        int(index): [Port.model_validate(p) for p in items]
+        for index, items in (scale.get("ports") or {}).items()
+    }
+    return ContainerSpec.model_validate(data), int(scale.get("replicas", 1)), ports
+
+
 def _row_values(record: ContainerRecord) -> dict[str, Any]:
     return {
         "cuid": record.cuid,
@@ -34,7 +63,7 @@ def _row_values(record: ContainerRecord) -> dict[str, Any]:
         "tags_text": _tags_text(record.spec.tags),
         "host_ports": _host_ports_text(record),
         "status": record.status.value,
-        "spec": record.spec.model_dump(mode="json"),
+        "spec": _spec_json(record),
         "engine": record.engine,
         "exit_code": record.exit_code,
         "error": record.error,
@@ -50,11 +79,14 @@ def _row_values(record: ContainerRecord) -> dict[str, Any]:
 
 
 def _record(row: Any) -> ContainerRecord:
+    spec, replicas, replica_ports = split_spec(row.spec)
     return ContainerRecord(
         cuid=row.cuid,
         seq=row.seq,
         owner=row.owner,
-        spec=ContainerSpec.model_validate(row.spec),
+        spec=spec,
+        replicas=replicas,
+        replica_ports=replica_ports,
         engine=row.engine,
         status=Status(row.status),
         exit_code=row.exit_code,

@@ -62,7 +62,8 @@ class CliComposeRunner:
     def verb_argv(self, verb: str) -> list[str]:
         timeout = str(self._stop_timeout)
         return {
-            "create": ["create", "--no-build", "--pull", "never"],
+            # --remove-orphans: a stopped container scaled down loses its extra replicas.
+            "create": ["create", "--no-build", "--pull", "never", "--remove-orphans"],
             "up": ["up", "--detach", "--no-build", "--pull", "never", "--remove-orphans"],
             "start": ["start"],
             "stop": ["stop", "--timeout", timeout],

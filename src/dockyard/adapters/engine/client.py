@@ -26,6 +26,7 @@ from dockyard.adapters.engine.parsing import (
     managed_of,
     path_stat_of,
     process_of,
+    replicas_of,
 )
 from dockyard.adapters.engine.streams import (
     SHELL,
@@ -46,6 +47,7 @@ from dockyard.domain.ports import (
     LogQuery,
     ManagedContainer,
     PathStat,
+    ReplicaState,
     ResourceSample,
 )
 from dockyard.errors import EngineError, NotFoundError, PayloadTooLargeError
@@ -99,6 +101,15 @@ class DockerEngine:
         )
         return managed_of(rows or [])
 
+    async def list_replicas(self, cuid: str) -> list[ReplicaState]:
+        """Every replica of ``cuid`` (one list call; scale, issue 11)."""
+        rows = await self._http().call(
+            "GET",
+            "containers/json",
+            params={"all": "1", "filters": json.dumps({"label": [f"dockyard.cuid={cuid}"]})},
+        )
+        return replicas_of(rows or [], cuid)
+
     async def image_exists(self, ref: str) -> bool:
         found = await self._http().call("GET", f"images/{ref}/json", missing_ok=True)
         return found is not None
@@ -126,10 +137,10 @@ class DockerEngine:
         )
         return changes_of(rows)
 
-    async def archive_stat(self, cuid: str, path: str) -> PathStat | None:
+    async def archive_stat(self, cuid: str, path: str, *, replica: int = 1) -> PathStat | None:
         """The engine's stat of a path in the container (HEAD on the archive endpoint)."""
         response = await self._http().head(
-            f"containers/{container_name(cuid)}/archive", params={"path": path}
+            f"containers/{container_name(cuid, replica)}/archive", params={"path": path}
         )
         if response is None:
             return None
@@ -176,13 +187,21 @@ class DockerEngine:
         return self._url is None or self._url.startswith("unix://")
 
     async def open_exec(
-        self, cuid: str, cmd: list[str], *, tty: bool, cols: int, rows: int, user: str
+        self,
+        cuid: str,
+        cmd: list[str],
+        *,
+        tty: bool,
+        cols: int,
+        rows: int,
+        user: str,
+        replica: int = 1,
     ) -> ExecSession:
-        if tty and await self.archive_stat(cuid, SHELL) is not None:
+        if tty and await self.archive_stat(cuid, SHELL, replica=replica) is not None:
             cmd = sized(cmd, cols, rows)
         return await open_exec(
             self._client(),
-            container_name(cuid),
+            container_name(cuid, replica),
             cmd,
             tty=tty,
             cols=cols,
@@ -192,11 +211,12 @@ class DockerEngine:
             local=self.is_local,
         )
 
-    async def open_attach(self, cuid: str) -> AttachSession:
-        return await open_attach(self._client(), container_name(cuid), deadline=self._timeout)
+    async def open_attach(self, cuid: str, *, replica: int = 1) -> AttachSession:
+        name = container_name(cuid, replica)
+        return await open_attach(self._client(), name, deadline=self._timeout)
 
-    async def recent_output(self, cuid: str, max_bytes: int) -> bytes:
-        return await recent_output(self._http(), container_name(cuid), max_bytes)
+    async def recent_output(self, cuid: str, max_bytes: int, *, replica: int = 1) -> bytes:
+        return await recent_output(self._http(), container_name(cuid, replica), max_bytes)
 
     async def stream_events(self) -> AsyncIterator[EngineEvent]:
         params = {"filters": json.dumps({"type": ["container"], "label": [MANAGED]})}
@@ -219,10 +239,10 @@ class DockerEngine:
 
     # -- observation: logs, metrics (issue 4) ---------------------------------------
 
-    async def process(self, cuid: str) -> ContainerProcess | None:
+    async def process(self, cuid: str, *, replica: int = 1) -> ContainerProcess | None:
         """Id, host pid and TTY of the container (what metrics need to find it)."""
         data = await self._http().call(
-            "GET", f"containers/{container_name(cuid)}/json", missing_ok=True
+            "GET", f"containers/{container_name(cuid, replica)}/json", missing_ok=True
         )
         return None if data is None else process_of(data)
 
@@ -237,5 +257,5 @@ class DockerEngine:
         )
         return sample_from_stats(data) if isinstance(data, dict) else None
 
-    async def open_logs(self, cuid: str, query: LogQuery) -> EngineLogStream:
-        return await open_logs(self._http(), container_name(cuid), query)
+    async def open_logs(self, cuid: str, query: LogQuery, *, replica: int = 1) -> EngineLogStream:
+        return await open_logs(self._http(), container_name(cuid, replica), query)

@@ -11,7 +11,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from dockyard.domain.models import LiveState, Status
+from dockyard.domain.containers.compose_doc import REPLICA_LABEL, replica_of
+from dockyard.domain.models import LiveState, Port, Status
 from dockyard.domain.ports import (
     Change,
     ChangeKind,
@@ -19,6 +20,7 @@ from dockyard.domain.ports import (
     EngineEvent,
     ManagedContainer,
     PathStat,
+    ReplicaState,
 )
 
 # ``GET /containers/{id}/changes``: Kind 0 modified, 1 added, 2 deleted.
@@ -95,9 +97,43 @@ def managed_of(rows: list[dict[str, Any]]) -> list[ManagedContainer]:
                 status=status_of(row.get("State", "")),
                 image=row.get("Image", ""),
                 project_dir=labels.get("com.docker.compose.project.working_dir"),
+                replica=_replica_label(labels),
             )
         )
     return found
+
+
+def _replica_label(labels: dict[str, str]) -> int:
+    raw = labels.get(REPLICA_LABEL, "1")
+    return int(raw) if raw.isdigit() else 1
+
+
+def replicas_of(rows: list[dict[str, Any]], cuid: str) -> list[ReplicaState]:
+    """``GET /containers/json`` of one cuid: each replica's index, state and bindings
+    (the engine lists a binding once per address family; one of them is kept)."""
+    found: list[ReplicaState] = []
+    for row in rows:
+        names = row.get("Names") or []
+        index = next((i for i in (replica_of(n, cuid) for n in names) if i), None)
+        if index is None:
+            continue
+        ports: dict[tuple[int, str], Port] = {}
+        for item in row.get("Ports") or []:
+            host, proto = item.get("PublicPort"), item.get("Type", "tcp")
+            if not host or proto not in ("tcp", "udp"):
+                continue
+            ports.setdefault(
+                (int(item["PrivatePort"]), proto),
+                Port(host=int(host), container=int(item["PrivatePort"]), protocol=proto),
+            )
+        found.append(
+            ReplicaState(
+                index,
+                status_of(row.get("State", "")),
+                [ports[key] for key in sorted(ports)],
+            )
+        )
+    return sorted(found, key=lambda r: r.index)
 
 
 def changes_of(rows: list[dict[str, Any]] | None) -> list[Change]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 from typing_extensions import TypedDict
 
 from dockyard.api.schemas.common import Instant, NextCursor, Out, iso, iso_or_none
@@ -17,6 +17,7 @@ from dockyard.domain.models import (
     Resources,
     Status,
 )
+from dockyard.domain.ports import ReplicaState
 
 
 class CreateContainer(ContainerSpec):
@@ -91,6 +92,15 @@ class PortsBody(BaseModel):
     ports: list[Port] = Field(max_length=64)
 
 
+class ScaleBody(BaseModel):
+    """``{"replicas": N}`` (or ``?count=N`` with no body): 1..MAX_REPLICAS."""
+
+    model_config = ConfigDict(extra="forbid")
+    replicas: StrictInt | None = Field(
+        default=None, description="how many replicas run (1..MAX_REPLICAS)"
+    )
+
+
 class ResourcesOut(TypedDict, total=False):
     """The limits that are set; an unset one is left out."""
 
@@ -117,6 +127,15 @@ class PortOut(Out):
     host: int | None
     protocol: Literal["tcp", "udp"]
     url: str | None
+
+
+class ReplicaOut(Out):
+    """One replica: index 1 is the container itself (``/ws/{cuid}?replica=K``,
+    ``/logs?replica=K`` reach the others)."""
+
+    index: int
+    status: Status
+    ports: list[PortOut]
 
 
 class ContainerOut(Out):
@@ -149,9 +168,14 @@ class ContainerOut(Out):
     )
     idle_timeout: float | None = Field(description="seconds; null: never stopped for idleness")
     expires_at: Instant | None = Field(description="when it is deleted; null: never")
+    replicas: list[ReplicaOut] = Field(
+        description="the replicas (POST /containers/{cuid}/scale); the first is this one"
+    )
 
     @classmethod
-    def from_record(cls, record: ContainerRecord, public_host: str) -> ContainerOut:
+    def from_record(
+        cls, record: ContainerRecord, public_host: str, replicas: list[ReplicaState]
+    ) -> ContainerOut:
         spec = record.spec
         return cls(
             cuid=record.cuid,
@@ -178,6 +202,14 @@ class ContainerOut(Out):
             last_activity_at=iso_or_none(record.last_activity_at),
             idle_timeout=record.idle_timeout,
             expires_at=iso_or_none(record.expires_at),
+            replicas=[
+                ReplicaOut(
+                    index=r.index,
+                    status=r.status,
+                    ports=[_port(p, public_host) for p in r.ports],
+                )
+                for r in replicas
+            ],
         )
 
 

@@ -2,15 +2,24 @@
 
 The document is the whole truth of what the engine is asked to run, so the
 security policy (``policy.py``) checks this output rather than the request.
+
+Replicas (issue 11, scaling.py): replica 1 is the service ``app``; replicas 2..N are
+copies of it named ``app-K``, each with ``container_name`` ``{cuid}-app-K`` (the name
+Compose would give ``--scale``'s K-th container) and its own published host ports. One
+Compose service scaled with ``--scale`` or ``scale:`` cannot do that: its replicas share
+one ``ports`` list, so a published host port could not differ between them. The count
+is in the document, so every ``create`` and ``up`` (start, restart, PATCH, a restart of
+Dockyard) keeps it, and ``up --remove-orphans`` removes the services scaled away.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dockyard.domain.models import ContainerSpec
+from dockyard.domain.models import ContainerSpec, Port
 
 SERVICE = "app"
 APP_MOUNT = "/app"
@@ -31,9 +40,25 @@ class Placement:
     stop_timeout: int
 
 
-def container_name(cuid: str) -> str:
-    """The name Compose v2 gives the first replica of the one service."""
-    return f"{cuid}-{SERVICE}-1"
+REPLICA_LABEL = "dockyard.replica"
+
+
+def container_name(cuid: str, replica: int = 1) -> str:
+    """The name of a replica's container (replica 1: the one Compose gives ``app``)."""
+    return f"{cuid}-{SERVICE}-{replica}"
+
+
+def service_name(replica: int) -> str:
+    return SERVICE if replica == 1 else f"{SERVICE}-{replica}"
+
+
+def replica_of(name: str, cuid: str) -> int | None:
+    """The replica index of a container named ``name`` (``/`` prefix allowed), if ours."""
+    prefix = f"{cuid}-{SERVICE}-"
+    rest = name.lstrip("/")
+    if not rest.startswith(prefix) or not rest[len(prefix) :].isdigit():
+        return None
+    return int(rest[len(prefix) :])
 
 
 def escape(value: str) -> str:
@@ -50,7 +75,11 @@ def compose_document(
     *,
     boot_py: bool,
     extra_env: dict[str, str] | None = None,
+    replicas: int = 1,
+    replica_ports: Mapping[int, Sequence[Port]] | None = None,
 ) -> dict[str, Any]:
+    """The project of ``replicas`` copies of the service; ``replica_ports`` are the host
+    ports of replicas 2..N (replica 1 publishes ``spec.ports``)."""
     env = {key: escape(val) for key, val in spec.env.items()}
     env.update({key: escape(val) for key, val in (extra_env or {}).items()})
     env["CONTAINER_UID"] = cuid
@@ -89,11 +118,7 @@ def compose_document(
     if res.pids is not None:
         service["pids_limit"] = res.pids
     if spec.ports:
-        service["ports"] = [
-            {"target": p.container, "protocol": p.protocol}
-            | ({"published": str(p.host)} if p.host else {})
-            for p in spec.ports
-        ]
+        service["ports"] = _published(spec.ports)
 
     document: dict[str, Any] = {"name": cuid, "services": {SERVICE: service}}
     if spec.network == "none":
@@ -101,4 +126,25 @@ def compose_document(
     else:
         service["networks"] = [placement.network]
         document["networks"] = {placement.network: {"external": True, "name": placement.network}}
+    for index in range(2, replicas + 1):
+        ports = (replica_ports or {}).get(index, [])
+        document["services"][service_name(index)] = _replica(cuid, service, index, ports)
     return document
+
+
+def _published(ports: Sequence[Port]) -> list[dict[str, Any]]:
+    return [
+        {"target": p.container, "protocol": p.protocol}
+        | ({"published": str(p.host)} if p.host else {})
+        for p in ports
+    ]
+
+
+def _replica(cuid: str, first: dict[str, Any], index: int, ports: Sequence[Port]) -> dict[str, Any]:
+    """Replica ``index``: the first's service with its own name, label and host ports."""
+    service = {key: value for key, value in first.items() if key != "ports"}
+    service["container_name"] = container_name(cuid, index)
+    service["labels"] = {**first["labels"], REPLICA_LABEL: str(index)}
+    if ports:
+        service["ports"] = _published(ports)
+    return service

@@ -35,6 +35,7 @@ _SAFE_KEYS = frozenset(
         "ports",
         "networks",
         "network_mode",
+        "container_name",  # replicas 2..N (compose_doc.py)
     }
 )
 _SAFE_SECURITY_OPTS = frozenset({"no-new-privileges:true"})

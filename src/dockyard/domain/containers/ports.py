@@ -182,15 +182,17 @@ class PortAllocator:
             resolved.append(port)
         return resolved
 
-    async def draw(self, cuid: str, engine: str, container_port: int, protocol: str) -> int:
-        """A free host port of the range, claimed for ``cuid``."""
+    async def draw(
+        self, cuid: str, engine: str, container_port: int, protocol: str, replica: int = 0
+    ) -> int:
+        """A free host port of the range, claimed for ``cuid`` (and its ``replica``)."""
         first, size = self._range.first, self._range.size
         for _ in range(size):
             candidate = first + self._cursor % size
             self._cursor = (self._cursor + 1) % size
             if self._probe is not None and not self._probe(candidate, protocol):
                 continue  # something else on the host holds it
-            allocation = Allocation(engine, candidate, protocol, cuid, container_port)
+            allocation = Allocation(engine, candidate, protocol, cuid, container_port, replica)
             if await self._store.claim(allocation):
                 return candidate
         raise ConflictError(
@@ -215,10 +217,38 @@ class PortAllocator:
             out.append(port)
         return out, new
 
+    def drawable(self, port: Port) -> bool:
+        """A host port of ``PORT_RANGE``: each replica gets its own such port; one
+        outside the range was named by the client and cannot be shared (scaling.py)."""
+        return port.host is not None and self._range.first <= port.host <= self._range.last
+
+    async def claim_replica(
+        self, cuid: str, engine: str, replica: int, first: Sequence[Port]
+    ) -> list[Port]:
+        """Replica ``replica``'s own host ports, one drawn for each drawn port of the
+        first replica's ``first`` (an unpublished one stays unpublished); on failure
+        nothing new stays claimed."""
+        ports: list[Port] = []
+        fresh: set[Key] = set()
+        try:
+            for port in first:
+                if port.host is not None:
+                    host = await self.draw(cuid, engine, port.container, port.protocol, replica)
+                    fresh.add((host, port.protocol))
+                    port = port.model_copy(update={"host": host})
+                ports.append(port)
+        except BaseException:
+            if fresh:
+                await self._store.release(cuid, fresh)
+            raise
+        return ports
+
     async def keep_only(self, cuid: str, ports: Iterable[Port]) -> None:
         """Release every claim of ``cuid`` that ``ports`` no longer publishes."""
         keep = {(p.host, p.protocol) for p in ports if p.host is not None}
-        stale = {(a.host_port, a.protocol) for a in await self._store.held(cuid)} - keep
+        # Replicas 2..N hold their own (scaling.py releases those).
+        held = await self._store.held(cuid)
+        stale = {(a.host_port, a.protocol) for a in held if a.replica < 2} - keep
         if stale:
             await self._store.release(cuid, stale)
 

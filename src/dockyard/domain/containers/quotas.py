@@ -112,37 +112,41 @@ class Quotas:
         self._store = store
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
-    async def check(self, owner: str, spec: ContainerSpec, *, replacing: str | None) -> None:
+    async def check(
+        self, owner: str, spec: ContainerSpec, *, replacing: str | None, count: int = 1
+    ) -> None:
+        """``spec`` run ``count`` times (its replicas) fits beside the owner's other
+        containers (``replacing``'s own share is not counted: it is being changed)."""
         quota = await self._store.quota(owner)
         if quota.max_containers is None and quota.max_cpus is None and quota.max_memory is None:
             return
         usage = usage_of(await self._store.specs_of(owner, exclude=replacing), quota)
         if (
-            replacing is None
+            (replacing is None or count > 1)
             and quota.max_containers is not None
-            and usage.containers + 1 > quota.max_containers
+            and usage.containers + count > quota.max_containers
         ):
-            _exceeded("max_containers", quota.max_containers, usage.containers, 1, "")
+            _exceeded("max_containers", quota.max_containers, usage.containers, count, "")
         if quota.max_cpus is not None:
-            wanted = _cpus(spec, quota)
+            wanted = _cpus(spec, quota) * count
             if usage.cpus + wanted > quota.max_cpus + 1e-9:
                 hint = "; set resources.cpus" if spec.resources.cpus is None else ""
                 _exceeded("max_cpus", quota.max_cpus, usage.cpus, wanted, hint)
         limit = quota.max_memory_bytes
         if limit is not None:
-            wanted_mem = _memory(spec, quota)
+            wanted_mem = _memory(spec, quota) * count
             if usage.memory_bytes + wanted_mem > limit:
                 hint = "; set resources.memory" if spec.resources.memory is None else ""
                 _exceeded("max_memory", limit, usage.memory_bytes, wanted_mem, hint)
 
     @asynccontextmanager
     async def admit(
-        self, owner: str, spec: ContainerSpec, *, replacing: str | None = None
+        self, owner: str, spec: ContainerSpec, *, replacing: str | None = None, count: int = 1
     ) -> AsyncIterator[None]:
         """Check, and hold the owner's lock while the caller stores the record, so that
         two concurrent creates cannot both take the last slot."""
         async with self._locks[owner]:
-            await self.check(owner, spec, replacing=replacing)
+            await self.check(owner, spec, replacing=replacing, count=count)
             yield
 
     async def usage(self, owner: str) -> Usage:
@@ -160,17 +164,23 @@ class Quotas:
 class NoQuotas:
     """No limits (the default of ``ContainerService``)."""
 
-    async def check(self, owner: str, spec: ContainerSpec, *, replacing: str | None) -> None:
+    async def check(
+        self, owner: str, spec: ContainerSpec, *, replacing: str | None, count: int = 1
+    ) -> None:
         return None
 
     @asynccontextmanager
     async def admit(
-        self, owner: str, spec: ContainerSpec, *, replacing: str | None = None
+        self, owner: str, spec: ContainerSpec, *, replacing: str | None = None, count: int = 1
     ) -> AsyncIterator[None]:
         yield
 
 
 class QuotaGuard(Protocol):
-    async def check(self, owner: str, spec: ContainerSpec, *, replacing: str | None) -> None: ...
+    async def check(
+        self, owner: str, spec: ContainerSpec, *, replacing: str | None, count: int = 1
+    ) -> None: ...
 
-    def admit(self, owner: str, spec: ContainerSpec, *, replacing: str | None = None) -> Any: ...
+    def admit(
+        self, owner: str, spec: ContainerSpec, *, replacing: str | None = None, count: int = 1
+    ) -> Any: ...

@@ -68,6 +68,8 @@ class ContainerConfig:
     # (settings.idle_timeout); the check-in tokens put into each container's env.
     idle_timeout: float | None = None
     checkin: CheckinTokens | None = None
+    # Scale (issue 11): the most replicas a container may have (settings.max_replicas).
+    max_replicas: int = 10
 
 
 class ContainerReads:
@@ -128,6 +130,8 @@ class ContainerReads:
             self._config.placement,
             boot_py=(app_dir / "boot.py").is_file(),
             extra_env=self._checkin_env(record),
+            replicas=record.replicas,
+            replica_ports=record.replica_ports,
         )
         check_document(doc, app_dir, self._config.placement.network)
         return doc

@@ -63,7 +63,10 @@ class Reconciler:
         """At start-up, interrupted creates and deletes are finished too; later they
         may be in progress in this very process, so they are left alone."""
         report = ReconcileReport()
-        managed = {m.cuid: m for m in await self._engine.list_managed()}
+        # Replicas 2..N of a scaled container carry its cuid too: the container is its
+        # first replica, and the others are neither unknown nor adopted on their own.
+        listed = sorted(await self._engine.list_managed(), key=lambda m: m.replica == 1)
+        managed = {m.cuid: m for m in listed}  # replica 1 last: it wins
         records = await self._repo.all()
         if startup:
             await self._claim_ports(records)

@@ -21,6 +21,7 @@ from dockyard.domain.containers.automatic import AutomaticActions
 from dockyard.domain.containers.lifecycle import Action, Plan, plan, require_usable
 from dockyard.domain.containers.ports import drawn_keys, exposed_ports, with_exposed
 from dockyard.domain.containers.reads import MAX_PAGE, ContainerConfig
+from dockyard.domain.containers.scaling import ScalingActions
 from dockyard.domain.containers.specs import (
     check_host_ports,
     engine_refused_port,
@@ -40,7 +41,7 @@ BIND_ATTEMPTS = 3  # a drawn host port the engine cannot bind is drawn again thi
 Provisioner = Callable[[ContainerRecord], Awaitable[None]]
 
 
-class ContainerService(AutomaticActions):
+class ContainerService(AutomaticActions, ScalingActions):
     """Creates and drives containers on behalf of principals."""
 
     # -- create ----------------------------------------------------------------
@@ -214,7 +215,9 @@ class ContainerService(AutomaticActions):
                 details={"field": "image", "provided": spec.image},
             )
         if spec.resources != record.spec.resources:
-            await self._quotas.check(record.owner, spec, replacing=record.cuid)
+            await self._quotas.check(
+                record.owner, spec, replacing=record.cuid, count=record.replicas
+            )
         record = await self._apply(record, spec)
         if timers and self.timers is not None:
             self.timers.watch(record)
@@ -228,6 +231,7 @@ class ContainerService(AutomaticActions):
         principal.require(Permission.CONTAINERS_UPDATE)
         record = await self.owned(principal, cuid)
         require_usable(record)
+        self.require_single(record)  # replicas' ports follow the first's (scaling.py)
         self._check_fixed(ports)
         claimed, fresh = await self.ports.claim(
             record.cuid, record.engine, ports, current=record.spec.ports

@@ -54,6 +54,7 @@ API_TYPES = (
     "container.failed",
     "container.idle_stopped",  # by the timers (domain/automation/timers.py), actor system
     "container.expired",
+    "container.scaled",  # POST /containers/{cuid}/scale (domain/containers/scaling.py)
     "image.deleted",
 )
 JOB_TYPES = (  # builds and pulls (domain/images/jobs.py); the event's cuid is the job id

@@ -9,6 +9,7 @@ follows open at once are bounded per container and in total.
 from __future__ import annotations
 
 from dockyard.domain.access.permissions import Permission, Principal
+from dockyard.domain.containers.scaling import require_replica
 from dockyard.domain.containers.service import ContainerService
 from dockyard.domain.observe.streams import LeasedStream, SessionLimiter, parse_instant
 from dockyard.domain.ports import Engine, LogQuery
@@ -78,13 +79,17 @@ class LogService:
             "log follow", total=follow_total, per_key=follow_per_container
         )
 
-    async def open(self, principal: Principal, cuid: str, query: LogQuery) -> LeasedStream[bytes]:
-        """Open the engine's log stream (errors come here, before any byte is sent)."""
+    async def open(
+        self, principal: Principal, cuid: str, query: LogQuery, *, replica: int = 1
+    ) -> LeasedStream[bytes]:
+        """Open the engine's log stream of ``replica`` (errors come here, before any
+        byte is sent)."""
         principal.require(Permission.CONTAINERS_READ)
         record = await self._containers.owned(principal, cuid)
+        require_replica(record, replica)
         lease = self.follows.acquire(record.cuid) if query.follow else None
         try:
-            stream = await self._engine.open_logs(record.cuid, query)
+            stream = await self._engine.open_logs(record.cuid, query, replica=replica)
         except BaseException:
             if lease is not None:
                 lease.release()

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from contextlib import suppress
 
 from dockyard.domain.access.permissions import Permission, Principal
+from dockyard.domain.containers.scaling import require_replica
 from dockyard.domain.containers.service import ContainerService
 from dockyard.domain.models import Status
 from dockyard.domain.ports import Engine
@@ -96,16 +97,29 @@ class TerminalService:
         self._hubs: dict[str, AttachHub] = {}
 
     async def open(
-        self, principal: Principal, cuid: str, *, cmd: str | None, tty: bool, cols: int, rows: int
+        self,
+        principal: Principal,
+        cuid: str,
+        *,
+        cmd: str | None,
+        tty: bool,
+        cols: int,
+        rows: int,
+        replica: int = 1,
     ) -> Connection:
+        """A session in ``replica`` of the container (1: the container itself)."""
         principal.require(Permission.CONTAINERS_EXEC)
         record = await self._containers.owned(principal, cuid)
+        require_replica(record, replica)
         await self._containers.refresh(record)
-        if record.status is not Status.RUNNING:
+        status = record.status
+        if replica > 1 and status is Status.RUNNING:
+            status = (await self._containers.replica_states(record))[replica - 1].status
+        if status is not Status.RUNNING:
             raise StateError(
-                f"container is {record.status.value}, not running",
+                f"container is {status.value}, not running",
                 code="NOT_RUNNING",
-                details={"status": record.status.value},
+                details={"status": status.value, "replica": replica},
             )
         argv = _argv(cmd)
         session = self.registry.open(principal.username, cuid)
@@ -118,18 +132,19 @@ class TerminalService:
         try:
             if argv is not None:
                 stream = await self._engine.open_exec(
-                    cuid, argv, tty=tty, cols=cols, rows=rows, user=self._user
+                    cuid, argv, tty=tty, cols=cols, rows=rows, user=self._user, replica=replica
                 )
                 return Connection(session, stream=stream, on_input=on_input)
-            hub = self._hubs.get(cuid)
+            key = cuid if replica == 1 else f"{cuid}/{replica}"  # one hub per replica
+            hub = self._hubs.get(key)
             if hub is None or hub.ended:
                 hub = AttachHub(
-                    cuid,
-                    lambda: self._engine.open_attach(cuid),
-                    lambda: self._engine.recent_output(cuid, REPLAY_BYTES),
+                    key,
+                    lambda: self._engine.open_attach(cuid, replica=replica),
+                    lambda: self._engine.recent_output(cuid, REPLAY_BYTES, replica=replica),
                     self._forget_hub,
                 )
-                self._hubs[cuid] = hub
+                self._hubs[key] = hub
             seat = await hub.join()
             with suppress(Exception):
                 await hub.stream.resize(cols, rows)
@@ -138,8 +153,8 @@ class TerminalService:
             self.registry.close(session)
             raise
 
-    def _forget_hub(self, cuid: str) -> None:
-        self._hubs.pop(cuid, None)
+    def _forget_hub(self, key: str) -> None:
+        self._hubs.pop(key, None)
 
     def release(self, connection: Connection) -> None:
         self.registry.close(connection.session)
