@@ -134,6 +134,7 @@ async def test_a_failed_scale_changes_nothing(
     assert len(got["replicas"]) == 1
     held = await fake_world.app.state.services.containers.ports._store.held(cuid)
     assert len(held) == 1  # the new replica's port was given back
+    assert list(fake_world.compose.documents[cuid]["services"]) == ["app"]  # and the project
 
 
 async def test_quotas_count_replicas(fake_world: FakeWorld, fake_client: httpx.AsyncClient) -> None:

@@ -24,8 +24,9 @@ from dockyard.errors import ConflictError, DockyardError, NotFoundError, Validat
 
 log = structlog.get_logger("dockyard.containers")
 
-# States in which a scale starts the new replicas (``up``); otherwise they are created.
-_RUNNING = (Status.RUNNING, Status.RESTARTING, Status.PAUSED)
+# States in which a scale starts the new replicas (``up``); otherwise they are created
+# (a paused container's new replicas start with its next start or restart).
+_RUNNING = (Status.RUNNING, Status.RESTARTING)
 
 
 def replica_count(replicas: int | None, count: int | None, maximum: int) -> int:
@@ -121,17 +122,21 @@ class ScalingActions(ContainerReads):
         before, old_ports = record.replicas, dict(record.replica_ports)
         await self.refresh(record)
         ports = {k: v for k, v in old_ports.items() if k <= replicas}
+        stored = False
         try:
             for index in range(before + 1, replicas + 1):
                 ports[index] = await self.ports.claim_replica(
                     record.cuid, record.engine, index, record.spec.ports
                 )
             await self._store_scale(record, replicas, ports)
+            stored = True
             await self._compose_scale(record)
         except BaseException:
             record.replicas, record.replica_ports = before, old_ports
-            with suppress(DockyardError):
-                await self._repo.save(record)
+            if stored:  # put the project back as it was (a replica may be half made)
+                with suppress(DockyardError):
+                    await self._repo.save(record)
+                    await self._compose_scale(record)
             await self._release_replicas(record.cuid, ports, keep=before)
             raise
         await self._release_replicas(record.cuid, old_ports, keep=replicas)
