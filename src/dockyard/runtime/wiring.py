@@ -76,7 +76,7 @@ def build_services(
     )
     metrics = parts.metrics(settings, containers, engine)
     webhooks, deliverer = parts.webhooks(settings, database, stores, roles, recorder)
-    events.add_listener(webhooks.on_events)
+    events.add_listener(webhooks.on_events, urgent=webhooks.wants)
     terminals = parts.terminals(settings, containers, engine, auth)
     services = Services(
         containers=containers,

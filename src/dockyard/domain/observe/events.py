@@ -204,11 +204,24 @@ class EventService:
         self.follows = SessionLimiter("event follow", total=follow_max)
         self._ready = False
         self._listeners: list[Callable[[list[Event]], None]] = []
+        self._urgent: list[Callable[[Event], bool]] = []
 
-    def add_listener(self, listener: Callable[[list[Event]], None]) -> None:
+    def add_listener(
+        self,
+        listener: Callable[[list[Event]], None],
+        *,
+        urgent: Callable[[Event], bool] | None = None,
+    ) -> None:
         """``listener`` sees each batch of events once it is committed (with its seqs);
-        it runs on the writer's task, so it must not block or do I/O (webhooks)."""
+        it runs on the writer's task, so it must not block or do I/O (webhooks).
+        ``urgent(event)`` (no I/O either) says the listener acts on that event at once:
+        its batch is then committed without lingering."""
         self._listeners.append(listener)
+        if urgent is not None:
+            self._urgent.append(urgent)
+
+    def _put(self, event: Event) -> None:
+        self.writer.put(event, urgent=any(wants(event) for wants in self._urgent))
 
     @property
     def dropped(self) -> int:
@@ -231,11 +244,11 @@ class EventService:
         elif recorded.type == "destroy":
             self._oom.pop(event.cuid, None)
             self._died.pop(event.cuid, None)
-        self.writer.put(recorded)
+        self._put(recorded)
 
     def append(self, event: Event) -> None:
         """One of Dockyard's own changes (``domain/recording.py``); never blocks."""
-        self.writer.put(event)
+        self._put(event)
 
     # -- the writer ---------------------------------------------------------------------
 
