@@ -8,8 +8,8 @@ CLI, interleaved, the side that goes first alternating:
    ends, vs ``DOCKER_BUILDKIT=0 docker build --no-cache`` of the same folder with the
    isolation Dockyard gives every build (its build network, memory and CPU limits;
    target ≤ 1.10 x), and vs plain ``docker build`` (default bridge, no limits: reported,
-   the cost of that isolation is the engine's, ~100 ms here); the time from ``POST /builds`` to the first log line a follower
-   reads (target ≤ 200 ms);
+   the cost of that isolation is the engine's, ~100 ms here); the time from
+   ``POST /builds`` to the first log line a follower reads (target ≤ 200 ms);
 2. the same build with ``push`` to the local registry (scripts/test-registry.sh, with
    credentials stored through ``/registries``) vs ``docker build`` + ``docker push``
    (target ≤ 1.10 x for the whole);
