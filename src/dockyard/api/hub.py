@@ -70,7 +70,7 @@ async def create_webhook_key(
     build = None
     if body.build is not None:
         body.build.to_request(check_pull_ref(body.image))  # 400 now, not at a delivery
-        build = body.build.model_dump(exclude_none=True)
+        build = body.build.model_dump(exclude_defaults=True)
     secret, key = await services.webhookkeys.create(principal, body.image, build)
     shown = WebhookKeyOut.from_key(key)
     return WebhookKeyCreated(**shown.model_dump(), key=secret, url=services.webhookkeys.url(secret))
