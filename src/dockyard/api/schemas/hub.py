@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import ValidationError as PydanticValidationError
 
 from dockyard.api.schemas.builds import BuildIn, GitIn, Path_, Short, Url
 from dockyard.api.schemas.common import Instant, Out, iso
 from dockyard.domain.automation.hubkeys import WebhookKey
 from dockyard.domain.images.builds import BuildRequest
 from dockyard.domain.images.models import Job
+from dockyard.errors import invalid_input
 
 
 class _In(BaseModel):
@@ -42,7 +44,11 @@ class BoundBuildIn(_In):
     def to_request(self, ref: str) -> BuildRequest:
         """The build of ``ref`` this asks for (400 for a bad source or option)."""
         fields = self.model_dump(exclude_none=True)
-        request = BuildIn.model_validate({**fields, "tags": [ref]}).to_request()
+        try:
+            manifest = BuildIn.model_validate({**fields, "tags": [ref]})
+        except PydanticValidationError as exc:  # the image is too long to be a build tag
+            raise invalid_input(exc.errors()) from None
+        request = manifest.to_request()
         request.options.check()
         return request
 
