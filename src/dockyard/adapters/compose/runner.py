@@ -66,6 +66,12 @@ class CliComposeRunner:
         return {
             "create": ["create", "--no-build", "--pull", "never"],
             "up": ["up", "--detach", "--no-build", "--pull", "never", "--remove-orphans"],
+            # a hub redeploy (domain/containers/recreate.py): the same document, made again
+            "recreate": [
+                *("up", "--detach", "--no-build", "--pull", "never", "--remove-orphans"),
+                "--force-recreate",
+            ],
+            "recreate-stopped": ["create", "--no-build", "--pull", "never", "--force-recreate"],
             "start": ["start"],
             "stop": ["stop", "--timeout", timeout],
             "restart": ["restart", "--timeout", timeout],

@@ -54,6 +54,7 @@ API_TYPES = (
     "container.failed",
     "container.idle_stopped",  # by the timers (domain/automation/timers.py), actor system
     "container.expired",
+    "container.redeployed",  # by a hub webhook's job (domain/automation/hub.py), actor system
     "image.deleted",
 )
 JOB_TYPES = (  # builds and pulls (domain/images/jobs.py); the event's cuid is the job id
@@ -70,7 +71,8 @@ WEBHOOK_TYPES = (  # outgoing webhooks (domain/automation/); the event's cuid is
     "webhook.deleted",
     "webhook.delivery_failed",
 )
-EVENT_TYPES = frozenset(ENGINE_TYPES + API_TYPES + JOB_TYPES + WEBHOOK_TYPES)
+HUB_TYPES = ("hub.delivery",)  # a hub webhook delivery; the event's cuid is the job id
+EVENT_TYPES = frozenset(ENGINE_TYPES + API_TYPES + JOB_TYPES + WEBHOOK_TYPES + HUB_TYPES)
 MAX_PAGE = 1000
 FOLLOW_BATCH = 500
 WRITE_BATCH = 500
