@@ -31,6 +31,8 @@ _VERB_STATUS = {
     "pause": Status.PAUSED,
     "unpause": Status.RUNNING,
     "kill": Status.EXITED,
+    "recreate": Status.RUNNING,
+    "recreate-stopped": Status.CREATED,
 }
 
 

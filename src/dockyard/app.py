@@ -17,6 +17,7 @@ from dockyard.api import containers as containers_api
 from dockyard.api import docs as docs_api
 from dockyard.api import errors as api_errors
 from dockyard.api import files as files_api
+from dockyard.api import hub as hub_api
 from dockyard.api import idempotency
 from dockyard.api import images as images_api
 from dockyard.api import observe as observe_api
@@ -50,6 +51,7 @@ ROUTERS = (
     registries_api.router,
     builds_api.router,
     webhooks_api.router,
+    hub_api.router,
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -41,14 +42,23 @@ def _system_entries(http: httpx.Client, cuid: str, action: str) -> list[dict[str
 
 
 def test_an_idle_container_is_stopped_by_the_system(server: Server) -> None:
+    """Stopped once due, never before (how soon after is bench/automation_bench.py's)."""
     with _client(server) as http:
         cuid = _create(http, idle_timeout=1.5)
+        checked = http.post(f"/containers/{cuid}/check-in")
+        assert checked.status_code == 200, checked.text
+        due = datetime.fromisoformat(checked.json()["idle_stop_at"])
         wait_for(lambda: _stopped(http, cuid), timeout=30, what="the idle stop")
         recorded = wait_for(
             lambda: len(_system_entries(http, cuid, "container.idle_stopped")) == 2 or None,
             what="the event and the audit entry",
         )
         assert recorded
+        event = http.get("/events", params={"cuid": cuid, "type": "container.idle_stopped"})
+        (stopped,) = event.json()["events"]
+        assert datetime.fromisoformat(stopped["time"]) >= due
+        last = datetime.fromisoformat(stopped["details"]["last_activity_at"])
+        assert last + timedelta(seconds=stopped["details"]["idle_timeout"]) == due
         assert http.delete(f"/containers/{cuid}").status_code == 204
 
 

@@ -218,3 +218,24 @@ async def test_a_flush_ends_the_linger() -> None:
     assert await asyncio.wait_for(writer.flush(5), 5)
     assert batches == [["event"]]
     await writer.close(1)
+
+
+async def _written(batches: list[list[str]], count: int) -> None:
+    while len(batches) < count:
+        await asyncio.sleep(0.001)
+
+
+async def test_an_urgent_item_is_committed_without_lingering() -> None:
+    """An event a webhook wants: its batch is written at once, whether it arrives while
+    the writer lingers over another item or first (the writer does not linger at all)."""
+    writer, batches = _lingering()
+    await _put_and_let_it_linger(writer, "quiet")
+    writer.put("wanted", urgent=True)
+    await asyncio.wait_for(_written(batches, 1), 5)
+    assert batches == [["quiet", "wanted"]]
+    writer.put("wanted again", urgent=True)
+    await asyncio.wait_for(_written(batches, 2), 5)
+    assert batches[-1] == ["wanted again"]
+    await _put_and_let_it_linger(writer, "quiet again")  # urgency does not stick
+    assert len(batches) == 2
+    await writer.close(1)

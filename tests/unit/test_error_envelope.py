@@ -225,7 +225,8 @@ async def test_stacktrace_only_in_dev_mode(tmp_path: Any, dev_mode: bool) -> Non
 
 
 async def test_only_livez_is_open(fake_world: FakeWorld, fake_client: httpx.AsyncClient) -> None:
-    """Deny by default: every route but /livez refuses a request without credentials."""
+    """Deny by default: every route but /livez refuses a request without credentials
+    (and the hub webhook, whose key in the path is its credential: a wrong one is 404)."""
     anon = httpx.AsyncClient(transport=fake_client._transport, base_url="http://test")
     schema = fake_world.app.openapi()
     routes = [(m.upper(), p) for p, ops in schema["paths"].items() for m in ops]
@@ -238,7 +239,7 @@ async def test_only_livez_is_open(fake_world: FakeWorld, fake_client: httpx.Asyn
         )
         if resp.status_code != 401:
             open_routes.append((method, path))
-    assert open_routes == [("GET", "/livez")]
+    assert open_routes == [("GET", "/livez"), ("POST", "/hub/webhook/{key}")]
     assert (await fake_client.get("/openapi.json")).json()["info"]["title"] == "Dockyard"
     assert "swagger" in (await fake_client.get("/docs")).text.lower()
     me = (await fake_client.get("/auth/whoami")).json()

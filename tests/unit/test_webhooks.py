@@ -138,9 +138,12 @@ async def test_committed_events_become_rows_in_batches_for_their_owners(db: Data
     hooks = _service(db, batches)
     await hooks.start()
     try:
+        assert not hooks.wants(_event(1, "amy"))  # no webhook yet
         amy = (await hooks.create(AMY, url="https://a.example/h", events=[], active=True)).hook
         ben = await hooks.create(BEN, url="https://b.example/h", events=["build.*"], active=True)
         root = await hooks.create(ADMIN, url="https://r.example/h", events=[], active=True)
+        # Events somebody's webhook wants are urgent for the journal; others are not.
+        assert hooks.wants(_event(1, "amy")) and hooks.wants(_event(1, "ben", "build.failed"))
         hooks.on_events([_event(i, "amy") for i in range(1, 1001)])
         await hooks.writer.flush(10)
         # Amy's and the admin's webhooks get Amy's container events; Ben's (builds) not.

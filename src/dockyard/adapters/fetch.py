@@ -191,15 +191,7 @@ class HttpUrlFetcher:
         )
 
     def _target(self, url: str, field: str) -> httpx.URL:
-        try:
-            target = httpx.URL(url)
-        except httpx.InvalidURL:
-            raise url_refused("not a valid URL", field, url) from None
-        if target.scheme not in SCHEMES:
-            raise url_refused("only http and https URLs can be fetched", field, url)
-        if not target.raw_host:
-            raise url_refused("the URL has no host", field, url)
-        return target
+        return parse_target(url, field)
 
     async def _addresses(self, target: httpx.URL, field: str, url: str) -> list[str]:
         return await pinned_addresses(
@@ -210,13 +202,7 @@ class HttpUrlFetcher:
         self, target: httpx.URL, addresses: list[str], field: str, url: str
     ) -> tuple[httpx.Response, httpx.AsyncHTTPTransport]:
         """Send the GET to the first pinned address that accepts a connection."""
-        headers = {"Host": target.netloc.decode("ascii"), "Accept-Encoding": "identity"}
-        if target.username or target.password:
-            pair = f"{target.username}:{target.password}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
-        extensions: dict[str, object] = {"timeout": dict.fromkeys(_TIMEOUTS, self._timeout)}
-        if target.scheme == "https":
-            extensions["sni_hostname"] = target.raw_host.decode("ascii")
+        headers, extensions = pinned_request(target, self._timeout)
         failure: Exception | None = None
         for address in addresses:
             pinned = target.copy_with(host=address, userinfo=b"", fragment=None)
@@ -278,6 +264,32 @@ class HttpUrlFetcher:
 
 
 _TIMEOUTS = ("connect", "read", "write", "pool")
+
+
+def parse_target(url: str, field: str) -> httpx.URL:
+    """``url`` as an http(s) URL with a host, or the client's 400 (``URL_NOT_ALLOWED``)."""
+    try:
+        target = httpx.URL(url)
+    except httpx.InvalidURL:
+        raise url_refused("not a valid URL", field, url) from None
+    if target.scheme not in SCHEMES:
+        raise url_refused("only http and https URLs can be fetched", field, url)
+    if not target.raw_host:
+        raise url_refused("the URL has no host", field, url)
+    return target
+
+
+def pinned_request(target: httpx.URL, timeout: float) -> tuple[dict[str, str], dict[str, object]]:
+    """Headers and extensions of a request sent to one of ``target``'s pinned addresses:
+    the Host, SNI and any credentials stay those of the URL; one deadline for each phase."""
+    headers = {"Host": target.netloc.decode("ascii"), "Accept-Encoding": "identity"}
+    if target.username or target.password:
+        pair = f"{target.username}:{target.password}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+    extensions: dict[str, object] = {"timeout": dict.fromkeys(_TIMEOUTS, timeout)}
+    if target.scheme == "https":
+        extensions["sni_hostname"] = target.raw_host.decode("ascii")
+    return headers, extensions
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -29,7 +29,7 @@ import structlog
 from dockyard.adapters.fetch import IPNetwork, Resolver, refusal_allowing, system_resolve
 from dockyard.domain.containers.provision import public_url
 from dockyard.domain.images import gitrules
-from dockyard.domain.images.contexts import GitCheckout
+from dockyard.domain.images.sources import GitCheckout
 from dockyard.domain.images.trees import too_large
 from dockyard.errors import DeadlineError, ValidationError
 

@@ -10,18 +10,23 @@ deadline covers resolution, connection and the answer's head; the body is not re
 from __future__ import annotations
 
 import asyncio
-import base64
 import ssl
 from collections.abc import Sequence
 
 import httpx
 
-from dockyard.adapters.fetch import IPNetwork, Resolver, pinned_addresses, system_resolve
+from dockyard.adapters.fetch import (
+    IPNetwork,
+    Resolver,
+    parse_target,
+    pinned_addresses,
+    pinned_request,
+    system_resolve,
+)
 from dockyard.domain.automation.hooks import Attempt
 from dockyard.domain.containers.provision import check_url, url_refused
 from dockyard.errors import ValidationError
 
-_TIMEOUTS = ("connect", "read", "write", "pool")
 _REDIRECTS = range(300, 400)
 
 
@@ -61,13 +66,7 @@ class HttpWebhookSender:
 
     def _target(self, url: str, field: str) -> httpx.URL:
         check_url(url, field)
-        try:
-            target = httpx.URL(url)
-        except httpx.InvalidURL:
-            raise url_refused("not a valid URL", field, url) from None
-        if not target.raw_host:
-            raise url_refused("the URL has no host", field, url)
-        return target
+        return parse_target(url, field)
 
     async def _addresses(self, target: httpx.URL, field: str, url: str) -> list[str]:
         return await pinned_addresses(
@@ -77,13 +76,8 @@ class HttpWebhookSender:
     async def _send(
         self, target: httpx.URL, addresses: list[str], body: bytes, headers: dict[str, str]
     ) -> Attempt:
-        sent = {**headers, "Host": target.netloc.decode("ascii"), "Accept-Encoding": "identity"}
-        if target.username or target.password:
-            pair = f"{target.username}:{target.password}".encode()
-            sent["Authorization"] = "Basic " + base64.b64encode(pair).decode()
-        extensions: dict[str, object] = {"timeout": dict.fromkeys(_TIMEOUTS, self._timeout)}
-        if target.scheme == "https":
-            extensions["sni_hostname"] = target.raw_host.decode("ascii")
+        pinned_headers, extensions = pinned_request(target, self._timeout)
+        sent = {**headers, **pinned_headers}
         for address in addresses:
             pinned = target.copy_with(host=address, userinfo=b"", fragment=None)
             request = httpx.Request("POST", pinned, headers=sent, content=body)

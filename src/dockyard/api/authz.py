@@ -23,7 +23,10 @@ log = structlog.get_logger("dockyard.authz")
 P = Permission
 AUTHENTICATED: Final = None  # any authenticated principal; the route acts on its own account
 
-OPEN_ROUTES: frozenset[tuple[str, str]] = frozenset({("GET", "/livez")})
+# The hub webhook's key is its credential (api/hub.py): an unknown one is a 404.
+OPEN_ROUTES: frozenset[tuple[str, str]] = frozenset(
+    {("GET", "/livez"), ("POST", "/hub/webhook/{key}")}
+)
 
 ROUTE_PERMISSIONS: dict[tuple[str, str], Permission | None] = {
     # system
@@ -110,6 +113,10 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], Permission | None] = {
             ("POST", "/{webhook_id}/test"),
         )
     },
+    # webhook keys: incoming deliveries that redeploy (one's own; admins all)
+    ("GET", "/webhookkeys"): P.WEBHOOKS_MANAGE,
+    ("POST", "/webhookkeys"): P.WEBHOOKS_MANAGE,
+    ("DELETE", "/webhookkeys/{key_id}"): P.WEBHOOKS_MANAGE,
 }
 
 

@@ -17,6 +17,8 @@ from dockyard.domain.access.accounts import AccountService
 from dockyard.domain.access.audit import AuditTrail
 from dockyard.domain.access.authn import Authenticator
 from dockyard.domain.access.permissions import Principal
+from dockyard.domain.automation.hub import HubService
+from dockyard.domain.automation.hubkeys import WebhookKeyService
 from dockyard.domain.automation.webhooks import WebhookService
 from dockyard.domain.containers.quotas import Quotas
 from dockyard.domain.containers.reconcile import Reconciler
@@ -60,6 +62,8 @@ class Services:
     builds: BuildService
     pulls: PullService
     webhooks: WebhookService
+    webhookkeys: WebhookKeyService
+    hub: HubService
 
 
 def get_services(request: Request) -> Services:

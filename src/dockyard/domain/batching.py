@@ -14,9 +14,11 @@ writer takes whatever is queued as soon as its last write ends, so concurrent wa
 share one commit and nobody waits for a timer. Closing resolves every waiter left.
 
 ``linger``: a journal nobody waits on (the events) may hold its first item that long
-before writing, gathering more; a waiter, a full batch or closing ends the linger at
-once. It keeps such a journal's commit out of the way of a request's own durable audit
-commit (both take the database's one write lock), and costs its readers that much delay.
+before writing, gathering more; a waiter, a full batch, an urgent item (``put(...,
+urgent=True)``: someone acts on it as soon as it is committed, e.g. a webhook wants the
+event) or closing ends the linger at once. It keeps such a journal's commit out of the way
+of a request's own durable audit commit (both take the database's one write lock), and
+costs its readers that much delay.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class BatchWriter(Generic[T, R]):
     ) -> None:
         self.name = name
         self._linger = linger
+        self._hurry = False  # an urgent item is queued: no lingering for its batch
         self._append = append
         self._on_written = on_written
         self._batch = batch
@@ -79,8 +82,9 @@ class BatchWriter(Generic[T, R]):
         """Items queued or being written."""
         return self._queue.qsize() + self._in_flight
 
-    def put(self, item: T) -> bool:
-        """Queue one item; False (and counted) when it was dropped."""
+    def put(self, item: T, *, urgent: bool = False) -> bool:
+        """Queue one item; False (and counted) when it was dropped. ``urgent`` ends the
+        linger: the batch holding it is written at once."""
         if self._closing:
             self._drop(1, "closed")
             return False
@@ -90,7 +94,8 @@ class BatchWriter(Generic[T, R]):
             self._drop(1, "full")
             return False
         self._accepted += 1
-        if self._linger and self._queue.qsize() >= self._batch:
+        if self._linger and (urgent or self._queue.qsize() >= self._batch):
+            self._hurry = self._hurry or urgent
             self._wake.set()
         return True
 
@@ -132,6 +137,7 @@ class BatchWriter(Generic[T, R]):
             await self._linger_a_little()
             while len(batch) < self._batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            self._hurry = False  # an urgent item queued so far is in this batch
             self._in_flight = len(batch)
             try:
                 # Shielded: stopping the writer never cuts a transaction in half.
@@ -144,7 +150,7 @@ class BatchWriter(Generic[T, R]):
             self._resolve(written, upto=self._settled)
 
     async def _linger_a_little(self) -> None:
-        if not self._linger or self._closing or self._waiters:
+        if not self._linger or self._closing or self._waiters or self._hurry:
             return
         self._wake.clear()  # set again by a waiter, a full batch or close
         with contextlib.suppress(TimeoutError):

@@ -228,6 +228,7 @@ class LiveState(BaseModel):
     restart_count: int = 0
     health: str | None = None
     container_id: str | None = None
+    image_id: str | None = None  # the image it runs (sha256:…)
     replicas: int = 1
 
 

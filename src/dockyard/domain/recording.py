@@ -22,7 +22,7 @@ from dockyard.domain.observe.events import Event, EventService
 SYSTEM = "system"
 # Changes that are events too; ``cuid`` is the resource (a cuid, a build's job id), and
 # an image's reference is in the details.
-EVENT_PREFIXES = ("container.", "build.", "image.", "webhook.")
+EVENT_PREFIXES = ("container.", "build.", "image.", "webhook.", "hub.")
 
 
 @dataclass

@@ -15,6 +15,7 @@ from dockyard.adapters.hostports import port_free
 from dockyard.adapters.secrets import load_or_create_secret
 from dockyard.adapters.security import Argon2Hasher, MemoryLoginLimiter
 from dockyard.adapters.webhooks import HttpWebhookSender
+from dockyard.api.schemas.hub import bound_build
 from dockyard.domain.access.accounts import AccountService
 from dockyard.domain.access.authn import Authenticator, PasswordHasher
 from dockyard.domain.access.credentials import TokenSigner
@@ -24,6 +25,8 @@ from dockyard.domain.automation.activity import ActivityTracker
 from dockyard.domain.automation.checkin import CheckinTokens, derived_base_url
 from dockyard.domain.automation.delivery import Deliverer
 from dockyard.domain.automation.hooks import DeliveryLimits
+from dockyard.domain.automation.hub import HubService
+from dockyard.domain.automation.hubkeys import WebhookKeyService
 from dockyard.domain.automation.timers import TimerScheduler
 from dockyard.domain.automation.webhooks import WebhookService
 from dockyard.domain.containers.compose_doc import Placement
@@ -59,6 +62,7 @@ from dockyard.store.containers import SqlContainerRepository
 from dockyard.store.jobs import SqlJobRepository
 from dockyard.store.ports import SqlPortAllocations
 from dockyard.store.registries import SqlRegistryRepository
+from dockyard.store.webhookkeys import SqlWebhookKeyRepository
 from dockyard.store.webhooks import SqlWebhookRepository
 
 
@@ -112,6 +116,39 @@ def webhooks(
         backoff_max=settings.webhook_backoff_max,
     )
     return service, Deliverer(repo, service, sender, limits)
+
+
+HUB_DELIVERIES_PER_MINUTE = 60  # per webhook key
+
+
+def hub(
+    settings: Settings,
+    database: Database,
+    parts: tuple[JobService, BuildService, PullService],
+    containers: ContainerService,
+    recorder: JournalRecorder,
+) -> tuple[WebhookKeyService, HubService]:
+    """Webhook keys and hub deliveries: a key's URL on the base a workload's check-in
+    uses (CHECKIN_BASE_URL, else PUBLIC_HOST and PORT); unknown keys counted per source
+    address like failed logins."""
+    base = settings.checkin_base_url or derived_base_url(
+        settings.host, settings.port, settings.public_host
+    )
+    repo = SqlWebhookKeyRepository(database)
+    keys = WebhookKeyService(repo, base, recorder=recorder)
+    jobs, builds, pulls = parts
+    service = HubService(
+        repo,
+        jobs,
+        pulls,
+        builds,
+        containers,
+        bound_build,
+        failures=MemoryLoginLimiter(settings.login_failures_per_minute),
+        per_key=MemoryLoginLimiter(HUB_DELIVERIES_PER_MINUTE),
+        recorder=recorder,
+    )
+    return keys, service
 
 
 def builds(

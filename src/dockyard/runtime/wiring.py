@@ -74,9 +74,10 @@ def build_services(
     jobs, builds, pulls = parts.builds(
         settings, database, images, registry_service, fetcher, recorder
     )
+    webhookkeys, hub = parts.hub(settings, database, (jobs, builds, pulls), containers, recorder)
     metrics = parts.metrics(settings, containers, engine)
     webhooks, deliverer = parts.webhooks(settings, database, stores, roles, recorder)
-    events.add_listener(webhooks.on_events)
+    events.add_listener(webhooks.on_events, urgent=webhooks.wants)
     terminals = parts.terminals(settings, containers, engine, auth)
     services = Services(
         containers=containers,
@@ -100,6 +101,8 @@ def build_services(
         builds=builds,
         pulls=pulls,
         webhooks=webhooks,
+        webhookkeys=webhookkeys,
+        hub=hub,
     )
     listeners = [events.engine_event, metrics.engine_event, timers.engine_event]
     follower = StateFollower(stores.containers, engine, containers, listeners=listeners)

@@ -12,7 +12,7 @@ from dockyard.store.database import Database
 from dockyard.store.tables import jobs
 
 
-def _values(job: Job) -> dict[str, Any]:
+def job_row(job: Job) -> dict[str, Any]:
     return {
         "id": job.id,
         "kind": job.kind.value,
@@ -30,6 +30,7 @@ def _values(job: Job) -> dict[str, Any]:
         "progress": job.progress,
         "error": asdict(job.error) if job.error is not None else None,
         "instance": job.instance,
+        "result": job.result,
     }
 
 
@@ -51,6 +52,7 @@ def _job(row: Any) -> Job:
         spec=dict(row.spec or {}),
         progress=dict(row.progress or {}),
         error=JobError(**row.error) if row.error else None,
+        result=dict(row.result) if row.result else None,
     )
 
 
@@ -60,10 +62,10 @@ class SqlJobRepository:
 
     async def insert(self, job: Job) -> None:
         async with self._db.writing() as conn:
-            await conn.execute(insert(jobs).values(**_values(job)))
+            await conn.execute(insert(jobs).values(**job_row(job)))
 
     async def save(self, job: Job) -> None:
-        values = _values(job)
+        values = job_row(job)
         values.pop("id")
         async with self._db.writing() as conn:
             await conn.execute(update(jobs).where(jobs.c.id == job.id).values(**values))

@@ -208,7 +208,7 @@ jobs = Table(
     "jobs",
     metadata,
     Column("id", String(40), primary_key=True),
-    Column("kind", String(16), nullable=False),  # build | pull
+    Column("kind", String(16), nullable=False),  # build | pull | redeploy
     Column("owner", String(64), nullable=False),
     Column("status", String(16), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
@@ -223,6 +223,7 @@ jobs = Table(
     Column("progress", JSON, nullable=False),  # per layer, for pulls and pushes
     Column("error", JSON),  # {"kind", "code", "message", "step"}
     Column("instance", String(32), nullable=False),  # the process that runs it
+    Column("result", JSON),  # a redeploy's containers (0007)
     Index("ix_jobs_owner_created", "owner", "created_at", "id"),
     Index("ix_jobs_status", "status"),
     Index("ix_jobs_created", "created_at", "id"),

@@ -1,9 +1,11 @@
 """The Compose v2 CLI as an async subprocess: argv as data, a deadline on every call.
 
-The process runs in its own session so that on a timeout the whole group (Compose and
-anything it spawned) is killed, not just the parent. It runs at a lower CPU priority
-(``nice``, ``COMPOSE_NICE``): when writers keep Compose busy on every core, the service's
-own event loop, which answers the reads, still gets the CPU first.
+The process is spawned from a thread (``adapters/processes.py``: uvloop's own spawn forks
+the whole service on the event loop, ~8 - 24 ms a call) in its own session, so that on a
+timeout the whole group (Compose and anything it spawned) is killed, not just the parent.
+It runs at a lower CPU priority (``nice``, ``COMPOSE_NICE``): when writers keep Compose
+busy on every core, the service's own event loop, which answers the reads, still gets the
+CPU first.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
 import tempfile
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 import structlog
 import yaml
 
+from dockyard.adapters import processes
 from dockyard.adapters.compose.failures import classify
 from dockyard.errors import ComposeError, EngineUnavailableError
 
@@ -65,6 +67,12 @@ class CliComposeRunner:
             # --remove-orphans: a stopped container scaled down loses its extra replicas.
             "create": ["create", "--no-build", "--pull", "never", "--remove-orphans"],
             "up": ["up", "--detach", "--no-build", "--pull", "never", "--remove-orphans"],
+            # a hub redeploy (domain/containers/recreate.py): the same document, made again
+            "recreate": [
+                *("up", "--detach", "--no-build", "--pull", "never", "--remove-orphans"),
+                "--force-recreate",
+            ],
+            "recreate-stopped": ["create", "--no-build", "--pull", "never", "--force-recreate"],
             "start": ["start"],
             "stop": ["stop", "--timeout", timeout],
             "restart": ["restart", "--timeout", timeout],
@@ -101,20 +109,9 @@ class CliComposeRunner:
 
     async def run_argv(self, argv: list[str], *, verb: str, project: str | None = None) -> str:
         started = time.perf_counter()
-        proc = await asyncio.create_subprocess_exec(
-            *self._prefix,
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=self._env,
-            start_new_session=True,
-        )
         try:
-            async with asyncio.timeout(self._timeout):
-                stdout, stderr = await proc.communicate()
+            done = await processes.run([*self._prefix, *argv], env=self._env, limit=self._timeout)
         except TimeoutError:
-            await _reap(proc)
             log.warning(f"compose.{verb}.killed", project=project, timeout_s=self._timeout)
             # Compose stuck is almost always the engine stuck under it: 503 with
             # Retry-After, like an engine timeout (issue 9 #4), never "the client was slow".
@@ -124,24 +121,22 @@ class CliComposeRunner:
                 code="COMPOSE_TIMEOUT",
                 details={"verb": verb},
             ) from None
-        except BaseException:
-            await asyncio.shield(_reap(proc))
-            raise
+        stdout, stderr = done.stdout, done.stderr
         duration = round((time.perf_counter() - started) * 1000, 1)
         log.info(
             f"compose.{verb}.finished",
             project=project,
-            returncode=proc.returncode,
+            returncode=done.returncode,
             duration_ms=duration,
         )
-        if proc.returncode != 0:
+        if done.returncode != 0:
             err = stderr.decode(errors="replace")[-_STDERR_TAIL:]
             failed = ComposeError(
                 f"docker compose {verb} failed: {_last_line(err)}",
                 argv=argv,
-                returncode=proc.returncode,
+                returncode=done.returncode,
                 stderr=err,
-                details={"verb": verb, "returncode": proc.returncode, "stderr": err},
+                details={"verb": verb, "returncode": done.returncode, "stderr": err},
             )
             meaning = classify(failed)
             if meaning is failed:
@@ -154,15 +149,6 @@ class CliComposeRunner:
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else "no output"
-
-
-async def _reap(proc: asyncio.subprocess.Process) -> None:
-    """Kill the whole process group (Compose and what it spawned) and wait for it."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    await proc.wait()
 
 
 # libyaml's emitter when PyYAML has it (its wheels do): several times faster.

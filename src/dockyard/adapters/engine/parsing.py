@@ -68,6 +68,7 @@ def live_state(data: dict[str, Any]) -> LiveState:
         restart_count=int(data.get("RestartCount") or 0),
         health=health,
         container_id=data.get("Id"),
+        image_id=data.get("Image"),
     )
 
 

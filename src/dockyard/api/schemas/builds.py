@@ -176,7 +176,7 @@ class JobErrorOut(Out):
 
 
 class JobOut(Out):
-    """A build or pull job."""
+    """A build, pull or hub redeploy job."""
 
     job_id: str
     kind: JobKind
@@ -196,6 +196,11 @@ class JobOut(Out):
     )
     error: JobErrorOut | None
     spec: dict[str, Any] = Field(description="the request, without any secret")
+    result: dict[str, Any] | None = Field(
+        default=None,
+        description="a redeploy's: image, image_id and containers (cuid, outcome,"
+        " old_image_id, new_image_id, status, error)",
+    )
 
     @classmethod
     def from_job(cls, job: Job) -> JobOut:
@@ -217,6 +222,7 @@ class JobOut(Out):
             progress=job.progress,
             error=JobErrorOut(**error.__dict__) if error is not None else None,
             spec=job.spec,
+            result=job.result,
         )
 
 

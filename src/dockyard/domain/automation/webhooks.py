@@ -294,6 +294,14 @@ class WebhookService:
                 body = body or event_body(event)
                 self.writer.put(self._delivery(hook, event, body))
 
+    def wants(self, event: Event) -> bool:
+        """Some active webhook wants ``event`` (the journal then commits it at once)."""
+        return any(
+            self._wants(hook, sees_all, event)
+            for hook, sees_all in self._hooks.values()
+            if hook.active
+        )
+
     @staticmethod
     def _wants(hook: Webhook, sees_all: bool, event: Event) -> bool:
         if not (sees_all or event.owner == hook.owner):

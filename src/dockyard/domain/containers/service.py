@@ -21,6 +21,7 @@ from dockyard.domain.containers.automatic import AutomaticActions
 from dockyard.domain.containers.lifecycle import Action, Plan, plan, require_usable
 from dockyard.domain.containers.ports import drawn_keys, exposed_ports, with_exposed
 from dockyard.domain.containers.reads import MAX_PAGE, ContainerConfig
+from dockyard.domain.containers.recreate import Recreation
 from dockyard.domain.containers.scaling import ScalingActions
 from dockyard.domain.containers.specs import (
     check_host_ports,
@@ -41,7 +42,7 @@ BIND_ATTEMPTS = 3  # a drawn host port the engine cannot bind is drawn again thi
 Provisioner = Callable[[ContainerRecord], Awaitable[None]]
 
 
-class ContainerService(AutomaticActions, ScalingActions):
+class ContainerService(AutomaticActions, ScalingActions, Recreation):
     """Creates and drives containers on behalf of principals."""
 
     # -- create ----------------------------------------------------------------

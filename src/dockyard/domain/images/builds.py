@@ -214,6 +214,15 @@ class BuildService:
             for tag in options.tags:
                 await self._push(run, tag, options)
 
+    async def build_in(self, run: JobRun, request: BuildRequest) -> None:
+        """Build ``request`` as a step of another job (a hub redeploy): the context is
+        prepared by that job and removed when the build has ended, however it ended."""
+        request.options.check()
+        try:
+            await self._work(run, request, None)
+        finally:
+            await asyncio.shield(self._discard(run.id))
+
     async def recover(self) -> int:
         """At start-up: the jobs a previous process left end ``interrupted``, and what
         it had made for their contexts goes."""

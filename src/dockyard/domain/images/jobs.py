@@ -1,4 +1,5 @@
-"""Jobs: builds and pulls (SPEC §6), queued, run a few at a time, watched, cancelled.
+"""Jobs: builds, pulls and hub redeploys (SPEC §6), queued, run a few at a time,
+watched, cancelled.
 
 A job is ``queued`` until one of ``BUILDS_MAX_RUNNING`` slots is free, then runs its
 work (``building`` → ``pushing``, or ``pulling``) under the ``BUILD_TIMEOUT`` deadline,
@@ -133,15 +134,18 @@ class JobService:
         *,
         cleanup: Cleanup | None = None,
         secrets: frozenset[str] = frozenset(),
+        insert: Callable[[Job], Awaitable[None]] | None = None,
     ) -> Job:
         """Queue ``job`` (made with ``new_job``); ``work`` runs when a slot is free and
-        ``cleanup`` once it has ended, however it ended. ``secrets`` are masked in its log."""
+        ``cleanup`` once it has ended, however it ended. ``secrets`` are masked in its log.
+        ``insert`` stores the job in place of the repository's insert (a hub redeploy
+        stores its delivery in the same transaction); if it raises, nothing is queued."""
         try:
             self.check_room(job.owner)
             job.instance = self.instance
             job.created_at = self._stamp()
             logfile = await self.logs.create(job.id, secrets)
-            await self._repo.insert(job)
+            await (insert or self._repo.insert)(job)
         except BaseException:
             self.logs.close(job.id)
             if cleanup is not None:
@@ -287,11 +291,15 @@ class JobService:
 
     async def _find(self, principal: Principal, job_id: str) -> Job:
         """The job if ``principal`` sees it (its own, or any for admins); else 404."""
-        live = self._live.get(job_id)
-        job = self._copy(live.job) if live is not None else await self._repo.get(job_id)
+        job = await self.peek(job_id)
         if job is None or not principal.sees(job.owner):
             raise not_found("build", job_id)
         return job
+
+    async def peek(self, job_id: str) -> Job | None:
+        """The job as it is now, for Dockyard itself (a replayed hub delivery's job)."""
+        live = self._live.get(job_id)
+        return self._copy(live.job) if live is not None else await self._repo.get(job_id)
 
     async def page(
         self,

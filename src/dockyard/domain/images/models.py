@@ -1,4 +1,5 @@
-"""The values of jobs (builds and pulls, SPEC §6) and the store's port for them."""
+"""The values of jobs (builds, pulls and hub redeploys, SPEC §6-7) and the store's port
+for them."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 class JobKind(StrEnum):
     BUILD = "build"
     PULL = "pull"
+    REDEPLOY = "redeploy"  # a hub webhook: pull or build, then recreate (issue 11)
 
 
 class JobStatus(StrEnum):
@@ -22,12 +24,21 @@ class JobStatus(StrEnum):
     BUILDING = "building"
     PULLING = "pulling"
     PUSHING = "pushing"
+    REDEPLOYING = "redeploying"  # a redeploy recreating its containers
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
 
 
-ACTIVE = frozenset({JobStatus.QUEUED, JobStatus.BUILDING, JobStatus.PULLING, JobStatus.PUSHING})
+ACTIVE = frozenset(
+    {
+        JobStatus.QUEUED,
+        JobStatus.BUILDING,
+        JobStatus.PULLING,
+        JobStatus.PUSHING,
+        JobStatus.REDEPLOYING,
+    }
+)
 
 
 @dataclass
@@ -56,6 +67,7 @@ class Job:
     spec: dict[str, Any] = field(default_factory=dict)  # the request, without secrets
     progress: dict[str, dict[str, Any]] = field(default_factory=dict)  # by layer
     error: JobError | None = None
+    result: dict[str, Any] | None = None  # what a redeploy did, container by container
 
     @property
     def seq(self) -> int:

@@ -57,6 +57,11 @@ class PullService:
         masked = frozenset({auth.password}) if auth is not None else frozenset()
         return await self._jobs.submit(job, work, secrets=masked)
 
+    async def pull_in(self, run: JobRun, ref: str) -> None:
+        """Pull ``ref`` as a step of another job (a hub redeploy), with the job owner's
+        stored credentials for its registry, if any."""
+        await self._work(run, check_pull_ref(ref), None, None)
+
     async def _work(
         self, run: JobRun, ref: str, registry: str | None, inline: RegistryAuth | None
     ) -> None:

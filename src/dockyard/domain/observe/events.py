@@ -55,6 +55,7 @@ API_TYPES = (
     "container.idle_stopped",  # by the timers (domain/automation/timers.py), actor system
     "container.expired",
     "container.scaled",  # POST /containers/{cuid}/scale (domain/containers/scaling.py)
+    "container.redeployed",  # by a hub webhook's job (domain/automation/hub.py), actor system
     "image.deleted",
 )
 JOB_TYPES = (  # builds and pulls (domain/images/jobs.py); the event's cuid is the job id
@@ -71,7 +72,8 @@ WEBHOOK_TYPES = (  # outgoing webhooks (domain/automation/); the event's cuid is
     "webhook.deleted",
     "webhook.delivery_failed",
 )
-EVENT_TYPES = frozenset(ENGINE_TYPES + API_TYPES + JOB_TYPES + WEBHOOK_TYPES)
+HUB_TYPES = ("hub.delivery",)  # a hub webhook delivery; the event's cuid is the job id
+EVENT_TYPES = frozenset(ENGINE_TYPES + API_TYPES + JOB_TYPES + WEBHOOK_TYPES + HUB_TYPES)
 MAX_PAGE = 1000
 FOLLOW_BATCH = 500
 WRITE_BATCH = 500
@@ -205,11 +207,24 @@ class EventService:
         self.follows = SessionLimiter("event follow", total=follow_max)
         self._ready = False
         self._listeners: list[Callable[[list[Event]], None]] = []
+        self._urgent: list[Callable[[Event], bool]] = []
 
-    def add_listener(self, listener: Callable[[list[Event]], None]) -> None:
+    def add_listener(
+        self,
+        listener: Callable[[list[Event]], None],
+        *,
+        urgent: Callable[[Event], bool] | None = None,
+    ) -> None:
         """``listener`` sees each batch of events once it is committed (with its seqs);
-        it runs on the writer's task, so it must not block or do I/O (webhooks)."""
+        it runs on the writer's task, so it must not block or do I/O (webhooks).
+        ``urgent(event)`` (no I/O either) says the listener acts on that event at once:
+        its batch is then committed without lingering."""
         self._listeners.append(listener)
+        if urgent is not None:
+            self._urgent.append(urgent)
+
+    def _put(self, event: Event) -> None:
+        self.writer.put(event, urgent=any(wants(event) for wants in self._urgent))
 
     @property
     def dropped(self) -> int:
@@ -232,11 +247,11 @@ class EventService:
         elif recorded.type == "destroy":
             self._oom.pop(event.cuid, None)
             self._died.pop(event.cuid, None)
-        self.writer.put(recorded)
+        self._put(recorded)
 
     def append(self, event: Event) -> None:
         """One of Dockyard's own changes (``domain/recording.py``); never blocks."""
-        self.writer.put(event)
+        self._put(event)
 
     # -- the writer ---------------------------------------------------------------------
 
