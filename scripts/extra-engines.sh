@@ -4,8 +4,13 @@
 #   bash scripts/extra-engines.sh stop            stop the extras this script started
 # Engine K listens on unix:///run/dockyard-eng-K.sock, with its own data root, exec root,
 # pid file, cgroup parent, address pool (10.21K.0.0/16) and engine ID (its own key file),
-# no bridge and no iptables: with the defaults it would share the main engine's docker0
-# and delete it on exit. The main engine (/var/run/docker.sock) is never touched.
+# and runs in a network namespace of its own (dockyard-eng-K): a remote engine has its own
+# links, bridge and rules. That is not only realism: a dockerd in the host's namespace
+# deletes the host's docker0 (the main engine's default bridge) at start-up with
+# `--bridge none`, and again on any restart with `--default-address-pool` (moby
+# daemon_unix.go, removeDefaultBridgeInterface). Inside its namespace it may do so freely.
+# `--bridge none --iptables=false` still: the extras need no default bridge nor NAT. The
+# main engine (/var/run/docker.sock) is never touched.
 # Idempotent: a running engine is left alone; a dead pid file is cleaned first. The test
 # images are loaded into each engine that lacks them (from the main engine; no pull).
 # Folder: DOCKYARD_ENGINES_DIR (default /var/lib/dockyard-engines): eng-K/{data,config.json,
@@ -35,6 +40,14 @@ running_pid() {  # the pid in engine K's pid file, if that process is its docker
   echo "$pid"
 }
 
+netns() { echo "dockyard-eng-$1"; }
+
+ensure_netns() {  # engine K's own network namespace, its loopback up (swarm advertises on it)
+  local name; name=$(netns "$1")
+  ip netns list | grep -qw "$name" || ip netns add "$name"
+  nsenter --net="/run/netns/$name" ip link set lo up
+}
+
 answers() { timeout 5 docker -H "unix://$(sock "$1")" version >/dev/null 2>&1; }
 
 stop_all() {
@@ -47,6 +60,7 @@ stop_all() {
       log "engine $k stopped ($pid)"
     fi
     rm -f "$(pidfile "$k")"
+    if ip netns list | grep -qw "$(netns "$k")"; then ip netns del "$(netns "$k")"; fi
   done
 }
 
@@ -58,19 +72,26 @@ start_one() {  # engine K: started, answering, with the test images
     if [ -f "$(pidfile "$k")" ] && ! running_pid "$k" >/dev/null; then
       log "engine $k: stale pid file (process gone); starting anew"
       rm -f "$(pidfile "$k")"
-      # After a SIGKILL its containerd lingers for a moment and holds the exec root.
-      for _ in $(seq 1 50); do
-        pgrep -f "$(execroot "$k")/containerd" >/dev/null || break
-        sleep 0.1
-      done
+      # After a SIGKILL its containerd lingers ~2 s; a dockerd started meanwhile adopts
+      # the dying one ("containerd is still running") and times out. Wait it out (kill
+      # it, ours, past the deadline) and drop its pid file, so a fresh one is started.
+      local cpid_file cpid
+      cpid_file="$(execroot "$k")/containerd/containerd.pid"
+      cpid=$(cat "$cpid_file" 2>/dev/null || true)
+      if [ -n "$cpid" ]; then
+        for _ in $(seq 1 100); do kill -0 "$cpid" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$cpid" 2>/dev/null && kill -9 "$cpid" 2>/dev/null && sleep 0.5
+      fi
+      rm -f "$cpid_file"
     fi
     mkdir -p "$home/data" "$(execroot "$k")"
+    ensure_netns "$k"
     # Its own key file: else every engine reports the same engine ID.
     cat >"$home/config.json" <<EOF
 {"deprecated-key-path": "$home/key.json"}
 EOF
     rm -f "$(sock "$k")"
-    setsid dockerd \
+    setsid nsenter --net="/run/netns/$(netns "$k")" dockerd \
       --host "unix://$(sock "$k")" \
       --data-root "$home/data" \
       --exec-root "$(execroot "$k")" \
