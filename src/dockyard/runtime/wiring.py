@@ -100,6 +100,7 @@ def build_services(
         builds=builds,
         pulls=pulls,
         webhooks=webhooks,
+        engines=parts.engines(settings, database, engine, recorder),
     )
     listeners = [events.engine_event, metrics.engine_event, timers.engine_event]
     follower = StateFollower(stores.containers, engine, containers, listeners=listeners)
