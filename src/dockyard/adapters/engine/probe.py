@@ -19,7 +19,6 @@ from typing import Any
 
 import aiodocker
 
-from dockyard.adapters.engine.errors import map_engine_errors
 from dockyard.adapters.engine.transport import EngineTransport
 from dockyard.domain.engines.models import EngineFacts, EngineRecord, TlsFiles
 from dockyard.domain.ports import Engine
@@ -67,18 +66,17 @@ class DockerProbe:
 
     def _http(self) -> EngineTransport:
         if self._transport is None:
-            url, context = self._addr, None
+            url, tls = self._addr, self._tls
             if url.startswith("tcp://"):
-                scheme = "https" if self._tls is not None else "http"
-                url = f"{scheme}://{url.removeprefix('tcp://')}"
-                context = tls_context(self._tls) if self._tls is not None else None
-            with map_engine_errors(f"connecting to {self._addr}"):
-                try:
-                    docker = aiodocker.Docker(url=url, ssl_context=context)
-                except (ImportError, ValueError, ssl.SSLError) as exc:
-                    raise EngineUnavailableError(
-                        f"no client for {self._addr}: {exc}", code="ENGINE_CLIENT_FAILED"
-                    ) from exc
+                url = f"{'https' if tls else 'http'}://{url.removeprefix('tcp://')}"
+            try:
+                context = tls_context(tls) if tls is not None else None
+                docker = aiodocker.Docker(url=url, ssl_context=context)
+            except (ImportError, ValueError, ssl.SSLError) as exc:
+                # A key that does not fit its certificate, a CA that is no PEM, no ssh.
+                raise EngineUnavailableError(
+                    f"no client for {self._addr}: {exc}", code="ENGINE_CLIENT_FAILED"
+                ) from exc
             self._transport = EngineTransport(docker, self._timeout)
         return self._transport
 

@@ -143,6 +143,7 @@ class EngineService:
             await self._repo.save(local)
         for record in await self._repo.all():
             await self.watcher.watch(record, self._tls_of(record))
+        await self.watcher.poll(LOCAL)  # the others' first polls may take their deadline
         self.watcher.start()
 
     async def stop(self) -> None:

@@ -96,6 +96,9 @@ class EngineWatcher:
         except (DockyardError, TimeoutError) as exc:
             error = exc.message if isinstance(exc, DockyardError) else "no answer in time"
             self._mark(engine_id, None, error)
+        except Exception as exc:  # a transport's own failure (ssh): unreachable all the same
+            log.warning("engine.probe_error", engine=engine_id, exc_type=type(exc).__name__)
+            self._mark(engine_id, None, f"the engine's client failed ({type(exc).__name__})")
         else:
             self._mark(engine_id, facts, None)
         return self.health(engine_id)
