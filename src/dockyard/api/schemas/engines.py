@@ -19,6 +19,7 @@ from dockyard.domain.models import Resources, memory_bytes
 from dockyard.errors import ValidationError
 
 MIB = 1024 * 1024
+MAX_MEMORY = 1024**5  # 1 PiB: an engine's declared memory (and the database's integers)
 Cpus = Annotated[StrictFloat | StrictInt, Field(gt=0, le=100_000)]
 Memory = Annotated[
     StrictInt | str, Field(description='bytes, or "512m", "64g"; Shipyard\'s engine.memory: MiB')
@@ -43,28 +44,30 @@ class ShipyardEngine(BaseModel):
     id: str | None = Field(default=None, max_length=64)
     addr: str = Field(min_length=1, max_length=512)
     cpus: Cpus | None = None
-    memory: StrictInt | None = Field(default=None, gt=0, description="MiB")
+    memory: StrictInt | None = Field(default=None, gt=0, le=MAX_MEMORY // MIB, description="MiB")
     labels: list[Annotated[str, Field(max_length=320)]] = Field(default_factory=list)
 
 
 def _memory(value: int | str | None, field: str) -> int | None:
     if value is None:
         return None
-    if isinstance(value, int):
-        if value <= 0:
+    if isinstance(value, str):
+        text = value
+        try:
+            value = memory_bytes(Resources(memory=text).memory or text)
+        except ValueError:
             raise ValidationError(
-                "memory must be positive", code="INVALID_FIELD", details={"field": field}
-            )
-        return value
-    try:
-        checked = Resources(memory=value).memory or value
-    except ValueError:
+                'memory must look like "512m", "64g" or a byte count',
+                code="INVALID_FIELD",
+                details={"field": field, "provided": text[:40]},
+            ) from None
+    if not 0 < value <= MAX_MEMORY:
         raise ValidationError(
-            'memory must look like "512m", "64g" or a byte count',
+            "memory must be positive and at most 1 PiB",
             code="INVALID_FIELD",
-            details={"field": field, "provided": value[:40]},
-        ) from None
-    return memory_bytes(checked)
+            details={"field": field},
+        )
+    return value
 
 
 def _labels(value: Labels | None) -> dict[str, str]:
