@@ -224,6 +224,9 @@ async def test_engine_api_rules(fake_client: httpx.AsyncClient) -> None:
     resp = await fake_client.delete("/engines/local")
     assert resp.status_code == 409 and resp.json()["code"] == "ENGINE_LOCAL"
 
+    huge = {"addr": "unix:///x.sock", "memory": 2**70}  # more than the database holds
+    assert (await fake_client.post("/engines", json=huge)).status_code == 400
+
     # Shipyard's body: memory in MiB, labels a list, empty TLS fields.
     seed = {
         "ssl_cert": "",
