@@ -11,8 +11,9 @@ from dockyard.app import create_app
 from dockyard.settings import Settings
 from tests.fakes import FakeCompose, FakeEngine, FakeImages, FastHasher
 
-# The real-server fixtures (``serve``, ``server``) for every folder that needs them.
-pytest_plugins = ["tests.server"]
+# The real-server fixtures (``serve``, ``server``) and the extra engines (``extra_engines``)
+# for every folder that needs them.
+pytest_plugins = ["tests.server", "tests.engines"]
 
 ADMIN = ("admin", "admin-secret-pass")
 

@@ -15,6 +15,7 @@ from dockyard.api import builds as builds_api
 from dockyard.api import checkin as checkin_api
 from dockyard.api import containers as containers_api
 from dockyard.api import docs as docs_api
+from dockyard.api import engines as engines_api
 from dockyard.api import errors as api_errors
 from dockyard.api import files as files_api
 from dockyard.api import hub as hub_api
@@ -52,6 +53,7 @@ ROUTERS = (
     builds_api.router,
     webhooks_api.router,
     hub_api.router,
+    engines_api.router,
 )
 
 

@@ -110,6 +110,11 @@ class Settings(BaseSettings):
     # Retries wait a random time below min(max, base * 2**(attempt - 1)) seconds.
     webhook_backoff_base: float = Field(default=1.0, gt=0)
     webhook_backoff_max: float = Field(default=3600.0, gt=0)
+    # -- engines (issue 12) --
+    engine_poll_interval: float = Field(default=10.0, gt=0, le=3600)  # the watcher's polls
+    engine_poll_timeout: float = Field(default=5.0, gt=0, le=300)  # one poll's deadline
+    # Plain (unencrypted, unauthenticated) tcp:// engines, to a loopback address only.
+    engines_allow_plain_tcp: bool = False
 
     @field_validator("default_user_uid")
     @classmethod

@@ -99,6 +99,15 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], Permission | None] = {
     ("GET", "/builds/{job_id}/logs"): P.IMAGES_READ,
     ("POST", "/builds/{job_id}/cancel"): P.IMAGES_BUILD,
     ("POST", "/images/pull"): P.IMAGES_PULL,
+    # engines and the cluster (SPEC §8)
+    ("GET", "/engines"): P.ENGINES_READ,
+    ("GET", "/engines/{engine_id}"): P.ENGINES_READ,
+    ("GET", "/cluster/info"): P.ENGINES_READ,
+    ("POST", "/engines"): P.ENGINES_MANAGE,
+    ("PATCH", "/engines/{engine_id}"): P.ENGINES_MANAGE,
+    ("DELETE", "/engines/{engine_id}"): P.ENGINES_MANAGE,
+    ("POST", "/engines/{engine_id}/drain"): P.ENGINES_MANAGE,
+    ("POST", "/engines/{engine_id}/undrain"): P.ENGINES_MANAGE,
     # outgoing webhooks (one's own; admins all)
     **{
         (method, f"/webhooks{path}"): P.WEBHOOKS_MANAGE

@@ -23,6 +23,7 @@ from dockyard.domain.automation.webhooks import WebhookService
 from dockyard.domain.containers.quotas import Quotas
 from dockyard.domain.containers.reconcile import Reconciler
 from dockyard.domain.containers.service import ContainerService
+from dockyard.domain.engines.service import EngineService
 from dockyard.domain.files.service import FileService
 from dockyard.domain.idempotency import Idempotency
 from dockyard.domain.images.builds import BuildService
@@ -64,6 +65,7 @@ class Services:
     webhooks: WebhookService
     webhookkeys: WebhookKeyService
     hub: HubService
+    engines: EngineService
 
 
 def get_services(request: Request) -> Services:

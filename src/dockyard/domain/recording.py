@@ -22,7 +22,7 @@ from dockyard.domain.observe.events import Event, EventService
 SYSTEM = "system"
 # Changes that are events too; ``cuid`` is the resource (a cuid, a build's job id), and
 # an image's reference is in the details.
-EVENT_PREFIXES = ("container.", "build.", "image.", "webhook.", "hub.")
+EVENT_PREFIXES = ("container.", "build.", "image.", "webhook.", "hub.", "engine.")
 
 
 @dataclass
@@ -71,7 +71,8 @@ class JournalRecorder:
 
     def record(self, change: Change) -> None:
         if change.action.startswith(EVENT_PREFIXES):
-            is_image = change.action.startswith("image.")  # an image is not a cuid
+            # An image, an engine are not a cuid.
+            is_image = change.action.startswith(("image.", "engine."))
             self._events.append(
                 Event(
                     type=change.action,

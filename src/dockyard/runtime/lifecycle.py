@@ -72,6 +72,7 @@ class Runtime:
                 self.activity.start()
             if self.timers is not None:  # after the reconcile: statuses are current
                 await self.timers.start()
+            await services.engines.start()  # the local engine's record; the watcher
         except BaseException:
             await self.stop(0.5)
             raise
@@ -106,6 +107,7 @@ class Runtime:
         if self.timers is not None:  # first: no idle stop or expiry starts from here on
             await self.timers.stop()
         await services.terminals.shutdown()
+        await services.engines.stop()  # the watcher's polls end, their clients close
         for task in self._tasks:  # the producers first: nothing new is queued after this
             task.cancel()
         for task in self._tasks:

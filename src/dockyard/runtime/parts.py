@@ -9,6 +9,7 @@ from dockyard.adapters.crypto import AesGcmBox
 from dockyard.adapters.engine import DockerEngine
 from dockyard.adapters.engine.cgroups import CgroupReader
 from dockyard.adapters.engine.images import DockerImages
+from dockyard.adapters.engine.probe import DockerProbe, VersionProbe
 from dockyard.adapters.fetch import HttpUrlFetcher, parse_networks
 from dockyard.adapters.git import CliGitFetcher
 from dockyard.adapters.hostports import port_free
@@ -33,6 +34,9 @@ from dockyard.domain.containers.compose_doc import Placement
 from dockyard.domain.containers.ports import PortAllocator, PortRange
 from dockyard.domain.containers.quotas import Quotas
 from dockyard.domain.containers.service import ContainerConfig, ContainerService
+from dockyard.domain.engines.models import LOCAL, EngineRecord, TlsFiles
+from dockyard.domain.engines.service import EngineConfig, EngineService
+from dockyard.domain.engines.watcher import EngineProbe, EngineWatcher
 from dockyard.domain.files.archives import ArchiveLimits
 from dockyard.domain.files.service import FileLimits, FileService
 from dockyard.domain.images.builds import BuildConfig, BuildService
@@ -59,6 +63,7 @@ from dockyard.store.accounts import (
     SqlTokenRepository,
 )
 from dockyard.store.containers import SqlContainerRepository
+from dockyard.store.engines import SqlEngineRepository
 from dockyard.store.jobs import SqlJobRepository
 from dockyard.store.ports import SqlPortAllocations
 from dockyard.store.registries import SqlRegistryRepository
@@ -213,6 +218,34 @@ def images(
     box = AesGcmBox.from_secret(load_or_create_secret(settings.registry_secret_file))
     registries = RegistryService(SqlRegistryRepository(database), box, recorder)
     return ImageService(images, stores.containers, recorder), registries
+
+
+def engines(
+    settings: Settings, database: Database, engine: Engine, recorder: JournalRecorder
+) -> EngineService:
+    """The registry of engines and its watcher: each engine polled through a client of its
+    own (a fake local engine in tests: through that engine); TLS files sealed with a key
+    derived (HKDF, its own purpose) from the data folder's ``registry-secret``."""
+    timeout = settings.engine_poll_timeout
+
+    def probe(record: EngineRecord, tls: TlsFiles | None) -> EngineProbe:
+        if record.id == LOCAL and not isinstance(engine, DockerEngine):
+            return VersionProbe(engine)
+        return DockerProbe(record, tls, timeout)
+
+    watcher = EngineWatcher(
+        probe, interval=settings.engine_poll_interval, timeout=timeout, recorder=recorder
+    )
+    secret = load_or_create_secret(settings.registry_secret_file)
+    box = AesGcmBox.from_secret(secret, purpose=b"dockyard engine tls files")
+    config = EngineConfig(
+        local_addr=settings.docker_host,
+        allow_plain_tcp=settings.engines_allow_plain_tcp,
+        default_resources=Resources(
+            cpus=settings.default_cpus, memory=settings.default_memory, pids=None
+        ),
+    )
+    return EngineService(SqlEngineRepository(database), box, watcher, config, recorder)
 
 
 def database(settings: Settings) -> Database:

@@ -103,6 +103,7 @@ def build_services(
         webhooks=webhooks,
         webhookkeys=webhookkeys,
         hub=hub,
+        engines=parts.engines(settings, database, engine, recorder),
     )
     listeners = [events.engine_event, metrics.engine_event, timers.engine_event]
     follower = StateFollower(stores.containers, engine, containers, listeners=listeners)

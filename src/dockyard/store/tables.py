@@ -87,6 +87,7 @@ containers = Table(
     Column("restart_count", Integer),
     Index("ix_containers_owner_seq", "owner", "seq"),
     Index("ix_containers_status_seq", "status", "seq"),
+    Index("ix_containers_engine", "engine", "status"),  # 0007
 )
 
 # -- accounts, roles, keys, tokens, audit (0002) -------------------------------------
@@ -308,4 +309,21 @@ hub_deliveries = Table(
     Column("fingerprint", String(128), primary_key=True),
     Column("job_id", String(40)),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+# -- engines (0007) ----------------------------------------------------------------------
+
+engines = Table(
+    "engines",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("addr", String(512), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),  # local | remote | swarm
+    Column("labels", JSON, nullable=False),
+    Column("cpus", Float),  # declared capacity; None: what the engine reports
+    Column("memory", BigInteger),  # bytes; likewise
+    Column("tls", LargeBinary),  # sealed TLS client files, never the PEM itself
+    Column("draining", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )

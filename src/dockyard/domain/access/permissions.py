@@ -35,11 +35,21 @@ class Permission(StrEnum):
     KEYS_MANAGE = "keys:manage"  # one's own service keys
     ACCOUNTS_MANAGE = "accounts:manage"  # every account, role and quota
     AUDIT_READ = "audit:read"
+    ENGINES_READ = "engines:read"  # the engines, their health and the cluster's capacity
+    ENGINES_MANAGE = "engines:manage"  # add, change, drain and remove engines
     RESOURCES_ALL = "resources:all"  # act on every account's resources, not only one's own
 
 
+# Engines are the operators' business: admins by default; a custom role (an "operator")
+# may be given engines:read.
 _ADMIN_ONLY = frozenset(
-    {Permission.ACCOUNTS_MANAGE, Permission.AUDIT_READ, Permission.RESOURCES_ALL}
+    {
+        Permission.ACCOUNTS_MANAGE,
+        Permission.AUDIT_READ,
+        Permission.RESOURCES_ALL,
+        Permission.ENGINES_READ,
+        Permission.ENGINES_MANAGE,
+    }
 )
 BUILTIN_ROLES: dict[str, frozenset[Permission]] = {
     Role.ADMIN.value: frozenset(Permission),

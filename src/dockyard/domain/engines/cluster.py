@@ -1,0 +1,103 @@
+"""``GET /cluster/info``: capacity, reservations and contents, per engine and in total.
+
+Capacity is an engine's declared ``cpus``/``memory``, else what it reports. Reserved is
+what Dockyard's containers there declare (``resources``, the defaults where they name
+none): every record but those ``missing`` or ``failed``, whose containers do not exist.
+Containers by status are Dockyard's records; images are what the engine last reported.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from dockyard.domain.models import Resources, Status, memory_bytes
+
+if TYPE_CHECKING:
+    from dockyard.domain.engines.service import EngineView
+
+_HOLD_NOTHING = frozenset({Status.MISSING.value, Status.FAILED.value})
+
+
+@dataclass(frozen=True)
+class ContainerUse:
+    """One container record, as the cluster counts it."""
+
+    engine: str
+    status: str
+    cpus: float | None
+    memory: str | None
+
+
+@dataclass(frozen=True)
+class EngineUsage:
+    id: str
+    status: str
+    cpus: float
+    memory: int
+    reserved_cpus: float
+    reserved_memory: int
+    containers: dict[str, int] = field(default_factory=dict)
+    images: int = 0
+
+    @property
+    def container_count(self) -> int:
+        return sum(self.containers.values())
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    engines: list[EngineUsage]
+    total: EngineUsage
+
+
+def _reserved(uses: Sequence[ContainerUse], defaults: Resources) -> tuple[float, int]:
+    cpus, memory = 0.0, 0
+    for use in uses:
+        if use.status in _HOLD_NOTHING:
+            continue
+        cpus += use.cpus if use.cpus is not None else (defaults.cpus or 0.0)
+        mem = use.memory if use.memory is not None else defaults.memory
+        memory += memory_bytes(mem) if mem else 0
+    return round(cpus, 6), memory
+
+
+def cluster_info(
+    views: Sequence[EngineView], uses: Sequence[ContainerUse], defaults: Resources
+) -> ClusterInfo:
+    by_engine: dict[str, list[ContainerUse]] = {}
+    for use in uses:
+        by_engine.setdefault(use.engine, []).append(use)
+    engines: list[EngineUsage] = []
+    for view in views:
+        mine = by_engine.get(view.record.id, [])
+        reserved_cpus, reserved_memory = _reserved(mine, defaults)
+        facts = view.health.facts
+        engines.append(
+            EngineUsage(
+                id=view.record.id,
+                status=view.status.value,
+                cpus=view.cpus or 0.0,
+                memory=view.memory or 0,
+                reserved_cpus=reserved_cpus,
+                reserved_memory=reserved_memory,
+                containers=dict(Counter(u.status for u in mine)),
+                images=facts.images if facts else 0,
+            )
+        )
+    containers: Counter[str] = Counter()
+    for usage in engines:
+        containers.update(usage.containers)
+    total = EngineUsage(
+        id="total",
+        status="",
+        cpus=round(sum(e.cpus for e in engines), 6),
+        memory=sum(e.memory for e in engines),
+        reserved_cpus=round(sum(e.reserved_cpus for e in engines), 6),
+        reserved_memory=sum(e.reserved_memory for e in engines),
+        containers=dict(containers),
+        images=sum(e.images for e in engines),
+    )
+    return ClusterInfo(engines, total)

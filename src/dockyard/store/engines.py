@@ -1,0 +1,106 @@
+"""``EngineRepository``: the ``engines`` table, and containers counted by engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+
+from dockyard.domain.engines.cluster import ContainerUse
+from dockyard.domain.engines.models import EngineKind, EngineRecord
+from dockyard.domain.models import Status
+from dockyard.store.database import Database
+from dockyard.store.tables import containers, engines
+
+# Records whose container does not exist hold nothing on their engine.
+_GONE = (Status.MISSING.value, Status.FAILED.value)
+
+
+def _values(record: EngineRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "addr": record.addr,
+        "kind": record.kind.value,
+        "labels": record.labels,
+        "cpus": record.cpus,
+        "memory": record.memory,
+        "tls": record.tls,
+        "draining": record.draining,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+    }
+
+
+def _record(row: Any) -> EngineRecord:
+    return EngineRecord(
+        id=row.id,
+        addr=row.addr,
+        kind=EngineKind(row.kind),
+        labels=dict(row.labels or {}),
+        cpus=row.cpus,
+        memory=row.memory,
+        tls=bytes(row.tls) if row.tls is not None else None,
+        draining=bool(row.draining),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+class SqlEngineRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def insert(self, record: EngineRecord) -> None:
+        async with self._db.writing() as conn:
+            await conn.execute(insert(engines).values(**_values(record)))
+
+    async def get(self, engine_id: str) -> EngineRecord | None:
+        async with self._db.reading() as conn:
+            row = (await conn.execute(select(engines).where(engines.c.id == engine_id))).first()
+        return None if row is None else _record(row)
+
+    async def all(self) -> list[EngineRecord]:
+        async with self._db.reading() as conn:
+            rows = (await conn.execute(select(engines).order_by(engines.c.created_at))).all()
+        # The local engine first, then in the order they were added.
+        records = [_record(row) for row in rows]
+        return sorted(records, key=lambda r: r.id != "local")
+
+    async def save(self, record: EngineRecord) -> None:
+        values = _values(record)
+        del values["id"], values["created_at"]
+        async with self._db.writing() as conn:
+            await conn.execute(update(engines).where(engines.c.id == record.id).values(**values))
+
+    async def delete(self, engine_id: str) -> None:
+        async with self._db.writing() as conn:
+            await conn.execute(delete(engines).where(engines.c.id == engine_id))
+
+    async def containers_on(self, engine_id: str) -> int:
+        stmt = (
+            select(func.count())
+            .select_from(containers)
+            .where(containers.c.engine == engine_id, containers.c.status.not_in(_GONE))
+        )
+        async with self._db.reading() as conn:
+            return int((await conn.execute(stmt)).scalar_one())
+
+    async def usage(self) -> list[ContainerUse]:
+        resources = containers.c.spec["resources"]
+        stmt = select(containers.c.engine, containers.c.status, resources.label("resources"))
+        async with self._db.reading() as conn:
+            rows = (await conn.execute(stmt)).all()
+        out = []
+        for row in rows:
+            res = row.resources if isinstance(row.resources, dict) else {}
+            cpus = res.get("cpus")
+            memory = res.get("memory")
+            out.append(
+                ContainerUse(
+                    engine=row.engine,
+                    status=row.status,
+                    cpus=float(cpus) if isinstance(cpus, int | float) else None,
+                    memory=str(memory) if memory else None,
+                )
+            )
+        return out
