@@ -8,15 +8,12 @@ from dockyard.adapters.compose import CliComposeRunner, find_compose_binary
 from dockyard.adapters.crypto import AesGcmBox
 from dockyard.adapters.engine import DockerEngine
 from dockyard.adapters.engine.cgroups import CgroupReader
-from dockyard.adapters.engine.images import DockerImages
 from dockyard.adapters.engine.probe import DockerProbe, VersionProbe
 from dockyard.adapters.fetch import HttpUrlFetcher, parse_networks
-from dockyard.adapters.git import CliGitFetcher
 from dockyard.adapters.hostports import port_free
 from dockyard.adapters.secrets import load_or_create_secret
 from dockyard.adapters.security import Argon2Hasher, MemoryLoginLimiter
 from dockyard.adapters.webhooks import HttpWebhookSender
-from dockyard.api.schemas.hub import bound_build
 from dockyard.domain.access.accounts import AccountService
 from dockyard.domain.access.authn import Authenticator, PasswordHasher
 from dockyard.domain.access.credentials import TokenSigner
@@ -26,8 +23,6 @@ from dockyard.domain.automation.activity import ActivityTracker
 from dockyard.domain.automation.checkin import CheckinTokens, derived_base_url
 from dockyard.domain.automation.delivery import Deliverer
 from dockyard.domain.automation.hooks import DeliveryLimits
-from dockyard.domain.automation.hub import HubService
-from dockyard.domain.automation.hubkeys import WebhookKeyService
 from dockyard.domain.automation.timers import TimerScheduler
 from dockyard.domain.automation.webhooks import WebhookService
 from dockyard.domain.containers.compose_doc import Placement
@@ -39,15 +34,8 @@ from dockyard.domain.engines.service import EngineConfig, EngineService
 from dockyard.domain.engines.watcher import EngineProbe, EngineWatcher
 from dockyard.domain.files.archives import ArchiveLimits
 from dockyard.domain.files.service import FileLimits, FileService
-from dockyard.domain.images.builds import BuildConfig, BuildService
-from dockyard.domain.images.contexts import ContextBuilder, ContextLimits
-from dockyard.domain.images.images import ImageService
-from dockyard.domain.images.joblogs import JobLogs
-from dockyard.domain.images.jobs import JobService, QueueLimits
-from dockyard.domain.images.ports import Credentials, ImageEngine
-from dockyard.domain.images.pulls import PullService
-from dockyard.domain.images.registries import RegistryService
-from dockyard.domain.models import Resources, memory_bytes
+from dockyard.domain.images.ports import ImageEngine
+from dockyard.domain.models import Resources
 from dockyard.domain.observe.logs import LogService
 from dockyard.domain.observe.metrics import MetricsService
 from dockyard.domain.ports import ComposeRunner, Engine, UrlFetcher
@@ -64,10 +52,7 @@ from dockyard.store.accounts import (
 )
 from dockyard.store.containers import SqlContainerRepository
 from dockyard.store.engines import SqlEngineRepository
-from dockyard.store.jobs import SqlJobRepository
 from dockyard.store.ports import SqlPortAllocations
-from dockyard.store.registries import SqlRegistryRepository
-from dockyard.store.webhookkeys import SqlWebhookKeyRepository
 from dockyard.store.webhooks import SqlWebhookRepository
 
 
@@ -121,103 +106,6 @@ def webhooks(
         backoff_max=settings.webhook_backoff_max,
     )
     return service, Deliverer(repo, service, sender, limits)
-
-
-HUB_DELIVERIES_PER_MINUTE = 60  # per webhook key
-
-
-def hub(
-    settings: Settings,
-    database: Database,
-    parts: tuple[JobService, BuildService, PullService],
-    containers: ContainerService,
-    recorder: JournalRecorder,
-) -> tuple[WebhookKeyService, HubService]:
-    """Webhook keys and hub deliveries: a key's URL on the base a workload's check-in
-    uses (CHECKIN_BASE_URL, else PUBLIC_HOST and PORT); unknown keys counted per source
-    address like failed logins."""
-    base = settings.checkin_base_url or derived_base_url(
-        settings.host, settings.port, settings.public_host
-    )
-    repo = SqlWebhookKeyRepository(database)
-    keys = WebhookKeyService(repo, base, recorder=recorder)
-    jobs, builds, pulls = parts
-    service = HubService(
-        repo,
-        jobs,
-        pulls,
-        builds,
-        containers,
-        bound_build,
-        failures=MemoryLoginLimiter(settings.login_failures_per_minute),
-        per_key=MemoryLoginLimiter(HUB_DELIVERIES_PER_MINUTE),
-        recorder=recorder,
-    )
-    return keys, service
-
-
-def builds(
-    settings: Settings,
-    database: Database,
-    images: ImageEngine,
-    credentials: Credentials,
-    fetcher: UrlFetcher | None,
-    recorder: JournalRecorder,
-) -> tuple[JobService, BuildService, PullService]:
-    """The job queue, builds (contexts under JOBS_DIR) and pulls."""
-    limits = QueueLimits(
-        max_running=settings.builds_max_running,
-        max_queued=settings.builds_max_queued,
-        per_account=settings.builds_per_account,
-        timeout=settings.build_timeout,
-    )
-    logs = JobLogs(
-        settings.jobs_dir, settings.build_log_max_bytes, follow_max=settings.log_follow_max
-    )
-    jobs = JobService(SqlJobRepository(database), logs, limits, recorder=recorder)
-    allow = parse_networks(settings.fetch_allow_nets)
-    contexts = ContextBuilder(
-        settings.jobs_dir / "contexts",
-        ContextLimits(max_bytes=settings.build_context_max_bytes),
-        fetcher
-        or HttpUrlFetcher(
-            max_bytes=min(settings.fetch_max_bytes, settings.build_context_max_bytes),
-            timeout=settings.fetch_timeout,
-            allow_nets=allow,
-        ),
-        CliGitFetcher(
-            timeout=settings.git_timeout,
-            allow_http_hosts=settings.git_allow_http_hosts.split(","),
-            allow_nets=allow,
-        ),
-    )
-    config = BuildConfig(
-        network=settings.build_network,
-        memory=memory_bytes(settings.build_memory),
-        cpus=settings.build_cpus,
-        push_timeout=settings.push_timeout,
-        context_max_bytes=settings.build_context_max_bytes,
-    )
-    builds = BuildService(jobs, images, contexts, credentials, config)
-    return jobs, builds, PullService(jobs, images, credentials, recorder=recorder)
-
-
-def images(
-    settings: Settings,
-    database: Database,
-    stores: Stores,
-    engine: Engine,
-    images: ImageEngine | None,
-    recorder: JournalRecorder,
-) -> tuple[ImageService, RegistryService]:
-    """The image API shares the engine's session (a fake engine: a lazy one of its own)."""
-    if images is None:
-        docker = engine if isinstance(engine, DockerEngine) else None
-        docker = docker or DockerEngine(settings.docker_host, settings.engine_timeout)
-        images = DockerImages(docker, idle=settings.registry_idle_timeout)
-    box = AesGcmBox.from_secret(load_or_create_secret(settings.registry_secret_file))
-    registries = RegistryService(SqlRegistryRepository(database), box, recorder)
-    return ImageService(images, stores.containers, recorder), registries
 
 
 def engines(
@@ -285,6 +173,30 @@ def logs(settings: Settings, containers: ContainerService, engine: Engine) -> Lo
         engine,
         follow_per_container=settings.log_follow_per_container,
         follow_total=settings.log_follow_max,
+    )
+
+
+def containers(
+    settings: Settings,
+    database: Database,
+    stores: Stores,
+    compose: ComposeRunner,
+    engine: Engine,
+    images: ImageEngine,
+    quotas: Quotas,
+    recorder: JournalRecorder,
+) -> ContainerService:
+    return ContainerService(
+        stores.containers,
+        compose,
+        engine,
+        container_config(settings),
+        heavy_limit=settings.max_concurrency,
+        ports=port_allocator(settings, database),
+        images=images,
+        accounts=stores.accounts,
+        quotas=quotas,
+        recorder=recorder,
     )
 
 

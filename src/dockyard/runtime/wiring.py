@@ -10,15 +10,15 @@ from dockyard.domain.access.authn import PasswordHasher
 from dockyard.domain.access.roles import RoleBook
 from dockyard.domain.containers.quotas import Quotas
 from dockyard.domain.containers.reconcile import Reconciler, StateFollower
-from dockyard.domain.containers.service import ContainerService
 from dockyard.domain.idempotency import Idempotency
 from dockyard.domain.images.ports import ImageEngine
 from dockyard.domain.observe.events import EventService
 from dockyard.domain.ports import ComposeRunner, Engine, UrlFetcher
 from dockyard.domain.recording import JournalRecorder
-from dockyard.runtime import parts
+from dockyard.runtime import imaging, parts
 from dockyard.runtime.lifecycle import Runtime
 from dockyard.settings import Settings
+from dockyard.store import Database
 from dockyard.store.accounts import SqlQuotaStore
 from dockyard.store.idempotency import SqlIdempotencyRepository
 from dockyard.store.journal import SqlAuditRepository, SqlEventRepository
@@ -43,38 +43,16 @@ def build_services(
     stores = parts.Stores.on(database)
     roles = RoleBook(stores.roles)
     quotas = Quotas(SqlQuotaStore(database))
-    events = EventService(
-        SqlEventRepository(database),
-        max_events=settings.events_max,
-        follow_max=settings.events_follow_max,
-    )
-    audit = AuditTrail(SqlAuditRepository(database), commit_wait=settings.sqlite_busy_timeout)
-    recorder = JournalRecorder(events, audit)
-    if images is None:  # the engine's session (a fake engine: a lazy one of its own)
-        docker = engine if isinstance(engine, DockerEngine) else None
-        docker = docker or DockerEngine(settings.docker_host, settings.engine_timeout)
-        images = DockerImages(docker, idle=settings.registry_idle_timeout)
-    containers = ContainerService(
-        stores.containers,
-        compose,
-        engine,
-        parts.container_config(settings),
-        heavy_limit=settings.max_concurrency,
-        ports=parts.port_allocator(settings, database),
-        images=images,
-        accounts=stores.accounts,
-        quotas=quotas,
-        recorder=recorder,
+    events, audit, recorder = _journals(settings, database)
+    images = images or _image_engine(settings, engine)
+    containers = parts.containers(
+        settings, database, stores, compose, engine, images, quotas, recorder
     )
     activity, timers = parts.timers(containers, stores.containers)
     auth = parts.authenticator(settings, stores, roles, hasher)
-    image_service, registry_service = parts.images(
-        settings, database, stores, engine, images, recorder
+    made = imaging.everything(
+        settings, database, stores, engine, images, fetcher, containers, recorder
     )
-    jobs, builds, pulls = parts.builds(
-        settings, database, images, registry_service, fetcher, recorder
-    )
-    webhookkeys, hub = parts.hub(settings, database, (jobs, builds, pulls), containers, recorder)
     metrics = parts.metrics(settings, containers, engine)
     webhooks, deliverer = parts.webhooks(settings, database, stores, roles, recorder)
     events.add_listener(webhooks.on_events, urgent=webhooks.wants)
@@ -95,14 +73,14 @@ def build_services(
         quotas=quotas,
         audit=audit,
         idempotency=Idempotency(SqlIdempotencyRepository(database)),
-        images=image_service,
-        registries=registry_service,
-        jobs=jobs,
-        builds=builds,
-        pulls=pulls,
+        images=made.images,
+        registries=made.registries,
+        jobs=made.jobs,
+        builds=made.builds,
+        pulls=made.pulls,
         webhooks=webhooks,
-        webhookkeys=webhookkeys,
-        hub=hub,
+        webhookkeys=made.webhookkeys,
+        hub=made.hub,
         engines=parts.engines(settings, database, engine, recorder),
     )
     listeners = [events.engine_event, metrics.engine_event, timers.engine_event]
@@ -119,3 +97,23 @@ def build_services(
         timers=timers,
         activity=activity,
     )
+
+
+def _journals(
+    settings: Settings, database: Database
+) -> tuple[EventService, AuditTrail, JournalRecorder]:
+    """The events and the audit trail, and the one recorder that writes both."""
+    events = EventService(
+        SqlEventRepository(database),
+        max_events=settings.events_max,
+        follow_max=settings.events_follow_max,
+    )
+    audit = AuditTrail(SqlAuditRepository(database), commit_wait=settings.sqlite_busy_timeout)
+    return events, audit, JournalRecorder(events, audit)
+
+
+def _image_engine(settings: Settings, engine: Engine) -> ImageEngine:
+    """The engine's own session (with a fake engine in tests: a lazy one of its own)."""
+    docker = engine if isinstance(engine, DockerEngine) else None
+    docker = docker or DockerEngine(settings.docker_host, settings.engine_timeout)
+    return DockerImages(docker, idle=settings.registry_idle_timeout)
