@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
-import signal
 import time
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -26,6 +25,7 @@ from urllib.parse import SplitResult, urlunsplit
 
 import structlog
 
+from dockyard.adapters import processes
 from dockyard.adapters.fetch import IPNetwork, Resolver, refusal_allowing, system_resolve
 from dockyard.domain.containers.provision import public_url
 from dockyard.domain.images import gitrules
@@ -38,6 +38,9 @@ log = structlog.get_logger("dockyard.git")
 _PATH = "/usr/local/bin:/usr/bin:/bin"
 _STDERR_TAIL = 2000
 _WATCH_INTERVAL = 0.2  # seconds between two looks at the checkout's size
+_NO_LIMIT = (
+    24 * 3600.0
+)  # processes.run needs one; the fetch's own deadline (GIT_TIMEOUT) ends it first
 _SLACK = 16 * 1024**2  # the git folder's own files, beyond the packed objects
 
 
@@ -192,31 +195,26 @@ class _Runner:
         self._max_bytes = max_bytes
 
     async def __call__(self, *args: str) -> str:
-        proc = await asyncio.create_subprocess_exec(
-            *self._head,
-            *args,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=self._env,
-            cwd=self._dest,
-            start_new_session=True,
+        # Spawned from a thread (adapters/processes.py), not by uvloop on the event loop;
+        # the caller's deadline cancels it, and cancelling kills git's whole group.
+        talk = asyncio.create_task(
+            processes.run([*self._head, *args], env=self._env, limit=_NO_LIMIT, cwd=str(self._dest))
         )
         watcher = asyncio.create_task(_watch(self._dest, self._max_bytes))
-        talk = asyncio.create_task(proc.communicate())
         try:
             done, _ = await asyncio.wait({watcher, talk}, return_when=asyncio.FIRST_COMPLETED)
             if watcher in done:
                 watcher.result()  # raises 413 when the folder grew past the limit
-            stdout, stderr = talk.result()
+            finished = talk.result()
         finally:
             watcher.cancel()
-            if proc.returncode is None:
-                await asyncio.shield(_reap(proc))
-            talk.cancel()
-        if proc.returncode != 0:
-            raise _failed(args[0], stderr.decode(errors="replace")[-_STDERR_TAIL:], self._url)
-        return stdout.decode(errors="replace")
+            if not talk.done():
+                talk.cancel()
+                await asyncio.wait({talk})  # the group is killed and reaped
+        if finished.returncode != 0:
+            stderr = finished.stderr.decode(errors="replace")[-_STDERR_TAIL:]
+            raise _failed(args[0], stderr, self._url)
+        return finished.stdout.decode(errors="replace")
 
 
 async def _watch(folder: Path, max_bytes: int) -> None:
@@ -240,15 +238,6 @@ def _folder_bytes(folder: Path, stop_at: int) -> int:
             if total > stop_at:
                 return total
     return total
-
-
-async def _reap(proc: asyncio.subprocess.Process) -> None:
-    """Kill git's whole process group (remote helpers, index-pack) and wait for it."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    await proc.wait()
 
 
 def _netloc(parts: SplitResult) -> str:
