@@ -103,6 +103,14 @@ class ExecSession(_StreamSession):
 
     async def signal(self, name: str) -> None:
         info = await self._info()
+        for _ in range(100):
+            # Running, but no pid yet: the engine has started the exec and not yet
+            # recorded its process (seen when a session is ended right after it opened).
+            # Polled, bounded, so that the signal is not lost.
+            if not info.get("Running") or info.get("Pid"):
+                break
+            await asyncio.sleep(0.02)
+            info = await self._info()
         pid = info.get("Pid")
         if not info.get("Running") or not pid:
             return
