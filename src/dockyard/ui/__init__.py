@@ -25,8 +25,6 @@ _TYPES = {
     ".svg": "image/svg+xml",
     ".png": "image/png",
     ".ico": "image/x-icon",
-    ".txt": "text/plain; charset=utf-8",
-    ".md": "text/plain; charset=utf-8",
 }
 
 
@@ -52,7 +50,7 @@ class Assets:
             rel = path.relative_to(root).as_posix()
             media_type = _TYPES.get(path.suffix.lower())
             if media_type is None:
-                continue  # not something the UI serves (LICENSE texts are .txt / .md)
+                continue  # not something the UI serves (the licences, the vendor notes)
             body = path.read_bytes()
             digest.update(rel.encode() + b"\0" + body + b"\0")
             files[rel] = Asset(body, media_type)

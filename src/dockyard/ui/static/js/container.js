@@ -5,6 +5,8 @@ import { errorBox, h, portLinks, replace, statusBadge, when } from "./dom.js";
 import { mountTerminal } from "./terminal.js";
 
 const MAX_LOG_CHARS = 200_000;
+// A TTY's log carries terminal control sequences (colours, cursor moves): not for a <pre>.
+const CONTROL = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)|\x1b[()][0-9A-Za-z]|\x1b[=>78]|\r(?=\n)/g;
 
 function facts(c) {
   const res = c.resources || {};
@@ -36,7 +38,7 @@ function logsPanel(cuid, showError) {
     const path = `/containers/${cuid}/logs?tail=500&follow=${follow.checked}`;
     streamText(path, (text) => {
       const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
-      pre.textContent = (pre.textContent + text).slice(-MAX_LOG_CHARS);
+      pre.textContent = (pre.textContent + text.replace(CONTROL, "")).slice(-MAX_LOG_CHARS);
       if (atEnd) pre.scrollTop = pre.scrollHeight;
     }, controller.signal).catch((err) => {
       if (err.name !== "AbortError") showError(err);
