@@ -98,7 +98,12 @@ export async function mountTerminal(host, cuid) {
     if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
   };
   term.onData((data) => sendFrame({ type: "stdin", data }));
-  term.onResize(({ cols, rows }) => sendFrame({ type: "resize", cols, rows }));
+  const showSize = () => Object.assign(screen.dataset, { cols: term.cols, rows: term.rows });
+  term.onResize(({ cols, rows }) => {
+    showSize();
+    sendFrame({ type: "resize", cols, rows });
+  });
+  showSize();
 
   const connect = async () => {
     if (socket) socket.close();
