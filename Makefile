@@ -31,6 +31,7 @@ test: venv-dev
 	bash scripts/ensure-docker.sh
 	bash scripts/test-images.sh
 	bash scripts/test-registry.sh
+	bash scripts/ensure-chromium.sh
 	bash scripts/run-tests.sh
 
 lint: venv-dev

@@ -28,12 +28,14 @@ from dockyard.api import roles as roles_api
 from dockyard.api import servicekeys as servicekeys_api
 from dockyard.api import system as system_api
 from dockyard.api import terminal as terminal_api
+from dockyard.api import ui as ui_api
 from dockyard.api import webhooks as webhooks_api
 from dockyard.api.bodies import BodyRulesMiddleware
 from dockyard.api.idempotency import IdempotencyMiddleware
 from dockyard.api.middleware import ActionLog, Metrics, RequestContextMiddleware
 from dockyard.runtime import Runtime, build_services
 from dockyard.settings import Settings
+from dockyard.ui import Assets
 
 ROUTERS = (
     system_api.router,
@@ -54,6 +56,7 @@ ROUTERS = (
     webhooks_api.router,
     hub_api.router,
     engines_api.router,
+    ui_api.router,
 )
 
 
@@ -87,6 +90,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, **override
     app.state.services = runtime.services
     app.state.runtime = runtime
     app.state.metrics = metrics = Metrics()
+    app.state.ui_assets = Assets.load()
     api_errors.install(app)
     idempotency.install(app)
     for router in ROUTERS:

@@ -23,9 +23,18 @@ log = structlog.get_logger("dockyard.authz")
 P = Permission
 AUTHENTICATED: Final = None  # any authenticated principal; the route acts on its own account
 
-# The hub webhook's key is its credential (api/hub.py): an unknown one is a 404.
+# The hub webhook's key is its credential (api/hub.py): an unknown one is a 404. The web
+# UI's shell and static files are the same for everybody (api/ui.py); the UI itself calls
+# the API with a bearer token.
 OPEN_ROUTES: frozenset[tuple[str, str]] = frozenset(
-    {("GET", "/livez"), ("POST", "/hub/webhook/{key}")}
+    {
+        ("GET", "/livez"),
+        ("POST", "/hub/webhook/{key}"),
+        ("GET", "/"),
+        ("GET", "/ui"),
+        ("GET", "/ui/{page:path}"),
+        ("GET", "/ui/assets/{version}/{path:path}"),
+    }
 )
 
 ROUTE_PERMISSIONS: dict[tuple[str, str], Permission | None] = {

@@ -1,0 +1,169 @@
+// The API client of the UI: a bearer token from POST /auth/token, kept in sessionStorage
+// (never in a URL), every error turned into an ApiError with the API's message and
+// request id, and the two streams (events, logs) read with fetch so that the token goes
+// in a header (EventSource cannot send one).
+
+const KEY = "dockyard.session";
+
+export class ApiError extends Error {
+  constructor(message, { status = 0, code = "", requestId = "", kind = "" } = {}) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.requestId = requestId;
+    this.kind = kind;
+  }
+}
+
+export const session = {
+  get() {
+    try {
+      return JSON.parse(sessionStorage.getItem(KEY) || "null");
+    } catch {
+      return null;
+    }
+  },
+  set(value) {
+    sessionStorage.setItem(KEY, JSON.stringify(value));
+  },
+  clear() {
+    sessionStorage.removeItem(KEY);
+  },
+  can(permission) {
+    const s = this.get();
+    return Boolean(s && s.permissions && s.permissions.includes(permission));
+  },
+};
+
+// Listeners told when the session ends (a 401: expired or revoked token).
+const expiredListeners = new Set();
+export function onSessionExpired(fn) {
+  expiredListeners.add(fn);
+}
+
+async function toError(response) {
+  const requestId = response.headers.get("x-request-id") || "";
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    /* not JSON: the status says it */
+  }
+  if (body && body.message) {
+    return new ApiError(body.message, {
+      status: response.status,
+      code: body.code,
+      kind: body.error,
+      requestId: body.request_id || requestId,
+    });
+  }
+  return new ApiError(`HTTP ${response.status}`, { status: response.status, requestId });
+}
+
+async function send(method, path, { json, headers = {}, signal, auth } = {}) {
+  // No cookies are used; "omit" also keeps the browser's own Basic sign-in prompt away
+  // from a 401 (the API answers it with WWW-Authenticate).
+  const init = { method, headers: { ...headers }, signal, credentials: "omit" };
+  const s = session.get();
+  if (auth) init.headers.Authorization = auth;
+  else if (s) init.headers.Authorization = `Bearer ${s.token}`;
+  if (json !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(json);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (err) {
+    if (err.name === "AbortError") throw err;
+    throw new ApiError(`cannot reach the service (${err.message})`);
+  }
+  if (!response.ok) {
+    const error = await toError(response);
+    if (response.status === 401 && !auth && s) {
+      session.clear();
+      for (const fn of expiredListeners) fn(error);
+    }
+    throw error;
+  }
+  return response;
+}
+
+export async function api(method, path, options = {}) {
+  const response = await send(method, path, options);
+  if (response.status === 204) return null;
+  const type = response.headers.get("content-type") || "";
+  return type.includes("json") ? response.json() : response.text();
+}
+
+export async function signIn(username, password) {
+  const basic = `Basic ${btoa(unescape(encodeURIComponent(`${username}:${password}`)))}`;
+  const issued = await api("POST", "/auth/token", { json: {}, auth: basic });
+  const me = await api("GET", "/auth/whoami", { auth: `Bearer ${issued.token}` });
+  session.set({
+    token: issued.token,
+    tokenId: issued.id,
+    expiresAt: issued.expires_at,
+    username: me.username,
+    role: me.role,
+    permissions: me.permissions,
+  });
+  return session.get();
+}
+
+export async function signOut() {
+  const s = session.get();
+  if (!s) return;
+  try {
+    await api("DELETE", `/auth/tokens/${encodeURIComponent(s.tokenId)}`);
+  } finally {
+    session.clear();
+  }
+}
+
+// A single-use ticket for one WebSocket (the browser cannot send the token there).
+export async function wsTicket() {
+  const { ticket } = await api("POST", "/auth/ws-ticket");
+  return ticket;
+}
+
+// Reads a streamed answer chunk by chunk as text until it ends or `signal` aborts.
+export async function streamText(path, onText, signal) {
+  const response = await send("GET", path, { signal });
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      onText(value);
+    }
+  } catch (err) {
+    if (err.name !== "AbortError") throw err;
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+// Server-sent events (text/event-stream) read through fetch: each `data:` line as JSON.
+export async function streamEvents(path, onEvent, signal) {
+  let buffer = "";
+  let data = [];
+  await streamText(
+    path,
+    (text) => {
+      buffer += text;
+      let cut;
+      while ((cut = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, cut).replace(/\r$/, "");
+        buffer = buffer.slice(cut + 1);
+        if (line === "") {
+          if (data.length) onEvent(JSON.parse(data.join("\n")));
+          data = [];
+        } else if (line.startsWith("data:")) {
+          data.push(line.slice(5).trimStart());
+        }
+      }
+    },
+    signal,
+  );
+}
