@@ -2,14 +2,16 @@
 
 Capacity is an engine's declared ``cpus``/``memory``, else what it reports. Reserved is
 what Dockyard's containers there declare (``resources``, the defaults where they name
-none): every record but those ``missing`` or ``failed``, whose containers do not exist.
-Containers by status are Dockyard's records; images are what the engine last reported.
+none) times their replicas: every record but those ``missing`` or ``failed``, whose
+containers do not exist. ``reserved_by_engine`` is that sum, for this page and for
+placement alike. Containers by status are Dockyard's records; images are what the engine
+last reported.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -29,6 +31,15 @@ class ContainerUse:
     status: str
     cpus: float | None
     memory: str | None
+    replicas: int = 1
+
+
+@dataclass(frozen=True)
+class Reserved:
+    """What Dockyard's containers hold on one engine."""
+
+    cpus: float = 0.0
+    memory: int = 0
 
 
 @dataclass(frozen=True)
@@ -53,15 +64,23 @@ class ClusterInfo:
     total: EngineUsage
 
 
-def _reserved(uses: Sequence[ContainerUse], defaults: Resources) -> tuple[float, int]:
-    cpus, memory = 0.0, 0
+def reserved_by_engine(uses: Iterable[ContainerUse], defaults: Resources) -> dict[str, Reserved]:
+    """Per engine: its containers' CPUs and memory (bytes) times their replicas, the
+    defaults where a record names none; records that hold nothing are left out."""
+    cpus: defaultdict[str, float] = defaultdict(float)
+    memory: defaultdict[str, int] = defaultdict(int)
+    default_memory = memory_bytes(defaults.memory) if defaults.memory else 0
     for use in uses:
         if use.status in _HOLD_NOTHING:
             continue
-        cpus += use.cpus if use.cpus is not None else (defaults.cpus or 0.0)
-        mem = use.memory if use.memory is not None else defaults.memory
-        memory += memory_bytes(mem) if mem else 0
-    return round(cpus, 6), memory
+        count = max(use.replicas, 1)
+        cpus[use.engine] += (use.cpus if use.cpus is not None else defaults.cpus or 0.0) * count
+        mem = memory_bytes(use.memory) if use.memory is not None else default_memory
+        memory[use.engine] += mem * count
+    return {
+        engine: Reserved(round(cpus[engine], 6), memory[engine])
+        for engine in cpus.keys() | memory.keys()
+    }
 
 
 def cluster_info(
@@ -70,10 +89,11 @@ def cluster_info(
     by_engine: dict[str, list[ContainerUse]] = {}
     for use in uses:
         by_engine.setdefault(use.engine, []).append(use)
+    reserved = reserved_by_engine(uses, defaults)
     engines: list[EngineUsage] = []
     for view in views:
         mine = by_engine.get(view.record.id, [])
-        reserved_cpus, reserved_memory = _reserved(mine, defaults)
+        held = reserved.get(view.record.id, Reserved())
         facts = view.health.facts
         engines.append(
             EngineUsage(
@@ -81,8 +101,8 @@ def cluster_info(
                 status=view.status.value,
                 cpus=view.cpus or 0.0,
                 memory=view.memory or 0,
-                reserved_cpus=reserved_cpus,
-                reserved_memory=reserved_memory,
+                reserved_cpus=held.cpus,
+                reserved_memory=held.memory,
                 containers=dict(Counter(u.status for u in mine)),
                 images=facts.images if facts else 0,
             )
