@@ -238,3 +238,18 @@ async def test_concurrent_creates_never_overcommit(
     answers = await asyncio.gather(*(_create(fake_client) for _ in range(10)))
     codes = sorted(a.status_code for a in answers)
     assert codes == [201] * 4 + [409] * 6
+
+
+async def test_a_scale_counts_its_new_replicas_against_the_engine(
+    fake_world: FakeWorld, fake_client: httpx.AsyncClient
+) -> None:
+    await fake_client.patch("/engines/local", json={"cpus": 1.5})
+    cuid = (await _create(fake_client)).json()["cuid"]
+    grown = await fake_client.post(f"/containers/{cuid}/scale", json={"replicas": 3})
+    assert grown.status_code == 200, grown.text
+    too_many = await fake_client.post(f"/containers/{cuid}/scale", json={"replicas": 4})
+    assert too_many.status_code == 409 and too_many.json()["code"] == "NO_CAPACITY"
+    assert (await _create(fake_client)).status_code == 409
+    shrunk = await fake_client.post(f"/containers/{cuid}/scale", json={"replicas": 1})
+    assert shrunk.status_code == 200
+    assert (await _create(fake_client)).status_code == 201

@@ -29,7 +29,7 @@ from dockyard.domain.containers.specs import (
     patched,
     status_action,
 )
-from dockyard.domain.engines.placement import LocalOnly, PlacementRequest, Placer
+from dockyard.domain.engines.placement import PlacementRequest
 from dockyard.domain.models import ContainerRecord, ContainerSpec, Port, Status, new_cuid
 from dockyard.domain.recording import Change
 from dockyard.errors import ConflictError, DockyardError, ForbiddenError, ValidationError
@@ -45,9 +45,6 @@ Provisioner = Callable[[ContainerRecord], Awaitable[None]]
 
 class ContainerService(AutomaticActions, ScalingActions, Recreation):
     """Creates and drives containers on behalf of principals."""
-
-    # Which engine a create goes to (wiring sets the registry: EngineService.admit).
-    placer: Placer = LocalOnly()
 
     # -- create ----------------------------------------------------------------
 
