@@ -10,9 +10,10 @@ last reported.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from dockyard.domain.models import Resources, Status, memory_bytes
@@ -67,20 +68,25 @@ class ClusterInfo:
 def reserved_by_engine(uses: Iterable[ContainerUse], defaults: Resources) -> dict[str, Reserved]:
     """Per engine: its containers' CPUs and memory (bytes) times their replicas, the
     defaults where a record names none; records that hold nothing are left out."""
-    cpus: defaultdict[str, float] = defaultdict(float)
-    memory: defaultdict[str, int] = defaultdict(int)
-    default_memory = memory_bytes(defaults.memory) if defaults.memory else 0
+    sums: dict[str, list[float]] = {}
+    default_cpus = defaults.cpus or 0.0
+    default_memory = _bytes(defaults.memory) if defaults.memory else 0
     for use in uses:
         if use.status in _HOLD_NOTHING:
             continue
-        count = max(use.replicas, 1)
-        cpus[use.engine] += (use.cpus if use.cpus is not None else defaults.cpus or 0.0) * count
-        mem = memory_bytes(use.memory) if use.memory is not None else default_memory
-        memory[use.engine] += mem * count
-    return {
-        engine: Reserved(round(cpus[engine], 6), memory[engine])
-        for engine in cpus.keys() | memory.keys()
-    }
+        count = use.replicas if use.replicas > 0 else 1
+        held = sums.get(use.engine)
+        if held is None:
+            held = sums[use.engine] = [0.0, 0.0]
+        held[0] += (use.cpus if use.cpus is not None else default_cpus) * count
+        held[1] += (_bytes(use.memory) if use.memory is not None else default_memory) * count
+    return {engine: Reserved(round(c, 6), int(m)) for engine, (c, m) in sums.items()}
+
+
+@lru_cache(maxsize=1024)
+def _bytes(memory: str) -> int:
+    """``memory_bytes``, remembered: records repeat a few sizes ("512m") many times."""
+    return memory_bytes(memory)
 
 
 def cluster_info(
