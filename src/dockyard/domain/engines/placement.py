@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from dockyard.domain.engines.cluster import ContainerUse, Reserved, reserved_by_engine
 from dockyard.domain.engines.models import LOCAL, EngineKind, EngineStatus
@@ -67,10 +67,10 @@ class Need:
         return cls((resources.cpus or 0.0) * count, memory * count)
 
 
-@dataclass(frozen=True)
-class EngineRoom:
+class EngineRoom(NamedTuple):
     """One engine as placement sees it. ``cpus``/``memory`` are its capacity (declared,
-    else reported; None: unknown); only a declared one is a ceiling."""
+    else reported; None: unknown); only a declared one is a ceiling. (A tuple: every
+    decision builds one per engine, and a tuple is the cheapest immutable value to build.)"""
 
     id: str
     kind: EngineKind
@@ -78,7 +78,7 @@ class EngineRoom:
     labels: Mapping[str, str]
     cpus: float | None
     memory: int | None
-    reserved: Reserved = field(default_factory=Reserved)
+    reserved: Reserved = Reserved()
     declared_cpus: bool = False
     declared_memory: bool = False
 
@@ -130,32 +130,28 @@ def _gib(value: int) -> str:
 
 def refusal(room: EngineRoom, constraints: Mapping[str, str], need: Need) -> Verdict | None:
     """Why ``room`` cannot take ``need`` under ``constraints``; None: it can."""
-
-    def no(reason: Refusal, message: str) -> Verdict:
-        return Verdict(room.id, reason, message)
-
-    if room.status is EngineStatus.UNREACHABLE:
-        return no(Refusal.UNREACHABLE, "unreachable")
-    if room.status is EngineStatus.DRAINING:
-        return no(Refusal.DRAINING, "draining (takes no new containers)")
-    differ = sorted(k for k, v in constraints.items() if room.labels.get(k) != v)
-    if differ:
-        wanted = ", ".join(f"{k}={constraints[k]}" for k in differ)
-        return no(Refusal.LABELS, f"labels differ (wants {wanted})")
+    if room.status is not EngineStatus.HEALTHY:
+        if room.status is EngineStatus.UNREACHABLE:
+            return Verdict(room.id, Refusal.UNREACHABLE, "unreachable")
+        return Verdict(room.id, Refusal.DRAINING, "draining (takes no new containers)")
+    if constraints:
+        differ = sorted(k for k, v in constraints.items() if room.labels.get(k) != v)
+        if differ:
+            wanted = ", ".join(f"{k}={constraints[k]}" for k in differ)
+            return Verdict(room.id, Refusal.LABELS, f"labels differ (wants {wanted})")
     if room.kind not in RUNNABLE:
-        return no(Refusal.CANNOT_RUN, f"cannot run containers yet (a {room.kind.value} engine)")
+        why = f"cannot run containers yet (a {room.kind.value} engine)"
+        return Verdict(room.id, Refusal.CANNOT_RUN, why)
     if room.declared_cpus and need.cpus > room.free_cpus + _EPSILON:
-        return no(
-            Refusal.CPU,
-            f"not enough cpu (free {max(room.free_cpus, 0.0):g} of {room.cpus:g}, "
-            f"needs {need.cpus:g})",
-        )
+        free = max(room.free_cpus, 0.0)
+        why = f"not enough cpu (free {free:g} of {room.cpus:g}, needs {need.cpus:g})"
+        return Verdict(room.id, Refusal.CPU, why)
     if room.declared_memory and need.memory > room.free_memory:
-        return no(
-            Refusal.MEMORY,
+        why = (
             f"not enough memory (free {_gib(max(room.free_memory, 0))} of "
-            f"{_gib(room.memory or 0)}, needs {_gib(need.memory)})",
+            f"{_gib(room.memory or 0)}, needs {_gib(need.memory)})"
         )
+        return Verdict(room.id, Refusal.MEMORY, why)
     return None
 
 
