@@ -47,7 +47,9 @@ async def create_container(
         data_url=body.data_url,
         data_path=body.data_path,
     )
-    fields = body.model_dump(exclude={"start", "owner", *PROVISION_FIELDS, *TIMER_FIELDS})
+    fields = body.model_dump(
+        exclude={"start", "owner", "engine", "constraints", *PROVISION_FIELDS, *TIMER_FIELDS}
+    )
     timers = body.model_dump(include=set(TIMER_FIELDS), exclude_unset=True)
     spec = ContainerSpec.model_validate(fields)
     provision = None
@@ -58,7 +60,13 @@ async def create_container(
             await services.files.provision(record, wanted)
 
     record = await services.containers.create(
-        principal, spec, start=body.start, provision=provision, owner=body.owner, timers=timers
+        principal,
+        spec,
+        start=body.start,
+        provision=provision,
+        owner=body.owner,
+        timers=timers,
+        placement=body.placement,
     )
     return await _out(record, services)
 

@@ -83,6 +83,7 @@ def build_services(
         hub=made.hub,
         engines=parts.engines(settings, database, engine, recorder),
     )
+    containers.placer = services.engines  # creates are placed by the registry
     listeners = [events.engine_event, metrics.engine_event, timers.engine_event]
     follower = StateFollower(stores.containers, engine, containers, listeners=listeners)
     return Runtime(

@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, insert, select, update
 from dockyard.domain.engines.cluster import ContainerUse
 from dockyard.domain.engines.models import EngineKind, EngineRecord
 from dockyard.domain.models import Status
+from dockyard.store.containers import SCALE_KEY
 from dockyard.store.database import Database
 from dockyard.store.tables import containers, engines
 
@@ -86,21 +87,29 @@ class SqlEngineRepository:
             return int((await conn.execute(stmt)).scalar_one())
 
     async def usage(self) -> list[ContainerUse]:
-        resources = containers.c.spec["resources"]
-        stmt = select(containers.c.engine, containers.c.status, resources.label("resources"))
+        """Every record's engine, status, declared resources and replicas (the sums are
+        ``reserved_by_engine``'s, for /cluster/info and placement alike)."""
+        stmt = select(
+            containers.c.engine,
+            containers.c.status,
+            containers.c.spec["resources"].label("resources"),
+            containers.c.spec[SCALE_KEY].label("scale"),
+        )
         async with self._db.reading() as conn:
             rows = (await conn.execute(stmt)).all()
-        out = []
-        for row in rows:
-            res = row.resources if isinstance(row.resources, dict) else {}
-            cpus = res.get("cpus")
-            memory = res.get("memory")
-            out.append(
-                ContainerUse(
-                    engine=row.engine,
-                    status=row.status,
-                    cpus=float(cpus) if isinstance(cpus, int | float) else None,
-                    memory=str(memory) if memory else None,
-                )
-            )
-        return out
+        return [_use(row) for row in rows]
+
+
+def _use(row: Any) -> ContainerUse:
+    res = row.resources if isinstance(row.resources, dict) else {}
+    cpus = res.get("cpus")
+    memory = res.get("memory")
+    scale = row.scale if isinstance(row.scale, dict) else {}
+    replicas = scale.get("replicas")
+    return ContainerUse(
+        engine=row.engine,
+        status=row.status,
+        cpus=float(cpus) if isinstance(cpus, int | float) else None,
+        memory=str(memory) if memory else None,
+        replicas=replicas if isinstance(replicas, int) and replicas > 0 else 1,
+    )

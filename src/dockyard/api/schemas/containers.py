@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, field_validator
 from typing_extensions import TypedDict
 
 from dockyard.api.schemas.common import Instant, NextCursor, Out, iso, iso_or_none
 from dockyard.domain.containers.ports import url_of
+from dockyard.domain.engines.models import MAX_LABELS, is_label
+from dockyard.domain.engines.placement import PlacementRequest
 from dockyard.domain.models import (
     ContainerRecord,
     ContainerSpec,
@@ -57,6 +59,35 @@ class CreateContainer(ContainerSpec):
     expires_at: AwareDatetime | None = Field(
         default=None, description="when the container is deleted (instead of ttl)"
     )
+    # Placement (issue 12, docs/engines.md): not part of the spec; the record keeps the
+    # engine chosen.
+    engine: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=63,
+        description="the engine to run it on (GET /engines); 400 UNKNOWN_ENGINE if none",
+    )
+    constraints: dict[str, str] | None = Field(
+        default=None,
+        max_length=MAX_LABELS,
+        description='engine labels it needs, e.g. {"region": "eu"}; 409 NO_CAPACITY when'
+        " no engine with them has room",
+    )
+
+    @field_validator("constraints")
+    @classmethod
+    def _constraints(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for key, val in (value or {}).items():
+            if not is_label(key, val):
+                raise ValueError(
+                    f"constraint {key[:80]!r}: a key of letters, digits and _.:/- (at most"
+                    " 63), a value of at most 255 characters"
+                )
+        return value
+
+    @property
+    def placement(self) -> PlacementRequest:
+        return PlacementRequest(self.engine, self.constraints or {})
 
 
 class UpdateContainer(BaseModel):

@@ -5,7 +5,7 @@ the same project (compose_doc.py), sharing its ``/app`` folder, env and limits. 
 replica publishes its own host ports, drawn from ``PORT_RANGE`` through the allocator
 (one claim per replica, the ``replica`` column); a host port the client named (outside
 ``PORT_RANGE``) cannot be shared, so such a container stays at one replica. Quotas
-count every replica (N containers, N times the CPUs and memory).
+and the engine's capacity count every replica (N containers, N times the CPUs and memory).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import structlog
 from dockyard.domain.access.permissions import Permission, Principal
 from dockyard.domain.containers.lifecycle import require_usable
 from dockyard.domain.containers.reads import ContainerReads
+from dockyard.domain.engines.placement import LocalOnly, PlacementRequest, Placer
 from dockyard.domain.models import ContainerRecord, Port, Status
 from dockyard.domain.ports import ReplicaState
 from dockyard.domain.recording import Change
@@ -66,6 +67,10 @@ def require_replica(record: ContainerRecord, replica: int) -> None:
 
 class ScalingActions(ContainerReads):
     """``scale`` and the replicas' live states (mixed into ``ContainerService``)."""
+
+    # Which engine a create goes to, and whether a growth fits its engine (wiring sets
+    # the registry, EngineService.admit; engines/placement.py decides).
+    placer: Placer = LocalOnly()
 
     async def scale(
         self, principal: Principal, cuid: str, replicas: int | None, *, count: int | None = None
@@ -151,8 +156,11 @@ class ScalingActions(ContainerReads):
             record.replicas, record.replica_ports = replicas, ports
             await self._repo.save(record)
             return
-        async with self._quotas.admit(
-            record.owner, record.spec, replacing=record.cuid, count=replicas
+        on = PlacementRequest(engine=record.engine)  # 409 NO_CAPACITY: its engine is full
+        grown = replicas - record.replicas
+        async with (
+            self.placer.admit(on, self.with_defaults(record.spec).resources, count=grown),
+            self._quotas.admit(record.owner, record.spec, replacing=record.cuid, count=replicas),
         ):
             record.replicas, record.replica_ports = replicas, ports
             await self._repo.save(record)

@@ -29,6 +29,7 @@ from dockyard.domain.containers.specs import (
     patched,
     status_action,
 )
+from dockyard.domain.engines.placement import PlacementRequest
 from dockyard.domain.models import ContainerRecord, ContainerSpec, Port, Status, new_cuid
 from dockyard.domain.recording import Change
 from dockyard.errors import ConflictError, DockyardError, ForbiddenError, ValidationError
@@ -56,10 +57,12 @@ class ContainerService(AutomaticActions, ScalingActions, Recreation):
         provision: Provisioner | None = None,
         owner: str | None = None,
         timers: dict[str, Any] | None = None,
+        placement: PlacementRequest | None = None,
     ) -> ContainerRecord:
         """``provision`` fills the new container's folder before Compose first sees it;
         ``owner`` (admins only) creates it for another account, under its quotas;
-        ``timers`` are its ``idle_timeout``, ``ttl`` or ``expires_at`` (lifetime.py)."""
+        ``timers`` are its ``idle_timeout``, ``ttl`` or ``expires_at`` (lifetime.py);
+        ``placement`` its ``engine`` or ``constraints`` (engines/placement.py)."""
         principal.require(Permission.CONTAINERS_CREATE)
         owner = await self._owner_for(principal, owner)
         if not await self._engine.image_exists(spec.image):
@@ -78,12 +81,15 @@ class ContainerService(AutomaticActions, ScalingActions, Recreation):
             spec = spec.model_copy(update={"ports": with_exposed(spec.ports, exposed)})
         record = ContainerRecord(cuid=new_cuid(), owner=owner, spec=spec)
         self._start_lifetime(record, timers or {})
-        ports, _ = await self.ports.claim(record.cuid, record.engine, spec.ports)  # 409 taken
-        drawn = drawn_keys(ports, spec.ports)
-        record.spec = spec.model_copy(update={"ports": ports})
-        try:
-            async with self._quotas.admit(record.owner, spec):  # 409 QUOTA_EXCEEDED
-                record = await self._repo.insert(record)
+        wanted = placement or PlacementRequest()
+        try:  # 409 NO_CAPACITY: the decision holds until the record is stored
+            async with self.placer.admit(wanted, spec.resources) as engine:
+                record.engine = engine
+                ports, _ = await self.ports.claim(record.cuid, record.engine, spec.ports)
+                drawn = drawn_keys(ports, spec.ports)
+                record.spec = spec.model_copy(update={"ports": ports})
+                async with self._quotas.admit(record.owner, spec):  # 409 QUOTA_EXCEEDED
+                    record = await self._repo.insert(record)
         except BaseException:
             await asyncio.shield(self.ports.release(record.cuid))
             raise

@@ -2,15 +2,18 @@
 
 Capacity is an engine's declared ``cpus``/``memory``, else what it reports. Reserved is
 what Dockyard's containers there declare (``resources``, the defaults where they name
-none): every record but those ``missing`` or ``failed``, whose containers do not exist.
-Containers by status are Dockyard's records; images are what the engine last reported.
+none) times their replicas: every record but those ``missing`` or ``failed``, whose
+containers do not exist. ``reserved_by_engine`` is that sum, for this page and for
+placement alike. Containers by status are Dockyard's records; images are what the engine
+last reported.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from dockyard.domain.models import Resources, Status, memory_bytes
@@ -29,6 +32,15 @@ class ContainerUse:
     status: str
     cpus: float | None
     memory: str | None
+    replicas: int = 1
+
+
+@dataclass(frozen=True)
+class Reserved:
+    """What Dockyard's containers hold on one engine."""
+
+    cpus: float = 0.0
+    memory: int = 0
 
 
 @dataclass(frozen=True)
@@ -53,15 +65,28 @@ class ClusterInfo:
     total: EngineUsage
 
 
-def _reserved(uses: Sequence[ContainerUse], defaults: Resources) -> tuple[float, int]:
-    cpus, memory = 0.0, 0
+def reserved_by_engine(uses: Iterable[ContainerUse], defaults: Resources) -> dict[str, Reserved]:
+    """Per engine: its containers' CPUs and memory (bytes) times their replicas, the
+    defaults where a record names none; records that hold nothing are left out."""
+    sums: dict[str, list[float]] = {}
+    default_cpus = defaults.cpus or 0.0
+    default_memory = _bytes(defaults.memory) if defaults.memory else 0
     for use in uses:
         if use.status in _HOLD_NOTHING:
             continue
-        cpus += use.cpus if use.cpus is not None else (defaults.cpus or 0.0)
-        mem = use.memory if use.memory is not None else defaults.memory
-        memory += memory_bytes(mem) if mem else 0
-    return round(cpus, 6), memory
+        count = use.replicas if use.replicas > 0 else 1
+        held = sums.get(use.engine)
+        if held is None:
+            held = sums[use.engine] = [0.0, 0.0]
+        held[0] += (use.cpus if use.cpus is not None else default_cpus) * count
+        held[1] += (_bytes(use.memory) if use.memory is not None else default_memory) * count
+    return {engine: Reserved(round(c, 6), int(m)) for engine, (c, m) in sums.items()}
+
+
+@lru_cache(maxsize=1024)
+def _bytes(memory: str) -> int:
+    """``memory_bytes``, remembered: records repeat a few sizes ("512m") many times."""
+    return memory_bytes(memory)
 
 
 def cluster_info(
@@ -70,10 +95,11 @@ def cluster_info(
     by_engine: dict[str, list[ContainerUse]] = {}
     for use in uses:
         by_engine.setdefault(use.engine, []).append(use)
+    reserved = reserved_by_engine(uses, defaults)
     engines: list[EngineUsage] = []
     for view in views:
         mine = by_engine.get(view.record.id, [])
-        reserved_cpus, reserved_memory = _reserved(mine, defaults)
+        held = reserved.get(view.record.id, Reserved())
         facts = view.health.facts
         engines.append(
             EngineUsage(
@@ -81,8 +107,8 @@ def cluster_info(
                 status=view.status.value,
                 cpus=view.cpus or 0.0,
                 memory=view.memory or 0,
-                reserved_cpus=reserved_cpus,
-                reserved_memory=reserved_memory,
+                reserved_cpus=held.cpus,
+                reserved_memory=held.memory,
                 containers=dict(Counter(u.status for u in mine)),
                 images=facts.images if facts else 0,
             )

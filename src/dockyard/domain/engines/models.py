@@ -194,6 +194,12 @@ def host_of(addr: str) -> str:
     return urlsplit(addr).hostname or ""
 
 
+def is_label(key: str, value: str) -> bool:
+    """An engine label (or a create's constraint on one): a key of letters, digits and
+    ``_.:/-`` (at most 63), a value of at most 255 printable characters."""
+    return bool(_LABEL_KEY.match(key)) and len(value) <= 255 and all(ord(c) >= 32 for c in value)
+
+
 def check_labels(labels: dict[str, str]) -> dict[str, str]:
     if len(labels) > MAX_LABELS:
         raise ValidationError(
@@ -202,7 +208,7 @@ def check_labels(labels: dict[str, str]) -> dict[str, str]:
             details={"field": "labels"},
         )
     for key, value in labels.items():
-        if not _LABEL_KEY.match(key) or len(value) > 255 or any(ord(c) < 32 for c in value):
+        if not is_label(key, value):
             raise ValidationError(
                 "a label is key=value: a key of letters, digits and _.:/- (at most 63), "
                 "a value of at most 255 characters",

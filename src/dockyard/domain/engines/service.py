@@ -5,12 +5,17 @@ Another engine is added by its address; a ``tcp://`` one needs TLS client files 
 at rest, bound to the engine's id and address, never returned) unless the admin setting
 ``ENGINES_ALLOW_PLAIN_TCP`` allows plain tcp to a loopback address. An engine that holds
 containers cannot be removed: drain it (no new containers go there) and empty it first.
+A create is placed by ``admit`` (placement.py decides; one lock here makes the decision
+and the caller's insert atomic within this process).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -29,6 +34,14 @@ from dockyard.domain.engines.models import (
     check_tls,
     host_of,
     is_loopback,
+)
+from dockyard.domain.engines.placement import (
+    EngineRoom,
+    Need,
+    PlacementRequest,
+    choose,
+    rooms_of,
+    worth_polling,
 )
 from dockyard.domain.engines.watcher import EngineWatcher
 from dockyard.domain.images.registries import SecretBox
@@ -125,6 +138,7 @@ class EngineService:
         self.watcher = watcher
         self._config = config
         self._recorder = recorder or NullRecorder()
+        self._placing = asyncio.Lock()
 
     # -- start and stop (Runtime) ------------------------------------------------------
 
@@ -163,6 +177,34 @@ class EngineService:
         principal.require(Permission.ENGINES_READ)
         views = [self._view(r) for r in await self._repo.all()]
         return cluster_info(views, await self._repo.usage(), self._config.default_resources)
+
+    # -- placement (placement.py) ------------------------------------------------------
+
+    @asynccontextmanager
+    async def admit(
+        self, request: PlacementRequest, resources: Resources, *, count: int = 1
+    ) -> AsyncIterator[str]:
+        """The engine a container of ``resources`` (its defaults filled) times ``count``
+        goes to; the decision holds until the caller's block (its insert) ends, so two
+        creates never both take the last room. One process only: a second Dockyard
+        replica needs a per-engine lease in the database (a later part of issue 12)."""
+        need = Need.of(resources, count)
+        async with self._placing:
+            rooms = await self.rooms()
+            stale = worth_polling(rooms, request)
+            try:
+                engine = choose(rooms, request, need)
+            except ConflictError:
+                if not stale:
+                    raise
+                await asyncio.gather(*(self.watcher.poll(engine_id) for engine_id in stale))
+                engine = choose(await self.rooms(), request, need)
+            yield engine
+
+    async def rooms(self) -> Sequence[EngineRoom]:
+        """Every engine with what Dockyard reserves there (the sums of /cluster/info)."""
+        views = [self._view(r) for r in await self._repo.all()]
+        return rooms_of(views, await self._repo.usage(), self._config.default_resources)
 
     # -- changes -------------------------------------------------------------------------
 
