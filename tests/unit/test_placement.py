@@ -24,6 +24,7 @@ from dockyard.domain.engines.placement import (
     PlacementRequest,
     choose,
     rooms_of,
+    sums_matter,
 )
 from dockyard.domain.engines.service import EngineView
 from dockyard.domain.models import Resources
@@ -181,6 +182,14 @@ def test_placement_and_cluster_info_share_the_sums_replicas_included() -> None:
     assert rooms[0].declared_cpus and not rooms[1].declared_cpus
     assert rooms[1].cpus == 2.0  # as reported
     assert refused(rooms[:1], PlacementRequest(), Need(1.6, 0)) == {"local": "cpu"}
+
+
+def test_the_sums_are_read_only_when_they_can_change_the_decision() -> None:
+    """One engine that can run containers, no declared capacity: every create goes there
+    whatever is reserved, so a create does not read every container record."""
+    assert not sums_matter([view("local", None, {})])
+    assert sums_matter([view("local", 2.0, {})])  # a ceiling
+    assert sums_matter([view("local", None, {}), view("e1", None, {})])  # a spread
 
 
 # -- through the application (a fake local engine) --------------------------------------

@@ -187,6 +187,14 @@ def choose(rooms: Sequence[EngineRoom], request: PlacementRequest, need: Need) -
     )
 
 
+def sums_matter(views: Sequence[EngineView]) -> bool:
+    """Whether what Dockyard reserves can change a decision: some engine has a declared
+    capacity (a ceiling), or more than one engine can run containers (spread by what is
+    free). Otherwise a create need not read every container record to be placed."""
+    declared = any(v.record.cpus is not None or v.record.memory is not None for v in views)
+    return declared or sum(1 for v in views if v.record.kind in RUNNABLE) > 1
+
+
 def worth_polling(rooms: Sequence[EngineRoom], request: PlacementRequest) -> list[str]:
     """Unreachable engines that could take a container if they answered now (a refusal
     asks them once more before it stands: the watcher's word may be a poll old)."""

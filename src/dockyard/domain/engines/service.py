@@ -41,6 +41,7 @@ from dockyard.domain.engines.placement import (
     PlacementRequest,
     choose,
     rooms_of,
+    sums_matter,
     worth_polling,
 )
 from dockyard.domain.engines.watcher import EngineWatcher
@@ -190,7 +191,7 @@ class EngineService:
         replica needs a per-engine lease in the database (a later part of issue 12)."""
         need = Need.of(resources, count)
         async with self._placing:
-            rooms = await self.rooms()
+            rooms = await self.rooms(for_placement=True)
             stale = worth_polling(rooms, request)
             try:
                 engine = choose(rooms, request, need)
@@ -198,12 +199,15 @@ class EngineService:
                 if not stale:
                     raise
                 await asyncio.gather(*(self.watcher.poll(engine_id) for engine_id in stale))
-                engine = choose(await self.rooms(), request, need)
+                engine = choose(await self.rooms(for_placement=True), request, need)
             yield engine
 
-    async def rooms(self) -> Sequence[EngineRoom]:
-        """Every engine with what Dockyard reserves there (the sums of /cluster/info)."""
+    async def rooms(self, *, for_placement: bool = False) -> Sequence[EngineRoom]:
+        """Every engine with what Dockyard reserves there (the sums of /cluster/info);
+        for a placement the sums are left out when they cannot change it (sums_matter)."""
         views = [self._view(r) for r in await self._repo.all()]
+        if for_placement and not sums_matter(views):
+            return rooms_of(views, (), self._config.default_resources)
         return rooms_of(views, await self._repo.usage(), self._config.default_resources)
 
     # -- changes -------------------------------------------------------------------------
