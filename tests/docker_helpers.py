@@ -6,7 +6,8 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -87,3 +88,32 @@ def wait_for(probe: Callable[[], T | None], timeout: float = 30, what: str = "co
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.1)
+
+
+# busybox's httpd serving the container's whole tree on 8000 (EXPOSEd): /etc/hostname tells
+# containers apart, /app/<file> shows what was uploaded. dockyard-test/python has no http.
+HTTP_DOCKERFILE = b"""FROM dockyard-test/busybox:latest
+EXPOSE 8000
+CMD ["httpd", "-f", "-p", "8000", "-h", "/"]
+"""
+
+
+@contextmanager
+def local_image(name: str, dockerfile: bytes = HTTP_DOCKERFILE) -> Iterator[str]:
+    """An image built here from ``dockerfile`` (the classic builder: local FROM only, never
+    pulled) under a unique tag of ``name``; removed afterwards."""
+    import uuid
+
+    ref = f"{name}:{uuid.uuid4().hex[:10]}"
+    subprocess.run(
+        ["docker", "build", "-q", "--label", "dockyard.test=true", "-t", ref, "-"],
+        input=dockerfile,
+        env={**os.environ, "DOCKER_BUILDKIT": "0"},
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    try:
+        yield ref
+    finally:
+        docker("rmi", "-f", ref, check=False)

@@ -6,9 +6,6 @@ released on delete. Every automatic action is an event and an audit entry of `sy
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import uuid
 import zipfile
 from collections.abc import Iterator
 from typing import Any
@@ -17,32 +14,16 @@ import httpx
 import pytest
 
 from tests.conftest import ADMIN, basic
-from tests.docker_helpers import docker, wait_for
+from tests.docker_helpers import local_image, wait_for
 from tests.server import ServeFactory
 
-# busybox's httpd serves the container's whole tree, so /app/<file> is reachable by URL.
-DOCKERFILE = b"""FROM dockyard-test/busybox:latest
-EXPOSE 8000
-CMD ["httpd", "-f", "-p", "8000", "-h", "/"]
-"""
 USER = ("spin", "spin-user-pass-1")
 
 
 @pytest.fixture(scope="module")
 def web_image() -> Iterator[str]:
-    ref = f"dockyard-test/spin-web:{uuid.uuid4().hex[:10]}"
-    subprocess.run(
-        ["docker", "build", "-q", "--label", "dockyard.test=true", "-t", ref, "-"],
-        input=DOCKERFILE,
-        env={**os.environ, "DOCKER_BUILDKIT": "0"},
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    try:
+    with local_image("dockyard-test/spin-web") as ref:
         yield ref
-    finally:
-        docker("rmi", "-f", ref, check=False)
 
 
 def _get(url: str) -> httpx.Response | None:

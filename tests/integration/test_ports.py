@@ -5,10 +5,7 @@ another process holds is skipped, and restart=always brings a dead process back.
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
-import subprocess
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,35 +13,17 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from tests.docker_helpers import docker
+from tests.docker_helpers import docker, local_image
 from tests.integration.conftest import Live, live_app
 
 T = TypeVar("T")
-# dockyard-test/python is a minimal Python without the http package: busybox's httpd
-# serves instead, and /etc/hostname (the container's id) tells each container apart.
-DOCKERFILE = b"""FROM dockyard-test/busybox:latest
-EXPOSE 8000
-CMD ["httpd", "-f", "-p", "8000", "-h", "/"]
-"""
 
 
 @pytest.fixture(scope="module")
 def http_image() -> Iterator[str]:
     """A local image that EXPOSEs 8000 and serves HTTP there (built, never pulled)."""
-    ref = f"dockyard-test/http-expose:{uuid.uuid4().hex[:10]}"
-    env = {**os.environ, "DOCKER_BUILDKIT": "0"}  # the classic builder: local FROM only
-    subprocess.run(
-        ["docker", "build", "-q", "--label", "dockyard.test=true", "-t", ref, "-"],
-        input=DOCKERFILE,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    try:
+    with local_image("dockyard-test/http-expose") as ref:
         yield ref
-    finally:
-        docker("rmi", "-f", ref, check=False)
 
 
 async def until(probe: Callable[[], Awaitable[T | None]], timeout: float, what: str) -> T:
