@@ -22,7 +22,24 @@ from dockyard.domain.models import (
 from dockyard.domain.ports import ReplicaState
 
 
-class CreateContainer(ContainerSpec):
+class TimerFields(BaseModel):
+    """The timers of create and PATCH (issue 11): kept in the record, not the spec."""
+
+    idle_timeout: float | None = Field(
+        default=None,
+        gt=0,
+        description="seconds without activity before a running container is stopped"
+        " (at create: IDLE_TIMEOUT when left out; null: never)",
+    )
+    ttl: float | None = Field(
+        default=None, gt=0, description="seconds from create before the container is deleted"
+    )
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="when the container is deleted (instead of ttl)"
+    )
+
+
+class CreateContainer(ContainerSpec, TimerFields):
     start: bool = Field(default=False, description="start it right away")
     owner: str | None = Field(
         default=None,
@@ -45,19 +62,6 @@ class CreateContainer(ContainerSpec):
     )
     data_path: str | None = Field(
         default=None, description="folder under /app for data_url (default /app)"
-    )
-    # Timers (issue 11): kept in the record, not the spec.
-    idle_timeout: float | None = Field(
-        default=None,
-        gt=0,
-        description="seconds without activity before a running container is stopped"
-        " (IDLE_TIMEOUT when left out; null: never)",
-    )
-    ttl: float | None = Field(
-        default=None, gt=0, description="seconds from create before the container is deleted"
-    )
-    expires_at: AwareDatetime | None = Field(
-        default=None, description="when the container is deleted (instead of ttl)"
     )
     # Placement (issue 12, docs/engines.md): not part of the spec; the record keeps the
     # engine chosen.
@@ -90,7 +94,7 @@ class CreateContainer(ContainerSpec):
         return PlacementRequest(self.engine, self.constraints or {})
 
 
-class UpdateContainer(BaseModel):
+class UpdateContainer(TimerFields):
     """PATCH body: env merged (null removes a key), tags replaced, resources merged,
     image replaced; ``status`` ("stopped" | "running", alone) stops or starts it."""
 
@@ -105,17 +109,6 @@ class UpdateContainer(BaseModel):
     command: str | list[str] | None = None
     name: str | None = None
     status: Literal["stopped", "running"] | None = None
-    idle_timeout: float | None = Field(
-        default=None,
-        gt=0,
-        description="seconds without activity before a running container is stopped; null: never",
-    )
-    ttl: float | None = Field(
-        default=None, gt=0, description="seconds from create before the container is deleted"
-    )
-    expires_at: AwareDatetime | None = Field(
-        default=None, description="when the container is deleted (instead of ttl)"
-    )
 
 
 class PortsBody(BaseModel):
