@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from dockyard.domain.observe.events import EVENT_TYPES, Event
+from dockyard.domain.observe.event_types import EVENT_TYPES
+from dockyard.domain.observe.events import Event
 from dockyard.errors import ValidationError
 
 TEST_TYPE = "webhook.test"

@@ -24,6 +24,7 @@ import structlog
 from dockyard.domain.access.permissions import Permission, Principal
 from dockyard.domain.batching import BatchWriter
 from dockyard.domain.models import utcnow
+from dockyard.domain.observe.event_types import ENGINE_TYPES, EVENT_TYPES
 from dockyard.domain.observe.streams import LeasedStream, SessionLimiter, parse_instant
 from dockyard.domain.paging import Page, before, check_limit, page_of
 from dockyard.domain.ports import EngineEvent
@@ -31,49 +32,6 @@ from dockyard.errors import ValidationError
 
 log = structlog.get_logger("dockyard.events")
 
-ENGINE_TYPES = (
-    "create",
-    "start",
-    "restart",
-    "pause",
-    "unpause",
-    "kill",
-    "stop",
-    "die",
-    "destroy",
-    "oom",
-    "health_status",
-)
-API_TYPES = (
-    "container.created",
-    "container.updated",
-    "container.deleted",
-    "container.action",
-    "container.adopted",
-    "container.missing",
-    "container.failed",
-    "container.idle_stopped",  # by the timers (domain/automation/timers.py), actor system
-    "container.expired",
-    "container.scaled",  # POST /containers/{cuid}/scale (domain/containers/scaling.py)
-    "container.redeployed",  # by a hub webhook's job (domain/automation/hub.py), actor system
-    "image.deleted",
-)
-JOB_TYPES = (  # builds and pulls (domain/images/jobs.py); the event's cuid is the job id
-    "build.queued",
-    "build.started",
-    "build.succeeded",
-    "build.failed",
-    "build.cancelled",
-    "image.pulled",  # cuid null: the image's reference is in the details
-)
-WEBHOOK_TYPES = (  # outgoing webhooks (domain/automation/); the event's cuid is the webhook id
-    "webhook.created",
-    "webhook.updated",
-    "webhook.deleted",
-    "webhook.delivery_failed",
-)
-HUB_TYPES = ("hub.delivery",)  # a hub webhook delivery; the event's cuid is the job id
-EVENT_TYPES = frozenset(ENGINE_TYPES + API_TYPES + JOB_TYPES + WEBHOOK_TYPES + HUB_TYPES)
 MAX_PAGE = 1000
 FOLLOW_BATCH = 500
 WRITE_BATCH = 500
