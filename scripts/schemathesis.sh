@@ -80,9 +80,14 @@ SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH=scripts ST_ADMIN_USER=$ADMIN_US
   --request-timeout 60 \
   --suppress-health-check too_slow,filter_too_much \
   --no-shrink \
-  "$@" || status=$?
+  "$@" 2>&1 | tee "$work/st.out" || status=$?
 if [ "$status" != 0 ]; then
-  echo "schemathesis: failed ($status); the server's output follows" >&2
-  tail -n 50 "$work/server.out" >&2
+  # The server's last lines first, then what Schemathesis found, so that the end of a CI
+  # log (often all that is kept) says which operation failed and how.
+  echo "schemathesis: failed ($status); the server's last output:" >&2
+  grep -vE '"level": "(info|debug)"' "$work/server.out" | tail -n 30 >&2 || true
+  echo "schemathesis: what it found:" >&2
+  sed -n '/FAILURES/,/SUMMARY/p' "$work/st.out" | head -n 200 >&2
+  grep -E '^(Test cases|  [0-9]+ generated)' -A1 "$work/st.out" >&2 || true
 fi
 exit "$status"
