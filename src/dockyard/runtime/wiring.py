@@ -12,6 +12,7 @@ from dockyard.domain.containers.quotas import Quotas
 from dockyard.domain.containers.reconcile import Reconciler, StateFollower
 from dockyard.domain.idempotency import Idempotency
 from dockyard.domain.images.ports import ImageEngine
+from dockyard.domain.leases import LeaseKeeper
 from dockyard.domain.observe.events import EventService
 from dockyard.domain.ports import ComposeRunner, Engine, UrlFetcher
 from dockyard.domain.recording import JournalRecorder
@@ -22,6 +23,7 @@ from dockyard.store import Database
 from dockyard.store.accounts import SqlQuotaStore
 from dockyard.store.idempotency import SqlIdempotencyRepository
 from dockyard.store.journal import SqlAuditRepository, SqlEventRepository
+from dockyard.store.leases import SqlLeaseRepository
 
 
 def build_services(
@@ -42,7 +44,7 @@ def build_services(
     database = parts.database(settings)
     stores = parts.Stores.on(database)
     roles = RoleBook(stores.roles)
-    quotas = Quotas(SqlQuotaStore(database))
+    quotas = Quotas(SqlQuotaStore(database), exclusive=database.exclusive)
     events, audit, recorder = _journals(settings, database)
     images = images or _image_engine(settings, engine)
     containers = parts.containers(
@@ -84,9 +86,10 @@ def build_services(
         engines=parts.engines(settings, database, engine, recorder),
     )
     containers.placer = services.engines  # creates are placed by the registry
+    containers.exclusive = database.exclusive  # its lock in every process
     listeners = [events.engine_event, metrics.engine_event, timers.engine_event]
     follower = StateFollower(stores.containers, engine, containers, listeners=listeners)
-    return Runtime(
+    runtime = Runtime(
         settings,
         services,
         database,
@@ -98,6 +101,12 @@ def build_services(
         timers=timers,
         activity=activity,
     )
+    services.duties = runtime.duties_held
+    if database.shared:  # several processes may share it: leases say who runs what
+        repo = SqlLeaseRepository(database)
+        keeper = LeaseKeeper(repo, made.jobs.instance, runtime.duties(), ttl=settings.lease_ttl)
+        runtime.leases = keeper
+    return runtime
 
 
 def _journals(

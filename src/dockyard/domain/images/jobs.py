@@ -20,7 +20,7 @@ import asyncio
 import contextvars
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -303,12 +303,18 @@ class JobService(JobReads):
 
     # -- start and stop --------------------------------------------------------------------
 
-    async def recover(self, discard: Callable[[str], Awaitable[None]] | None = None) -> int:
+    async def recover(
+        self,
+        discard: Callable[[str], Awaitable[None]] | None = None,
+        *,
+        running: Collection[str] = (),
+    ) -> int:
         """Jobs another process left queued or running end ``failed: interrupted``;
-        ``discard`` removes what was made for each."""
+        ``discard`` removes what was made for each. ``running``: the ids of the other
+        Dockyard processes that run now on the same database (their jobs are theirs)."""
         ended = 0
         for job in await self._repo.active():
-            if job.instance == self.instance:
+            if job.instance == self.instance or job.instance in running:
                 continue
             if discard is not None:
                 await discard(job.id)
