@@ -49,11 +49,14 @@ def create(server: Server, **body: Any) -> str:
     return str(made.json()["cuid"])
 
 
-def open_page(watched: Watched, server: Server, cuid: str, name: str) -> Page:
+def open_page(
+    watched: Watched, server: Server, cuid: str, name: str, user: tuple[str, str] = ADMIN
+) -> Page:
     page = watched.page
     page.add_init_script(CSP_WATCH)
-    sign_in(page, server.url, ADMIN)
-    page.goto(f"{server.url}/ui/containers/{cuid}")
+    sign_in(page, server.url, user)
+    # Through the list (a goto while its request runs would abort that request).
+    page.locator(f"tr[data-cuid='{cuid}']").get_by_role("link", name=name, exact=True).click()
     expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible()
     return page
 
@@ -203,4 +206,24 @@ def test_files_browser_upload_download(server: Server, watched: Watched) -> None
     expected = [p for p in watched.problems if "upload-zip" in p or "status of 400" in p]
     assert any(p.startswith("HTTP 400") for p in expected)
     watched.problems[:] = [p for p in watched.problems if p not in expected]
+    no_csp_violations(page)
+
+
+def test_a_viewer_browses_files_but_cannot_upload_or_pause(
+    server: Server, watched: Watched
+) -> None:
+    viewer = ("viewer2", "viewer-secret-pass")
+    made = httpx.post(
+        f"{server.url}/accounts",
+        json={"username": viewer[0], "password": viewer[1], "role": "viewer"},
+        headers=basic(*ADMIN),
+        timeout=10,
+    )
+    assert made.status_code == 201, made.text
+    cuid = create(server, name="uic-seen", command="sleep 3600", owner=viewer[0], start=True)
+    page = open_page(watched, server, cuid, "uic-seen", viewer)
+    expect(page.locator("#files tbody")).to_contain_text("Empty folder.")
+    page.wait_for_function("() => Number(document.getElementById('metrics').dataset.samples) >= 1")
+    expect(page.locator("#files-drop")).to_have_count(0)
+    expect(page.locator("button[data-action]")).to_have_count(0)
     no_csp_violations(page)
