@@ -40,7 +40,9 @@ async function droppedFiles(dataTransfer) {
 
 // The upload control: a drop zone, a file picker, "unpack archives", a progress bar.
 function uploader(cuid, getPath, { onDone, showError }) {
-  const picker = h("input", { type: "file", id: "files-picker", multiple: true, class: "visually-hidden" });
+  const picker = h("input", {
+    type: "file", id: "files-picker", multiple: true, class: "visually-hidden", tabindex: -1,
+  });
   const unpack = h("input", { type: "checkbox", id: "files-unpack", checked: true });
   const bar = h("progress", { id: "files-progress", max: 1, value: 0, hidden: true });
   const status = h("span", { id: "files-upload-status", class: "muted", "aria-live": "polite" });
