@@ -167,3 +167,86 @@ export async function streamEvents(path, onEvent, signal) {
     signal,
   );
 }
+
+// container page (uic)
+
+// The file name a Content-Disposition names (filename* first), or `fallback`.
+function dispositionName(header, fallback) {
+  const star = /filename\*=UTF-8''([^;]+)/i.exec(header || "");
+  if (star) {
+    try {
+      return decodeURIComponent(star[1]);
+    } catch {
+      /* a malformed name: the plain one below */
+    }
+  }
+  const plain = /filename="([^"]*)"/i.exec(header || "");
+  return plain ? plain[1] : fallback;
+}
+
+// A download (file, ZIP, logs) read whole as a Blob, with the token in a header; the
+// caller hands it to the browser (saveBlob). Errors are ApiErrors as for `api`.
+export async function fetchBlob(path, fallbackName = "download") {
+  const response = await send("GET", path);
+  const name = dispositionName(response.headers.get("content-disposition"), fallbackName);
+  return { blob: await response.blob(), name };
+}
+
+// Saves a Blob as a file through a temporary object URL (a download, not a navigation).
+export function saveBlob(blob, name) {
+  const url = URL.createObjectURL(blob);
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = name;
+  link.hidden = true;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+function xhrError(xhr) {
+  const requestId = xhr.getResponseHeader("x-request-id") || "";
+  let body = null;
+  try {
+    body = JSON.parse(xhr.responseText);
+  } catch {
+    /* not JSON: the status says it */
+  }
+  if (body && body.message) {
+    return new ApiError(body.message, {
+      status: xhr.status, code: body.code, kind: body.error, requestId: body.request_id || requestId,
+    });
+  }
+  return new ApiError(`HTTP ${xhr.status}`, { status: xhr.status, requestId });
+}
+
+// POSTs a body (a Blob: ZIP or tar) with upload progress: `onProgress(sent, total)`.
+// XMLHttpRequest, since fetch reports no upload progress. Resolves with the JSON answer.
+export function uploadBlob(path, blob, contentType, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", path);
+    const s = session.get();
+    if (s) xhr.setRequestHeader("Authorization", `Bearer ${s.token}`);
+    xhr.setRequestHeader("Content-Type", contentType);
+    xhr.upload.addEventListener("progress", (event) => {
+      if (onProgress) onProgress(event.loaded, event.lengthComputable ? event.total : blob.size);
+    });
+    xhr.addEventListener("load", () => {
+      if (xhr.status >= 200 && xhr.status < 300) {
+        resolve(xhr.responseText ? JSON.parse(xhr.responseText) : null);
+        return;
+      }
+      const error = xhrError(xhr);
+      if (xhr.status === 401 && s) {
+        session.clear();
+        for (const fn of expiredListeners) fn(error);
+      }
+      reject(error);
+    });
+    xhr.addEventListener("error", () => reject(new ApiError("cannot reach the service (upload failed)")));
+    xhr.addEventListener("abort", () => reject(new ApiError("upload cancelled")));
+    xhr.send(blob);
+  });
+}

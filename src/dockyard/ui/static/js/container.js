@@ -1,12 +1,12 @@
-// One container: status (live), facts, ports as links, logs (follow) and the terminal.
-import { api, session, streamText } from "./api.js";
+// One container: status (live), facts, ports as links, pause/unpause, env, the metrics
+// chart, logs (follow, search, download), the terminal and the files browser.
+import { api, session } from "./api.js";
 import { actionButtons } from "./actions.js";
 import { errorBox, h, portLinks, replace, statusBadge, when } from "./dom.js";
+import { filesPanel } from "./files.js";
+import { logsPanel } from "./logs.js";
+import { metricsPanel } from "./metrics.js";
 import { mountTerminal } from "./terminal.js";
-
-const MAX_LOG_CHARS = 200_000;
-// A TTY's log carries terminal control sequences (colours, cursor moves): not for a <pre>.
-const CONTROL = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)|\x1b[()][0-9A-Za-z]|\x1b[=>78]|\r(?=\n)/g;
 
 function facts(c) {
   const res = c.resources || {};
@@ -27,33 +27,44 @@ function facts(c) {
   return h("dl", { class: "facts" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
 }
 
-function logsPanel(cuid, showError) {
-  const pre = h("pre", { class: "logs", id: "logs", tabindex: 0, "aria-label": "Logs" });
-  const follow = h("input", { type: "checkbox", id: "logs-follow", checked: true });
-  let controller = null;
-  const start = () => {
-    stop();
-    pre.textContent = "";
-    controller = new AbortController();
-    const path = `/containers/${cuid}/logs?tail=500&follow=${follow.checked}`;
-    streamText(path, (text) => {
-      const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
-      pre.textContent = (pre.textContent + text.replace(CONTROL, "")).slice(-MAX_LOG_CHARS);
-      if (atEnd) pre.scrollTop = pre.scrollHeight;
-    }, controller.signal).catch((err) => {
-      if (err.name !== "AbortError") showError(err);
+// Pause and unpause (containers:control): the lifecycle buttons of actions.js cover the rest.
+function pauseButtons(container, { onDone, onError }) {
+  if (!session.can("containers:control")) return [];
+  const label = container.name || container.cuid;
+  const make = (verb, text, from) => {
+    const button = h("button", {
+      type: "button", class: "secondary", "data-action": verb, "aria-label": `${text} ${label}`,
+      disabled: container.status !== from,
+    }, text);
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      button.textContent = `${text}…`;
+      try {
+        onDone(await api("POST", `/containers/${container.cuid}/${verb}`));
+      } catch (err) {
+        onError(err);
+        button.disabled = false;
+      } finally {
+        button.textContent = text;
+      }
     });
+    return button;
   };
-  const stop = () => {
-    if (controller) controller.abort();
-    controller = null;
-  };
-  follow.addEventListener("change", start);
-  const element = h("section", { "aria-labelledby": "logs-h" },
-    h("div", { class: "head" }, h("h2", { id: "logs-h" }, "Logs"),
-      h("label", { class: "check" }, follow, "Follow")),
-    pre);
-  return { element, start, stop };
+  return container.status === "paused" ? [make("unpause", "Unpause", "paused")] : [make("pause", "Pause", "running")];
+}
+
+// The environment as the API returns it (only the owner and admins see a container).
+function envTable(env) {
+  const names = Object.keys(env || {}).sort();
+  if (!names.length) return h("p", { class: "muted", id: "env" }, "No variables.");
+  return h("div", { class: "table-wrap" }, h("table", { id: "env" },
+    h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Value"))),
+    h("tbody", {}, names.map((name) =>
+      h("tr", { "data-name": name }, h("td", { class: "mono" }, name), h("td", { class: "mono env-value" }, env[name]))))));
+}
+
+function section(id, title, ...body) {
+  return h("section", { "aria-labelledby": `${id}-h` }, h("h2", { id: `${id}-h` }, title), ...body);
 }
 
 export async function containerPage(main, { params, navigate, onEvent }) {
@@ -64,40 +75,50 @@ export async function containerPage(main, { params, navigate, onEvent }) {
   const badge = h("span", { id: "status" });
   const buttons = h("span", { class: "actions" });
   const about = h("div", { class: "card" });
+  const envHost = h("div", { id: "env-host" });
   const termHost = h("div", { id: "terminal-host" });
   let container = await api("GET", `/containers/${cuid}`);
   let unmount = null;
   let gone = false;
   let left = false;
+  const logs = logsPanel(container, showError);
+  const metrics = metricsPanel(cuid, showError);
+  const files = session.can("files:read") ? filesPanel(cuid) : null;
 
+  const onDone = (fresh) => {
+    if (fresh) {
+      container = fresh;
+      draw();
+    } else {
+      gone = true;
+      navigate("/ui/containers");
+    }
+  };
   const draw = () => {
     title.textContent = container.name || container.cuid;
     replace(badge, statusBadge(container.status));
-    replace(buttons, actionButtons(container, {
-      onDone: (fresh) => {
-        if (fresh) {
-          container = fresh;
-          draw();
-        } else {
-          gone = true;
-          navigate("/ui/containers");
-        }
-      },
-      onError: showError,
-    }));
+    const lifecycle = actionButtons(container, { onDone, onError: showError });
+    const cut = lifecycle.findIndex((b) => b.dataset.action === "delete");
+    const at = cut < 0 ? lifecycle.length : cut; // pause before delete
+    lifecycle.splice(at, 0, ...pauseButtons(container, { onDone, onError: showError }));
+    replace(buttons, lifecycle);
     replace(about, facts(container));
+    replace(envHost, envTable(container.env));
+    metrics.setStatus(container.status);
   };
   draw();
 
-  const logs = logsPanel(cuid, showError);
   const canExec = session.can("containers:exec");
   replace(main,
     h("p", {}, h("a", { href: "/ui/containers", "data-link": true }, "← Containers")),
     h("div", { class: "head" }, title, badge, buttons),
-    alerts, about,
-    canExec ? h("section", { "aria-labelledby": "term-h" }, h("h2", { id: "term-h" }, "Terminal"), termHost) : null,
-    logs.element);
+    alerts, about, metrics.element,
+    canExec ? section("term", "Terminal", termHost) : null,
+    logs.element,
+    section("env", "Environment", envHost),
+    files ? files.element : null);
   logs.start();
+  if (files) files.start();
   if (canExec) {
     mountTerminal(termHost, cuid).then((fn) => {
       if (left) fn();
@@ -113,6 +134,7 @@ export async function containerPage(main, { params, navigate, onEvent }) {
     } catch (err) {
       if (err.status === 404) {
         gone = true;
+        metrics.stop();
         replace(badge, statusBadge("removed"));
       } else showError(err);
     }
@@ -121,6 +143,7 @@ export async function containerPage(main, { params, navigate, onEvent }) {
     left = true;
     stop();
     logs.stop();
+    metrics.stop();
     if (unmount) unmount();
   };
 }
