@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.client import _async_io as io
 from dockyard.client import archives
-from dockyard.client._async_resources import paginate
+from dockyard.client._async_resources import accepted, paginate
 from dockyard.client._async_transport import STREAM_TIMEOUT, AsyncTransport, new_idempotency_key
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ class AsyncBuilds:
         fly; its ``Dockerfile`` unless ``dockerfile_path=``), ``dockerfile`` text, or a
         ``git`` URL (with ``ref`` and ``subdir``). ``options`` are the API's (``build_args``,
         ``target``, ``labels``, ``no_cache``, ``push``, ``registry``, …)."""
-        from dockyard.client.models import JobAccepted
+        from dockyard.client.models import Job
 
         headers = {"Idempotency-Key": new_idempotency_key()}
         if sum(x is not None for x in (path, dockerfile, git)) != 1:
@@ -57,7 +57,7 @@ class AsyncBuilds:
                 body["git"] = {"url": git, "ref": ref, "subdir": subdir}
                 body["git"] = {k: v for k, v in body["git"].items() if v is not None}
             resp = await self._http.request("POST", "/builds", json=body, headers=headers)
-        return JobAccepted.model_validate(resp.json())
+        return Job.model_validate(accepted(resp.json()))
 
     async def _post_context(
         self,

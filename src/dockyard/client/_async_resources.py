@@ -44,6 +44,11 @@ async def paginate(
         params["cursor"] = page["next_cursor"]
 
 
+def accepted(body: dict[str, Any]) -> dict[str, Any]:
+    """A 202's job, less ``JobIdentifier`` (seed 002's name for ``job_id``, sent again)."""
+    return {key: value for key, value in body.items() if key != "JobIdentifier"}
+
+
 class AsyncContainers:
     """``/containers``: create, read, change, act on and delete containers."""
 
@@ -262,11 +267,11 @@ class AsyncImages:
 
     async def pull(self, image: str, *, registry: str | None = None) -> Job:
         """Start a pull (a job: follow it with ``builds.logs`` or ``builds.wait``)."""
-        from dockyard.client.models import JobAccepted
+        from dockyard.client.models import Job
 
         body: dict[str, Any] = {"image": image}
         if registry is not None:
             body["registry"] = registry
         headers = {"Idempotency-Key": new_idempotency_key()}
         resp = await self._http.request("POST", "/images/pull", json=body, headers=headers)
-        return JobAccepted.model_validate(resp.json())
+        return Job.model_validate(accepted(resp.json()))

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.client import _sync_io as io
 from dockyard.client import archives
-from dockyard.client._sync_resources import paginate
+from dockyard.client._sync_resources import accepted, paginate
 from dockyard.client._sync_transport import STREAM_TIMEOUT, Transport, new_idempotency_key
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class Builds:
         fly; its ``Dockerfile`` unless ``dockerfile_path=``), ``dockerfile`` text, or a
         ``git`` URL (with ``ref`` and ``subdir``). ``options`` are the API's (``build_args``,
         ``target``, ``labels``, ``no_cache``, ``push``, ``registry``, …)."""
-        from dockyard.client.models import JobAccepted
+        from dockyard.client.models import Job
 
         headers = {"Idempotency-Key": new_idempotency_key()}
         if sum(x is not None for x in (path, dockerfile, git)) != 1:
@@ -59,7 +59,7 @@ class Builds:
                 body["git"] = {"url": git, "ref": ref, "subdir": subdir}
                 body["git"] = {k: v for k, v in body["git"].items() if v is not None}
             resp = self._http.request("POST", "/builds", json=body, headers=headers)
-        return JobAccepted.model_validate(resp.json())
+        return Job.model_validate(accepted(resp.json()))
 
     def _post_context(
         self,

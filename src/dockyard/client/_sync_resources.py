@@ -46,6 +46,11 @@ def paginate(
         params["cursor"] = page["next_cursor"]
 
 
+def accepted(body: dict[str, Any]) -> dict[str, Any]:
+    """A 202's job, less ``JobIdentifier`` (seed 002's name for ``job_id``, sent again)."""
+    return {key: value for key, value in body.items() if key != "JobIdentifier"}
+
+
 class Containers:
     """``/containers``: create, read, change, act on and delete containers."""
 
@@ -264,11 +269,11 @@ class Images:
 
     def pull(self, image: str, *, registry: str | None = None) -> Job:
         """Start a pull (a job: follow it with ``builds.logs`` or ``builds.wait``)."""
-        from dockyard.client.models import JobAccepted
+        from dockyard.client.models import Job
 
         body: dict[str, Any] = {"image": image}
         if registry is not None:
             body["registry"] = registry
         headers = {"Idempotency-Key": new_idempotency_key()}
         resp = self._http.request("POST", "/images/pull", json=body, headers=headers)
-        return JobAccepted.model_validate(resp.json())
+        return Job.model_validate(accepted(resp.json()))
