@@ -22,6 +22,7 @@ from dockyard.client import (
     Dockyard,
     InvalidState,
     NotFound,
+    Terminal,
     Unauthorized,
     ValidationFailed,
 )
@@ -176,3 +177,39 @@ def test_a_429_is_retried_after_its_retry_after(serve: ServeFactory) -> None:
         lines.close()
         closer.join()
     assert waited >= 4.5  # the server said Retry-After: 5
+
+
+async def test_terminal_resize_signal_detach_and_refusal(server: Server) -> None:
+    async with AsyncDockyard(server.url, auth=ADMIN) as dy:
+        box = await dy.containers.create(BUSYBOX, start=True)  # sh as PID 1, on a TTY
+
+        async def until(term: Terminal, text: str) -> None:
+            seen = b""
+            async for _, data in term:
+                seen += data
+                if text.encode() in seen:
+                    return
+            raise AssertionError(f"{text!r} never came: {seen[-300:]!r}")
+
+        async with dy.terminal(box.cuid, cmd="sh", cols=100, rows=30) as term:
+            await term.send("stty size\n")
+            await until(term, "30 100")
+            await term.resize(120, 40)
+            await term.send("stty size\n")
+            await until(term, "40 120")
+            await term.send("sleep 300\n")
+            await term.signal("KILL")
+            assert await term.wait() == 137
+
+        async with dy.terminal(box.cuid) as attached:  # the main process
+            await attached.send("echo attached-$((6*7))\n")
+            await until(attached, "attached-42")
+            await attached.close()
+            assert await attached.wait() is None and attached.detached
+        assert (await dy.containers.get(box.cuid)).status == "running"
+
+        await dy.containers.stop(box.cuid)
+        with pytest.raises(InvalidState) as refused:
+            async with dy.terminal(box.cuid) as term:
+                await term.wait()
+        assert refused.value.code == "NOT_RUNNING" and refused.value.request_id
