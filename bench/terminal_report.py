@@ -49,6 +49,16 @@ def _throughput_rows(label: str, t: dict[str, Any]) -> Iterator[Row]:
             t["target"],
             yes(t["met" if mode == "deflate" else "met_plain"]),
         )
+    if "ws_binary" in t:
+        ws = t["ws_binary"]
+        yield (
+            f"2. cat {t['bytes'] // MIB} MiB {label} (binary frames, no compression), MB/s",
+            f"{ws['mb_per_s']:.0f} (best {ws['mb_per_s_best']:.0f})",
+            f"{t['raw']['mb_per_s']:.0f} (best {t['raw']['mb_per_s_best']:.0f})",
+            f"{t['ratio_binary']:.2f} ({t['ratio_binary_best']:.2f})",
+            t["target_binary"],
+            yes(t["met_binary"]),
+        )
 
 
 def rows(b: dict[str, Any]) -> Iterator[Row]:

@@ -4,6 +4,10 @@ Every session ends with exactly one ``exit`` frame (the real exit code) or one `
 frame, then a close with a meaningful code: 1000 after an exit, 1008 when refused or
 revoked, 1007 for a malformed client frame, 1011 when the container vanished or the
 engine failed, 1001 when the service shuts down.
+
+A client that offers the subprotocol ``dockyard.v1.binary`` gets output as binary frames
+(``domain/terminal/wire.py``) and may send stdin the same way; without it, the JSON
+frames of seed 001 are used.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 
 import structlog
 from fastapi import APIRouter, WebSocket
-from starlette.websockets import WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocketState
 
 from dockyard.api.deps import Services, get_ws_principal
 from dockyard.api.errors import (
@@ -28,6 +32,7 @@ from dockyard.api.errors import (
     ws_error_frame,
     ws_refuse,
 )
+from dockyard.domain.terminal import wire
 from dockyard.domain.terminal.framing import SIGNALS, Utf8Framer
 from dockyard.domain.terminal.service import Connection
 from dockyard.errors import DockyardError, NotFoundError, StateError, ValidationError
@@ -47,52 +52,70 @@ async def terminal(websocket: WebSocket, cuid: str) -> None:
         await ws_refuse(websocket, exc)
         return
     websocket.state.user = principal.username
+    subprotocol = wire.SUBPROTOCOL if wire.SUBPROTOCOL in _offered(websocket) else None
     try:
         cols, rows, cmd, tty = _query(websocket)
         connection = await services.terminals.open(
             principal, cuid, cmd=cmd, tty=tty, cols=cols, rows=rows, replica=_replica(websocket)
         )
     except DockyardError as exc:
-        await websocket.accept()
+        await websocket.accept(subprotocol=subprotocol)
         await _final(websocket, ws_error_frame(websocket, exc), WS_REFUSED)
         return
-    await websocket.accept()
+    await websocket.accept(subprotocol=subprotocol)
     try:
-        await _run(websocket, connection)
+        await _run(websocket, connection, binary=subprotocol is not None)
     finally:
         with suppress(Exception):
             await connection.close()
         services.terminals.release(connection)
 
 
-async def _run(websocket: WebSocket, conn: Connection) -> None:
-    framers = {"stdout": Utf8Framer("stdout"), "stderr": Utf8Framer("stderr")}
+def _offered(websocket: WebSocket) -> list[str]:
+    return [str(p) for p in websocket.scope.get("subprotocols", [])]
+
+
+async def _run(websocket: WebSocket, conn: Connection, *, binary: bool) -> None:
     outcome: dict[str, Any] = {}
 
     async def pump_out() -> None:
-        while (out := await conn.read()) is not None:
-            for frame in framers[out.stream].feed(out.data):
-                await websocket.send_text(_output_text(frame))
-        for framer in framers.values():
-            for frame in framer.flush():
-                await websocket.send_text(_output_text(frame))
+        if binary:
+            while (out := await conn.read()) is not None:
+                for chunk in wire.output_frames(out.stream, out.data):
+                    await websocket.send_bytes(chunk)
+        else:
+            await _pump_json(websocket, conn)
         outcome["stream_ended"] = True
 
     async def pump_in() -> None:
         while True:
-            try:
-                text = await websocket.receive_text()
-            except WebSocketDisconnect:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
                 outcome["client_gone"] = True
                 return
-            except KeyError:  # a binary frame: not part of the protocol
-                raise ValidationError("frames are JSON text", code="INVALID_FRAME") from None
-            if await _handle(conn, text):
+            if message.get("text") is not None:
+                closed = await _handle(conn, message["text"])
+            elif binary and message.get("bytes") is not None:
+                closed = await _handle_binary(conn, message["bytes"])
+            else:  # a binary frame without the subprotocol: not part of the protocol
+                raise ValidationError("frames are JSON text", code="INVALID_FRAME")
+            if closed:
                 outcome["client_closed"] = True
                 return
 
     failure = await _pump(conn, pump_out(), pump_in(), outcome)
     await _finish(websocket, conn, outcome, failure)
+
+
+async def _pump_json(websocket: WebSocket, conn: Connection) -> None:
+    """Output as seed 001's JSON frames: UTF-8 text where valid, base64 otherwise."""
+    framers = {"stdout": Utf8Framer("stdout"), "stderr": Utf8Framer("stderr")}
+    while (out := await conn.read()) is not None:
+        for frame in framers[out.stream].feed(out.data):
+            await websocket.send_text(_output_text(frame))
+    for framer in framers.values():
+        for frame in framer.flush():
+            await websocket.send_text(_output_text(frame))
 
 
 async def _pump(
@@ -208,6 +231,18 @@ async def _handle(conn: Connection, text: str) -> bool:
         return True
     else:
         raise ValidationError(f"unknown frame type {kind!r}", code="INVALID_FRAME")
+    return False
+
+
+async def _handle_binary(conn: Connection, frame: bytes) -> bool:
+    """Apply one binary client frame: only stdin (channel 0) travels this way."""
+    channel, data = wire.split(frame)
+    if channel != wire.STDIN:
+        raise ValidationError("a binary frame is stdin (channel 0)", code="INVALID_FRAME")
+    if len(data) > MAX_STDIN:
+        raise ValidationError("stdin frame too large", code="FRAME_TOO_LARGE")
+    if data:
+        await conn.write(data)
     return False
 
 
