@@ -10,6 +10,8 @@ from dockyard.domain.access.authn import PasswordHasher
 from dockyard.domain.access.roles import RoleBook
 from dockyard.domain.containers.quotas import Quotas
 from dockyard.domain.containers.reconcile import Reconciler, StateFollower
+from dockyard.domain.engines.models import LOCAL
+from dockyard.domain.engines.routing import EngineParts, RoutingCompose, RoutingEngine
 from dockyard.domain.idempotency import Idempotency
 from dockyard.domain.images.ports import ImageEngine
 from dockyard.domain.observe.events import EventService
@@ -38,20 +40,26 @@ def build_services(
     settings.containers_dir.mkdir(parents=True, exist_ok=True)
     if compose is None:
         compose, compose_version = parts.compose(settings)
-    engine = engine or DockerEngine(settings.docker_host, settings.engine_timeout)
+    local = engine or DockerEngine(settings.docker_host, settings.engine_timeout)
     database = parts.database(settings)
     stores = parts.Stores.on(database)
     roles = RoleBook(stores.roles)
     quotas = Quotas(SqlQuotaStore(database))
     events, audit, recorder = _journals(settings, database)
-    images = images or _image_engine(settings, engine)
+    images = images or _image_engine(settings, local)
+    engines = parts.engines(settings, database, local, recorder)
+    # Every container's calls go to its engine (domain/engines/routing.py); the services
+    # below hold the routing Engine and ComposeRunner as their one engine and runner.
+    routes = parts.routes(settings, stores, EngineParts(LOCAL, local, compose, False), engines)
+    engine, compose = RoutingEngine(routes), RoutingCompose(routes)
     containers = parts.containers(
         settings, database, stores, compose, engine, images, quotas, recorder
     )
     activity, timers = parts.timers(containers, stores.containers)
     auth = parts.authenticator(settings, stores, roles, hasher)
+    containers.pin = routes.pin
     made = imaging.everything(
-        settings, database, stores, engine, images, fetcher, containers, recorder
+        settings, database, stores, local, images, fetcher, containers, recorder
     )
     metrics = parts.metrics(settings, containers, engine)
     webhooks, deliverer = parts.webhooks(settings, database, stores, roles, recorder)
@@ -67,7 +75,7 @@ def build_services(
         auth=auth,
         reconciler=Reconciler(stores.containers, stores.accounts, engine, containers, recorder),
         compose_version=compose_version or "unknown",
-        engine_version=engine.version,
+        engine_version=local.version,
         database_ping=database.ping,
         accounts=parts.accounts(settings, stores, auth, quotas, recorder),
         quotas=quotas,
@@ -81,7 +89,7 @@ def build_services(
         webhooks=webhooks,
         webhookkeys=made.webhookkeys,
         hub=made.hub,
-        engines=parts.engines(settings, database, engine, recorder),
+        engines=engines,
     )
     containers.placer = services.engines  # creates are placed by the registry
     listeners = [events.engine_event, metrics.engine_event, timers.engine_event]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from dockyard.domain.containers.service import ContainerService
+from dockyard.domain.engines.models import LOCAL
 from dockyard.domain.models import ContainerRecord, ContainerSpec, Status
 from dockyard.domain.ports import (
     AccountRepository,
@@ -58,6 +59,7 @@ class Reconciler:
         self._engine = engine
         self._containers = containers
         self.last_report = ReconcileReport()
+        self.engine_id = LOCAL
 
     async def run_once(self, *, startup: bool) -> ReconcileReport:
         """At start-up, interrupted creates and deletes are finished too; later they
@@ -67,7 +69,9 @@ class Reconciler:
         # first replica, and the others are neither unknown nor adopted on their own.
         listed = sorted(await self._engine.list_managed(), key=lambda m: m.replica == 1)
         managed = {m.cuid: m for m in listed}  # replica 1 last: it wins
-        records = await self._repo.all()
+        # The local engine's records only: another engine's containers are not in its
+        # list (their reconcile is per engine, docs/engines.md).
+        records = [r for r in await self._repo.all() if r.engine == self.engine_id]
         if startup:
             await self._claim_ports(records)
         for record in records:

@@ -20,7 +20,7 @@ from dockyard.domain.automation.lifetime import apply_timers, split_timers
 from dockyard.domain.containers.automatic import AutomaticActions
 from dockyard.domain.containers.lifecycle import Action, Plan, plan, require_usable
 from dockyard.domain.containers.ports import drawn_keys, exposed_ports, with_exposed
-from dockyard.domain.containers.reads import MAX_PAGE, ContainerConfig
+from dockyard.domain.containers.reads import MAX_PAGE, ContainerConfig, on_volume
 from dockyard.domain.containers.recreate import Recreation
 from dockyard.domain.containers.scaling import ScalingActions
 from dockyard.domain.containers.specs import (
@@ -85,6 +85,7 @@ class ContainerService(AutomaticActions, ScalingActions, Recreation):
         try:  # 409 NO_CAPACITY: the decision holds until the record is stored
             async with self.placer.admit(wanted, spec.resources) as engine:
                 record.engine = engine
+                self.pin(record.cuid, engine)  # its calls go to that engine (routing.py)
                 ports, _ = await self.ports.claim(record.cuid, record.engine, spec.ports)
                 drawn = drawn_keys(ports, spec.ports)
                 record.spec = spec.model_copy(update={"ports": ports})
@@ -169,7 +170,7 @@ class ContainerService(AutomaticActions, ScalingActions, Recreation):
         """Write the project and let Compose create (or create and start) it."""
         cuid = record.cuid
         async with self.locked(cuid):
-            await asyncio.to_thread(self._make_folders, cuid)
+            await asyncio.to_thread(self._make_folders, record)
             if provision is not None:
                 await provision(record)  # before the document: boot.py decides what runs
             document = self.document(record)
@@ -186,12 +187,15 @@ class ContainerService(AutomaticActions, ScalingActions, Recreation):
     async def restore_project(self, record: ContainerRecord) -> None:
         """Folder and compose file of a record that has none (an adopted container)."""
         async with self.locked(record.cuid):
-            await asyncio.to_thread(self._make_folders, record.cuid)
+            await asyncio.to_thread(self._make_folders, record)
             await self._compose.write(self.project_dir(record.cuid), self.document(record))
 
-    def _make_folders(self, cuid: str) -> None:
-        project = self.project_dir(cuid)
+    def _make_folders(self, record: ContainerRecord) -> None:
+        """The project folder (its compose file); ``app/`` unless ``/app`` is a volume."""
+        project = self.project_dir(record.cuid)
         project.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if on_volume(record):
+            return
         app = project / "app"
         app.mkdir(mode=0o755, exist_ok=True)
         if os.geteuid() == 0:
