@@ -32,7 +32,7 @@ from dockyard.domain.containers.ports import PortAllocator, PortRange
 from dockyard.domain.containers.quotas import Quotas
 from dockyard.domain.containers.service import ContainerConfig, ContainerService
 from dockyard.domain.engines.models import LOCAL, EngineRecord, TlsFiles
-from dockyard.domain.engines.routing import EngineParts, EngineRoutes
+from dockyard.domain.engines.routing import ArchiveEngine, EngineParts, EngineRoutes
 from dockyard.domain.engines.service import EngineConfig, EngineService
 from dockyard.domain.engines.watcher import EngineProbe, EngineWatcher
 from dockyard.domain.files.archives import ArchiveLimits
@@ -335,7 +335,11 @@ def accounts(
 
 
 def files(
-    settings: Settings, containers: ContainerService, engine: Engine, fetcher: UrlFetcher | None
+    settings: Settings,
+    containers: ContainerService,
+    engine: Engine,
+    fetcher: UrlFetcher | None,
+    archives: ArchiveEngine | None = None,
 ) -> FileService:
     limits = FileLimits(
         max_upload_bytes=settings.upload_max_bytes,
@@ -352,7 +356,16 @@ def files(
         allow_nets=parse_networks(settings.fetch_allow_nets),
     )
     tmp = settings.data_dir / "tmp"
-    return FileService(containers, engine, tmp, settings.uid, settings.gid, limits, fetcher=fetcher)
+    return FileService(
+        containers,
+        engine,
+        tmp,
+        settings.uid,
+        settings.gid,
+        limits,
+        fetcher=fetcher,
+        archives=archives,
+    )
 
 
 def terminals(

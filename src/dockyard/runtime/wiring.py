@@ -67,7 +67,7 @@ def build_services(
     terminals = parts.terminals(settings, containers, engine, auth)
     services = Services(
         containers=containers,
-        files=parts.files(settings, containers, engine, fetcher),
+        files=parts.files(settings, containers, engine, fetcher, archives=engine),
         logs=parts.logs(settings, containers, engine),
         metrics=metrics,
         events=events,

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from dockyard.domain.access.permissions import Permission, Principal, not_found
 from dockyard.domain.automation.activity import ActivitySink, NoActivity
 from dockyard.domain.automation.checkin import CheckinTokens
-from dockyard.domain.containers.compose_doc import Placement, compose_document
+from dockyard.domain.containers.compose_doc import APP_MOUNT, Placement, compose_document
 from dockyard.domain.containers.policy import check_document
 from dockyard.domain.containers.ports import PortAllocator
 from dockyard.domain.containers.quotas import NoQuotas, QuotaGuard
@@ -42,6 +42,7 @@ from dockyard.domain.ports import (
 from dockyard.domain.recording import NullRecorder, Recorder
 
 MAX_PAGE = 500
+BOOT_PY = "boot.py"
 
 
 def on_volume(record: ContainerRecord) -> bool:
@@ -117,6 +118,7 @@ class ContainerReads:
         self.events_live = False
         # Told of each create's engine (domain/engines/routing.py EngineRoutes.pin).
         self.pin: Callable[[str, str], None] = lambda _cuid, _engine: None
+        self._boots: dict[str, bool] = {}  # cuid -> /app/boot.py seen (a volume's /app)
 
     @property
     def public_host(self) -> str:
@@ -132,7 +134,7 @@ class ContainerReads:
 
     def document(self, record: ContainerRecord) -> dict[str, Any]:
         """On another engine than the local one, ``/app`` is a named volume there (no
-        folder of this host); its boot.py is not looked for (docs/engines.md)."""
+        folder of this host); whether it holds boot.py is what ``find_boot`` last saw."""
         app_dir = self.app_dir(record.cuid)
         volume = on_volume(record)
         doc = compose_document(
@@ -141,7 +143,9 @@ class ContainerReads:
             self.with_defaults(record.spec),
             app_dir,
             self._config.placement,
-            boot_py=not volume and (app_dir / "boot.py").is_file(),
+            boot_py=self._boots.get(record.cuid, False)
+            if volume
+            else (app_dir / "boot.py").is_file(),
             extra_env=self._checkin_env(record),
             replicas=record.replicas,
             replica_ports=record.replica_ports,
@@ -149,6 +153,13 @@ class ContainerReads:
         )
         check_document(doc, app_dir, self._config.placement.network, volume=volume)
         return doc
+
+    async def find_boot(self, record: ContainerRecord) -> None:
+        """Look for /app/boot.py in a volume's /app, through the engine (before a start
+        writes the document again; a host folder's is looked at by ``document``)."""
+        if on_volume(record):
+            found = await self._engine.archive_stat(record.cuid, f"{APP_MOUNT}/{BOOT_PY}")
+            self._boots[record.cuid] = found is not None and not found.is_dir
 
     def _checkin_env(self, record: ContainerRecord) -> dict[str, str]:
         checkin = self._config.checkin

@@ -171,18 +171,40 @@ class ContainerService(AutomaticActions, ScalingActions, Recreation):
         cuid = record.cuid
         async with self.locked(cuid):
             await asyncio.to_thread(self._make_folders, record)
-            if provision is not None:
-                await provision(record)  # before the document: boot.py decides what runs
-            document = self.document(record)
-            await self._compose.write(self.project_dir(cuid), document)
-            async with self._heavy:
-                if start:
-                    await self._compose.up(record.cuid, self.project_dir(record.cuid))
-                else:
-                    await self._compose.create(cuid, self.project_dir(cuid))
+            if on_volume(record) and provision is not None:
+                await self._provision_volume(record, start, provision)
+            else:
+                if provision is not None:
+                    await provision(record)  # before the document: boot.py decides what runs
+                document = self.document(record)
+                await self._compose.write(self.project_dir(cuid), document)
+                async with self._heavy:
+                    if start:
+                        await self._compose.up(record.cuid, self.project_dir(record.cuid))
+                    else:
+                        await self._compose.create(cuid, self.project_dir(cuid))
             record.status = Status.CREATED
             await self.refresh(record, persist=False)
             await self._repo.save(record)  # one write: the spec's record and its state
+
+    async def _provision_volume(
+        self, record: ContainerRecord, start: bool, provision: Provisioner
+    ) -> None:
+        """/app is a volume on the container's engine: Compose creates the project (and
+        the volume) first, the files go in through the engine, then boot.py is looked
+        for and the container made again with it (files/backends.py)."""
+        project_dir = self.project_dir(record.cuid)
+        await self._compose.write(project_dir, self.document(record))
+        async with self._heavy:
+            await self._compose.create(record.cuid, project_dir)
+        await provision(record)
+        await self.find_boot(record)
+        await self._compose.write(project_dir, self.document(record))
+        async with self._heavy:
+            if start:
+                await self._compose.up(record.cuid, project_dir)
+            else:
+                await self._compose.create(record.cuid, project_dir)
 
     async def restore_project(self, record: ContainerRecord) -> None:
         """Folder and compose file of a record that has none (an adopted container)."""
@@ -313,6 +335,7 @@ class ContainerService(AutomaticActions, ScalingActions, Recreation):
                     action is Action.RESTART and record.status is not Status.RUNNING
                 ):
                     # `up` re-reads the boot rule: /app/boot.py may have arrived since.
+                    await self.find_boot(record)
                     await self._compose.write(project_dir, self.document(record))
                     await self._compose.up(record.cuid, project_dir)
                 else:
@@ -350,5 +373,6 @@ class ContainerService(AutomaticActions, ScalingActions, Recreation):
         await self.ports.release(cuid)  # before the record: a rerun releases them too
         await self._repo.delete(cuid)
         self._locks.pop(cuid, None)
+        self._boots.pop(cuid, None)
         if self.timers is not None:
             self.timers.forget(cuid)
