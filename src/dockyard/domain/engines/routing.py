@@ -255,7 +255,10 @@ class RoutingCompose:
         return (await self.routes.parts(project)).compose
 
     async def write(self, project_dir: Path, document: dict[str, Any]) -> None:
-        await self._local.write(project_dir, document)  # the file is this host's always
+        # The file is this host's whatever the engine; its runner writes it all the same.
+        name = document.get("name")
+        runner = await self._on(name) if isinstance(name, str) else self._local
+        await runner.write(project_dir, document)
 
     async def create(self, project: str, project_dir: Path) -> None:
         await (await self._on(project)).create(project, project_dir)
