@@ -164,6 +164,17 @@ def test_the_whole_cycle_on_a_remote_engine(
         assert admin.post(f"/containers/{cuid}/restart").json()["status"] == "running"
         assert HELLO.decode() in terminal(server, cuid, "cat /app/hello.txt")
 
+        # Its engine's events are followed: a stop behind Dockyard's back shows in the
+        # list (read from the store, not asked of the engine).
+        assert engine_docker(extra_engines, "stop", "-t", "1", container_name(cuid)).returncode == 0
+
+        def listed_status() -> str:
+            rows = admin.get("/containers").json()["containers"]
+            return str(next(r["status"] for r in rows if r["cuid"] == cuid))
+
+        wait_for(lambda: listed_status() == "exited", what="the follower's word")
+        assert admin.post(f"/containers/{cuid}/start").json()["status"] == "running"
+
         # The engine dies: its container answers 503 (Retry-After), a local one works.
         resp = admin.post("/containers", json={"image": BUSYBOX, "engine": "local",
                                                "start": True, "command": "sleep 600"})  # fmt: skip

@@ -17,6 +17,7 @@ from dockyard.domain.automation.activity import ActivityTracker
 from dockyard.domain.automation.delivery import Deliverer
 from dockyard.domain.automation.timers import TimerScheduler
 from dockyard.domain.containers.reconcile import StateFollower
+from dockyard.domain.engines.followers import RemoteFollowers
 from dockyard.domain.images.ports import ImageEngine
 from dockyard.domain.ports import Engine
 from dockyard.settings import Settings
@@ -43,6 +44,7 @@ class Runtime:
     deliverer: Deliverer | None = None
     timers: TimerScheduler | None = None
     activity: ActivityTracker | None = None
+    followers: RemoteFollowers | None = None  # each remote engine's (docs/engines.md)
     started: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stopped: bool = False
@@ -78,6 +80,8 @@ class Runtime:
             raise
         self._spawn(services.reconciler.run_forever(settings.reconcile_interval), "reconcile")
         self._spawn(self.follower.run_forever(), "follow-engine")
+        if self.followers is not None:
+            self._spawn(self.followers.run_forever(), "follow-remote-engines")
         self._spawn(services.metrics.run_forever(), "metrics")
         self._spawn(self._purge_forever(), "purge")
         if self.deliverer is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from dockyard.adapters.engine import DockerEngine
 from dockyard.adapters.engine.images import DockerImages
 from dockyard.api.deps import Services
@@ -10,6 +12,7 @@ from dockyard.domain.access.authn import PasswordHasher
 from dockyard.domain.access.roles import RoleBook
 from dockyard.domain.containers.quotas import Quotas
 from dockyard.domain.containers.reconcile import Reconciler, StateFollower
+from dockyard.domain.engines.followers import EngineFeed, RemoteFollowers
 from dockyard.domain.engines.models import LOCAL
 from dockyard.domain.engines.routing import EngineParts, RoutingCompose, RoutingEngine
 from dockyard.domain.idempotency import Idempotency
@@ -94,6 +97,30 @@ def build_services(
     containers.placer = services.engines  # creates are placed by the registry
     listeners = [events.engine_event, metrics.engine_event, timers.engine_event]
     follower = StateFollower(stores.containers, engine, containers, listeners=listeners)
+
+    def per_engine(feed: EngineFeed) -> tuple[Reconciler, StateFollower]:
+        one = feed.engine_id
+        reconciler = Reconciler(
+            stores.containers, stores.accounts, feed, containers, recorder, engine_id=one
+        )
+        caught_up = partial(reconciler.run_once, startup=False)
+        follower = StateFollower(
+            stores.containers,
+            feed,
+            containers,
+            listeners=listeners,
+            engine_id=one,
+            on_connected=caught_up,
+        )
+        return reconciler, follower
+
+    followers = RemoteFollowers(
+        routes,
+        engines.remote_ids,
+        per_engine,
+        interval=settings.engine_poll_interval,
+        reconcile_interval=settings.reconcile_interval,
+    )
     return Runtime(
         settings,
         services,
@@ -105,6 +132,7 @@ def build_services(
         deliverer,
         timers=timers,
         activity=activity,
+        followers=followers,
     )
 
 

@@ -187,6 +187,10 @@ class EngineService:
         record = await self._repo.get(engine_id)
         return None if record is None else (record, self._tls_of(record))
 
+    async def remote_ids(self) -> Sequence[str]:
+        """The engines Dockyard runs containers on besides the local one."""
+        return [r.id for r in await self._repo.all() if r.kind is EngineKind.REMOTE]
+
     def reachable(self, engine_id: str) -> bool | None:
         """The watcher's word: False only after a poll that failed."""
         return self.watcher.health(engine_id).reachable
