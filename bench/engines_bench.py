@@ -310,7 +310,6 @@ def _remove_remote_leftovers(ctx: Ctx, raw: list[tuple[str, Path]]) -> None:
             _remote_compose(ctx, name, pdir, "down")
         except (base.BenchError, subprocess.SubprocessError) as exc:
             log(f"cleanup problem: {name}: {exc}")
-    base.run_cmd(["docker", "-H", REMOTE_ADDR, "network", "rm", NETWORK])  # if it is unused
 
 
 def main() -> int:
@@ -342,6 +341,8 @@ def main() -> int:
             _remove_remote_leftovers(ctx, raw)
         for problem in cleanup(ctx):
             log(f"cleanup problem: {problem}")
+        if args.remote_iterations:  # last: the server's containers are gone by now
+            base.run_cmd(["docker", "-H", REMOTE_ADDR, "network", "rm", NETWORK])
 
     limit = TARGETS["placement_p50_ms"]
     rows = [

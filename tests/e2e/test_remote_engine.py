@@ -25,12 +25,13 @@ import websockets
 
 from dockyard.domain.containers.compose_doc import app_volume_name, container_name
 from tests.conftest import ADMIN, basic
-from tests.docker_helpers import BUSYBOX, wait_for
+from tests.docker_helpers import BUSYBOX, PYTHON, wait_for
 from tests.engines import ExtraEngines
 from tests.server import ServeFactory, Server
 
 ENGINE = "eng1"
 HELLO = b"hello from a remote /app\n"
+BOOT = b"import os, time\nprint('booted-remote', os.getcwd(), flush=True)\ntime.sleep(600)\n"
 
 
 def engine_docker(engines: ExtraEngines, *args: str) -> subprocess.CompletedProcess[str]:
@@ -213,4 +214,37 @@ def test_the_whole_cycle_on_a_remote_engine(
     finally:
         for left in cuids:
             admin.delete(f"/containers/{left}")
+        admin.close()
+
+
+def test_a_script_provisions_a_remote_containers_volume(
+    serve: ServeFactory, extra_engines: ExtraEngines, tmp_path: Path
+) -> None:
+    """``script`` becomes /app/boot.py in the volume, through the engine, and runs."""
+    server = serve()
+    admin = httpx.Client(base_url=server.url, headers=basic(*ADMIN), timeout=120)
+    cuid = None
+    try:
+        added = admin.post("/engines", json={"id": ENGINE, "addr": extra_engines.addr(1)})
+        assert added.status_code == 201, added.text
+        resp = admin.post(
+            "/containers",
+            json={"image": PYTHON, "engine": ENGINE, "start": True,
+                  "script": base64.b64encode(BOOT).decode()},
+        )  # fmt: skip
+        assert resp.status_code == 201, resp.text
+        cuid = resp.json()["cuid"]
+
+        def logs() -> bool:
+            return "booted-remote /app" in admin.get(f"/containers/{cuid}/logs").text
+
+        wait_for(logs, what="boot.py's output")
+        volume = Path(f"/var/lib/dockyard-engines/eng-1/data/volumes/{app_volume_name(cuid)}/_data")
+        assert (volume / "boot.py").is_file()
+        assert files_named(tmp_path / "data", "boot.py") == []
+        assert admin.delete(f"/containers/{cuid}").status_code == 204
+        cuid = None
+    finally:
+        if cuid is not None:
+            admin.delete(f"/containers/{cuid}")
         admin.close()

@@ -40,7 +40,7 @@ from dockyard.domain.ports import (
     ResourceSample,
 )
 from dockyard.domain.terminal.framing import TerminalStream
-from dockyard.errors import EngineUnavailableError
+from dockyard.errors import EngineError, EngineUnavailableError
 
 _KNOWN_IDS = 10_000  # container ids remembered for stats_once (metrics), newest kept
 
@@ -175,8 +175,11 @@ class RoutingEngine:
         await (await self._on(cuid)).archive_to(cuid, path, dest, limit)
 
     async def put_archive(self, cuid: str, path: str, tar: Path | bytes) -> None:
-        engine: Any = await self._on(cuid)
-        await engine.put_archive(cuid, path, tar)
+        engine = await self._on(cuid)
+        put = getattr(engine, "put_archive", None)  # DockerEngine's; not every Engine has it
+        if put is None:
+            raise EngineError("this engine takes no archives", code="ENGINE_NO_ARCHIVES")
+        await put(cuid, path, tar)
 
     async def open_exec(
         self,
