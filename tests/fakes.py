@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,7 @@ class FakeEngine:
         self.stats: dict[tuple[str, str], PathStat] = {}
         self.replica_counts: dict[str, int] = {}
         self.replicas_down: set[int] = set()
+        self.replica_list_calls = 0
 
     async def inspect(self, cuid: str) -> LiveState | None:
         self.inspects += 1
@@ -84,6 +85,10 @@ class FakeEngine:
         raise NotFoundError(f"{path} does not exist", code="PATH_NOT_FOUND")
 
     # -- observation (issue 4): logs from ``self.logs``, stats that tick -------------
+
+    async def replicas_of_many(self, cuids: Collection[str]) -> dict[str, list[ReplicaState]]:
+        self.replica_list_calls += 1
+        return {cuid: [r for r in await self.list_replicas(cuid) if r.index > 1] for cuid in cuids}
 
     async def list_replicas(self, cuid: str) -> list[ReplicaState]:
         """The replicas of the project's last applied document, all in the container's

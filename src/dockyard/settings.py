@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     webhook_backoff_max: float = Field(default=3600.0, gt=0)
     # -- engines (issue 12) --
     engine_poll_interval: float = Field(default=10.0, gt=0, le=3600)  # the watcher's polls
+    # Several processes on one PostgreSQL: a duty's lease lives this long unless renewed
+    # (every third of it); a process that ends abruptly hands its duties over after it.
+    lease_ttl: float = Field(default=15.0, ge=3, le=600)
     engine_poll_timeout: float = Field(default=5.0, gt=0, le=300)  # one poll's deadline
     # Plain (unencrypted, unauthenticated) tcp:// engines, to a loopback address only.
     engines_allow_plain_tcp: bool = False

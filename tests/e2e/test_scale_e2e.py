@@ -94,7 +94,11 @@ def test_scale_one_three_one_with_publish_all(serve: ServeFactory, http_image: s
     server.stop()
     server.start()
     with _client(server) as http:
-        assert _urls(http.get(f"/containers/{cuid}").json()) == urls
+        one = http.get(f"/containers/{cuid}").json()
+        assert _urls(one) == urls
+        # The list shows each replica as the single read does (one engine call a page).
+        listed = http.get("/containers").json()["containers"]
+        assert [c["replicas"] for c in listed if c["cuid"] == cuid] == [one["replicas"]]
         assert http.post(f"/containers/{cuid}/restart").status_code == 200
         resp = http.patch(f"/containers/{cuid}", json={"env": {"AFTER": "patch"}})
         assert resp.status_code == 200, resp.text

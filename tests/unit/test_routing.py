@@ -141,3 +141,14 @@ async def test_a_changed_engine_gets_new_clients(world: World) -> None:
     assert world.factory.closed == ["eng1"]
     assert await world.engine.inspect("r1") is not None
     assert world.factory.opened == ["eng1", "eng1"]
+
+
+async def test_replicas_of_a_page_are_asked_of_each_engine_once(world: World) -> None:
+    world.records.update({"r1": "eng1", "c1": LOCAL, "r2": "eng2"})
+    for cuid in ("r1", "c1", "r2"):
+        await world.up(cuid)
+    world.reachable["eng2"] = False  # left out, the page still answers
+    seen = await world.engine.replicas_of_many(["r1", "c1", "r2"])
+    assert sorted(seen) == ["c1", "r1"]
+    assert world.factory.engines["eng1"].replica_list_calls == 1
+    assert world.local.replica_list_calls == 1

@@ -123,6 +123,28 @@ async def test_scale_up_and_down_draws_and_gives_back_ports(
     ]
 
 
+async def test_a_page_of_containers_reads_the_replicas_in_one_engine_call(
+    fake_world: FakeWorld, fake_client: httpx.AsyncClient
+) -> None:
+    plain = await _create(fake_client)
+    resp = await fake_client.get("/containers")
+    assert resp.status_code == 200 and fake_world.engine.replica_list_calls == 0
+    scaled = [await _create(fake_client) for _ in range(3)]
+    for cuid, count in zip(scaled, (2, 3, 2), strict=True):
+        resp = await fake_client.post(f"/containers/{cuid}/scale", json={"replicas": count})
+        assert resp.status_code == 200, resp.text
+    listed = {c["cuid"]: c for c in (await fake_client.get("/containers")).json()["containers"]}
+    assert fake_world.engine.replica_list_calls == 1
+    assert [r["index"] for r in listed[plain]["replicas"]] == [1]
+    for cuid, count in zip(scaled, (2, 3, 2), strict=True):
+        assert [r["index"] for r in listed[cuid]["replicas"]] == list(range(1, count + 1))
+        assert {r["status"] for r in listed[cuid]["replicas"]} == {"running"}
+        assert (
+            listed[cuid]["replicas"]
+            == (await fake_client.get(f"/containers/{cuid}")).json()["replicas"]
+        )
+
+
 async def test_a_failed_scale_changes_nothing(
     fake_world: FakeWorld, fake_client: httpx.AsyncClient
 ) -> None:

@@ -28,7 +28,7 @@ from dockyard.api.multipart import MultipartFields, boundary_of
 from dockyard.api.schemas.builds import BuildIn, JobAccepted, JobOut, JobPage, PullIn
 from dockyard.domain.access.permissions import Permission, Principal
 from dockyard.domain.files.downloads import discard
-from dockyard.domain.images.jobs import MAX_PAGE
+from dockyard.domain.images.jobreads import MAX_PAGE
 from dockyard.domain.images.models import JobKind, JobStatus
 from dockyard.domain.observe.streams import LeasedStream
 from dockyard.errors import UnsupportedMediaTypeError, ValidationError, invalid_input

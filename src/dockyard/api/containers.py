@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -34,6 +34,18 @@ async def _out(record: ContainerRecord, services: Services) -> ContainerOut:
     record = services.containers.with_activity(record)
     replicas = await services.containers.replica_states(record)
     return ContainerOut.from_record(record, services.containers.public_host, replicas)
+
+
+async def _page_out(records: Sequence[ContainerRecord], services: Services) -> list[ContainerOut]:
+    """A page of containers: one engine call for the replicas of all the scaled ones."""
+    containers = services.containers
+    replicas = await containers.replica_states_of(records)
+    return [
+        ContainerOut.from_record(
+            containers.with_activity(r), containers.public_host, replicas[r.cuid]
+        )
+        for r in records
+    ]
 
 
 @router.post("", status_code=201, dependencies=[IDEMPOTENT])
@@ -94,7 +106,7 @@ async def list_containers(
         owner=owner,
     )
     return ContainerPage(
-        containers=list(await asyncio.gather(*(_out(r, services) for r in page.items))),
+        containers=await _page_out(page.items, services),
         next_cursor=page.next_cursor,
     )
 

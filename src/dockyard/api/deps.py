@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -66,6 +66,9 @@ class Services:
     webhookkeys: WebhookKeyService
     hub: HubService
     engines: EngineService
+    # The duties this process runs now (all of them, unless several processes share the
+    # database: then those whose lease it holds; domain/leases.py), set by wiring.
+    duties: Callable[[], list[str]] = field(default=lambda: [])
 
 
 def get_services(request: Request) -> Services:

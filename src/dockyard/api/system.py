@@ -86,6 +86,8 @@ async def healthz(request: Request, principal: PrincipalDep, services: ServicesD
         database="ok" if database_ok else "unreachable",
         engines=[EngineHealth(id="local", reachable=reachable)],
         orphans=report.orphans,
+        instance=services.jobs.instance,
+        duties=services.duties(),
     )
 
 

@@ -70,7 +70,7 @@ class Stores:
     @classmethod
     def on(cls, database: Database) -> Stores:
         return cls(
-            SqlContainerRepository(database),
+            SqlContainerRepository(database, cache=not database.shared),
             SqlAccountRepository(database),
             SqlRoleRepository(database),
             SqlServiceKeyRepository(database),
@@ -136,7 +136,9 @@ def engines(
             cpus=settings.default_cpus, memory=settings.default_memory, pids=None
         ),
     )
-    return EngineService(SqlEngineRepository(database), box, watcher, config, recorder)
+    return EngineService(
+        SqlEngineRepository(database), box, watcher, config, recorder, database.exclusive
+    )
 
 
 def database(settings: Settings) -> Database:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from functools import partial
 
 from dockyard.adapters.engine import DockerEngine
@@ -12,13 +13,21 @@ from dockyard.domain.access.authn import PasswordHasher
 from dockyard.domain.access.roles import RoleBook
 from dockyard.domain.containers.quotas import Quotas
 from dockyard.domain.containers.reconcile import Reconciler, StateFollower
+from dockyard.domain.containers.service import ContainerService
 from dockyard.domain.engines.followers import EngineFeed, RemoteFollowers
 from dockyard.domain.engines.models import LOCAL
-from dockyard.domain.engines.routing import EngineParts, RoutingCompose, RoutingEngine
+from dockyard.domain.engines.routing import (
+    EngineParts,
+    EngineRoutes,
+    RoutingCompose,
+    RoutingEngine,
+)
+from dockyard.domain.engines.service import EngineService
 from dockyard.domain.idempotency import Idempotency
 from dockyard.domain.images.ports import ImageEngine
+from dockyard.domain.leases import LeaseKeeper
 from dockyard.domain.observe.events import EventService
-from dockyard.domain.ports import ComposeRunner, Engine, UrlFetcher
+from dockyard.domain.ports import ComposeRunner, Engine, EngineEvent, UrlFetcher
 from dockyard.domain.recording import JournalRecorder
 from dockyard.runtime import imaging, parts
 from dockyard.runtime.lifecycle import Runtime
@@ -27,6 +36,7 @@ from dockyard.store import Database
 from dockyard.store.accounts import SqlQuotaStore
 from dockyard.store.idempotency import SqlIdempotencyRepository
 from dockyard.store.journal import SqlAuditRepository, SqlEventRepository
+from dockyard.store.leases import SqlLeaseRepository
 
 
 def build_services(
@@ -47,7 +57,7 @@ def build_services(
     database = parts.database(settings)
     stores = parts.Stores.on(database)
     roles = RoleBook(stores.roles)
-    quotas = Quotas(SqlQuotaStore(database))
+    quotas = Quotas(SqlQuotaStore(database), exclusive=database.exclusive)
     events, audit, recorder = _journals(settings, database)
     images = images or _image_engine(settings, local)
     engines = parts.engines(settings, database, local, recorder)
@@ -95,33 +105,13 @@ def build_services(
         engines=engines,
     )
     containers.placer = services.engines  # creates are placed by the registry
+    containers.exclusive = database.exclusive  # its lock in every process
     listeners = [events.engine_event, metrics.engine_event, timers.engine_event]
     follower = StateFollower(stores.containers, engine, containers, listeners=listeners)
-
-    def per_engine(feed: EngineFeed) -> tuple[Reconciler, StateFollower]:
-        one = feed.engine_id
-        reconciler = Reconciler(
-            stores.containers, stores.accounts, feed, containers, recorder, engine_id=one
-        )
-        caught_up = partial(reconciler.run_once, startup=False)
-        follower = StateFollower(
-            stores.containers,
-            feed,
-            containers,
-            listeners=listeners,
-            engine_id=one,
-            on_connected=caught_up,
-        )
-        return reconciler, follower
-
-    followers = RemoteFollowers(
-        routes,
-        engines.remote_ids,
-        per_engine,
-        interval=settings.engine_poll_interval,
-        reconcile_interval=settings.reconcile_interval,
+    followers = _remote_followers(
+        settings, stores, routes, engines, containers, recorder, listeners
     )
-    return Runtime(
+    runtime = Runtime(
         settings,
         services,
         database,
@@ -133,6 +123,47 @@ def build_services(
         timers=timers,
         activity=activity,
         followers=followers,
+    )
+    services.duties = runtime.duties_held
+    if database.shared:  # several processes may share it: leases say who runs what
+        repo = SqlLeaseRepository(database)
+        keeper = LeaseKeeper(repo, made.jobs.instance, runtime.duties(), ttl=settings.lease_ttl)
+        runtime.leases = keeper
+    return runtime
+
+
+def _remote_followers(
+    settings: Settings,
+    stores: parts.Stores,
+    routes: EngineRoutes,
+    engines: EngineService,
+    containers: ContainerService,
+    recorder: JournalRecorder,
+    listeners: Sequence[Callable[[EngineEvent], None]],
+) -> RemoteFollowers:
+    """Each remote engine's reconcile and event follower (domain/engines/followers.py)."""
+
+    def per_engine(feed: EngineFeed) -> tuple[Reconciler, StateFollower]:
+        one = feed.engine_id
+        reconciler = Reconciler(
+            stores.containers, stores.accounts, feed, containers, recorder, engine_id=one
+        )
+        follower = StateFollower(
+            stores.containers,
+            feed,
+            containers,
+            listeners=listeners,
+            engine_id=one,
+            on_connected=partial(reconciler.run_once, startup=False),
+        )
+        return reconciler, follower
+
+    return RemoteFollowers(
+        routes,
+        engines.remote_ids,
+        per_engine,
+        interval=settings.engine_poll_interval,
+        reconcile_interval=settings.reconcile_interval,
     )
 
 

@@ -102,16 +102,28 @@ def _record(row: Any) -> ContainerRecord:
     )
 
 
+class _NoCache(dict[str, ContainerRecord]):
+    """A cache that keeps nothing."""
+
+    def __setitem__(self, key: str, value: ContainerRecord) -> None:
+        return None
+
+    def setdefault(self, key: str, default: ContainerRecord) -> ContainerRecord:
+        return default
+
+
 class SqlContainerRepository:
     """Containers in the database, with a write-through cache of single records.
 
     ``GET /containers/{cuid}`` is the hottest read; the database stays the truth, and
-    one Dockyard process owns it, so every write passes through here and keeps the cache
-    in step (under the same write lock, in the same order as the database)."""
+    on SQLite one Dockyard process owns it, so every write passes through here and keeps
+    the cache in step (under the same write lock, in the same order as the database)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, cache: bool = True) -> None:
         self._db = db
-        self._cache: dict[str, ContainerRecord] = {}
+        # Several processes on one database (PostgreSQL): no cache, each read is the
+        # store's (another process may have changed the record).
+        self._cache: dict[str, ContainerRecord] = {} if cache else _NoCache()
 
     async def insert(self, record: ContainerRecord) -> ContainerRecord:
         async with self._db.writing() as conn:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,9 +12,9 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from dockyard.errors import StorageIOError, StoreBusyError
@@ -71,6 +72,31 @@ class Database:
             async with self.engine.begin() as conn:
                 yield conn
 
+    @property
+    def shared(self) -> bool:
+        """Several Dockyard processes may use this database (PostgreSQL; docs/engines.md):
+        no single-process caches, and ``exclusive`` takes a lock they all see."""
+        return not self.is_sqlite
+
+    @asynccontextmanager
+    async def exclusive(self, name: str, *, wait: float = 30.0) -> AsyncIterator[None]:
+        """One holder of ``name`` at a time across every process on this database: on
+        PostgreSQL a transaction-scoped advisory lock (let go when the block ends, however
+        it ends); on SQLite nothing (one process, whose own asyncio locks serialise).
+        Waiting longer than ``wait`` seconds is ``StoreBusyError`` (503, Retry-After)."""
+        if self.is_sqlite:
+            yield
+            return
+        digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+        key = int.from_bytes(digest, "big", signed=True)
+        async with self.engine.begin() as conn:
+            await conn.execute(text(f"SET LOCAL lock_timeout = '{int(wait * 1000)}ms'"))
+            try:
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+            except DBAPIError as exc:
+                raise StoreBusyError(f"{name} is busy in another Dockyard process") from exc
+            yield
+
     def reading(self) -> Any:
         """A connection for reads (``async with db.reading() as conn``)."""
         return self.engine.connect()
@@ -83,8 +109,6 @@ class Database:
             raise StorageIOError(f"cannot open the database: {exc}") from exc
 
     async def ping(self) -> bool:
-        from sqlalchemy import text
-
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
         return True

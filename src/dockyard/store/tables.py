@@ -327,3 +327,14 @@ engines = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )
+
+# Leases (issue 12): several Dockyard processes on one PostgreSQL; the duties that must
+# run once (an engine's follower and reconcile, the timers, webhook deliveries) run in
+# the process that holds their lease, renewed well before it expires.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(128), primary_key=True),  # engine:<id>, deliveries, instance:<id>
+    Column("holder", String(64), nullable=False),  # the process (its instance id)
+    Column("expires_at", UTCDateTime, nullable=False),
+)

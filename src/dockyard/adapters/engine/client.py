@@ -12,8 +12,9 @@ import asyncio
 import contextlib
 import json
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from pathlib import Path
+from typing import Any
 
 import aiodocker
 import structlog
@@ -40,7 +41,7 @@ from dockyard.adapters.engine.streams import (
     sized,
 )
 from dockyard.adapters.engine.transport import EngineTransport, lines_of, stream_of
-from dockyard.domain.containers.compose_doc import container_name
+from dockyard.domain.containers.compose_doc import REPLICA_LABEL, container_name
 from dockyard.domain.models import LiveState
 from dockyard.domain.ports import (
     Change,
@@ -124,6 +125,20 @@ class DockerEngine:
             params={"all": "1", "filters": json.dumps({"label": [f"dockyard.cuid={cuid}"]})},
         )
         return replicas_of(rows or [], cuid)
+
+    async def replicas_of_many(self, cuids: Collection[str]) -> dict[str, list[ReplicaState]]:
+        """Replicas 2..N of each of ``cuids``, in one list call (a page of containers)."""
+        rows = await self._http().call(
+            "GET",
+            "containers/json",
+            params={"all": "1", "filters": json.dumps({"label": [MANAGED, REPLICA_LABEL]})},
+        )
+        by_cuid: dict[str, list[dict[str, Any]]] = {cuid: [] for cuid in cuids}
+        for row in rows or []:
+            owner = (row.get("Labels") or {}).get("dockyard.cuid")
+            if owner in by_cuid:
+                by_cuid[owner].append(row)
+        return {cuid: replicas_of(found, cuid) for cuid, found in by_cuid.items()}
 
     async def image_exists(self, ref: str) -> bool:
         found = await self._http().call("GET", f"images/{ref}/json", missing_ok=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from dockyard.api.schemas.common import Out
 
 
@@ -23,3 +25,9 @@ class HealthOut(Out):
     database: Literal["ok", "unreachable"]
     engines: list[EngineHealth]
     orphans: list[str]
+    instance: str = Field(description="this Dockyard process's id (its jobs carry it)")
+    duties: list[str] = Field(
+        description="what this process runs for all (engine:<id> follows and reconciles "
+        "that engine; deliveries sends webhooks): all of them unless several processes "
+        "share one PostgreSQL, then the ones whose lease it holds"
+    )

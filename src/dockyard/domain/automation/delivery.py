@@ -82,14 +82,17 @@ class Deliverer:
             self._outcomes.start()
             self._loop = asyncio.create_task(self._run(), name="webhooks:deliver")
 
-    async def stop(self, deadline: float) -> None:
+    async def stop(self, deadline: float, *, final: bool = True) -> None:
         """Start nothing new; let attempts in flight end (within ``deadline``), write
-        their outcomes; what is cut short is sent again after a restart."""
+        their outcomes; what is cut short is sent again after a restart. ``final=False``
+        (another process takes the deliveries over): the writer of outcomes stays open,
+        and ``start`` may run the loop again later."""
         started = time.monotonic()
-        if self._loop is not None:
-            self._loop.cancel()
+        loop, self._loop = self._loop, None
+        if loop is not None:
+            loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
+                await loop
         if self._attempts:
             _, late = await asyncio.wait(set(self._attempts), timeout=deadline * 0.7)
             for task in late:
@@ -97,7 +100,8 @@ class Deliverer:
             await asyncio.gather(*late, return_exceptions=True)
             if late:
                 log.warning("webhooks.attempts_cut", count=len(late))
-        await self._outcomes.close(max(0.1, deadline - (time.monotonic() - started)))
+        if final:
+            await self._outcomes.close(max(0.1, deadline - (time.monotonic() - started)))
 
     # -- the loop ---------------------------------------------------------------------
 

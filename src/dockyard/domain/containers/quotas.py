@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator
 
+from dockyard.domain.leases import Exclusive, alone
 from dockyard.domain.models import ContainerSpec, Resources, memory_bytes
 from dockyard.errors import ConflictError, PayloadTooLargeError
 
@@ -108,9 +109,10 @@ class UploadLimit:
 class Quotas:
     """The check ``ContainerService`` runs before it stores a new or changed spec."""
 
-    def __init__(self, store: QuotaStore) -> None:
+    def __init__(self, store: QuotaStore, *, exclusive: Exclusive = alone) -> None:
         self._store = store
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._exclusive = exclusive  # the owner's lock in other processes too
 
     async def check(
         self, owner: str, spec: ContainerSpec, *, replacing: str | None, count: int = 1
@@ -145,7 +147,7 @@ class Quotas:
     ) -> AsyncIterator[None]:
         """Check, and hold the owner's lock while the caller stores the record, so that
         two concurrent creates cannot both take the last slot."""
-        async with self._locks[owner]:
+        async with self._locks[owner], self._exclusive(f"quota:{owner}"):
             await self.check(owner, spec, replacing=replacing, count=count)
             yield
 

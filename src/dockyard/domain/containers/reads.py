@@ -23,6 +23,7 @@ from dockyard.domain.containers.ports import PortAllocator
 from dockyard.domain.containers.quotas import NoQuotas, QuotaGuard
 from dockyard.domain.engines.models import LOCAL
 from dockyard.domain.images.ports import ImageEngine
+from dockyard.domain.leases import Exclusive, alone
 from dockyard.domain.models import (
     CUID,
     ContainerRecord,
@@ -110,6 +111,8 @@ class ContainerReads:
         self._quotas: QuotaGuard = quotas or NoQuotas()
         self._heavy = asyncio.Semaphore(heavy_limit)
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # A container's lock in other processes on the same database too (set by wiring).
+        self.exclusive: Exclusive = alone
         # Activity marks and the timers' scheduler (domain/automation/), set by wiring.
         self.activity: ActivitySink = NoActivity()
         self.timers: TimerWatch | None = None
@@ -169,7 +172,7 @@ class ContainerReads:
 
     @asynccontextmanager
     async def locked(self, cuid: str) -> Any:
-        async with self._locks[cuid]:
+        async with self._locks[cuid], self.exclusive(f"container:{cuid}"):
             yield
 
     # -- reads -----------------------------------------------------------------

@@ -10,6 +10,7 @@ and the engine's capacity count every replica (N containers, N times the CPUs an
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import suppress
 
 import structlog
@@ -191,17 +192,34 @@ class ScalingActions(ContainerReads):
     async def replica_states(self, record: ContainerRecord) -> list[ReplicaState]:
         """Each replica's status and published ports; replica 1 from the record (kept
         current by the engine's events), the others from the engine (one list call)."""
-        first = ReplicaState(1, record.status, list(record.spec.ports))
         if record.replicas == 1:
-            return [first]
-        seen = {r.index: r for r in await self._engine.list_replicas(record.cuid)}
-        states: list[ReplicaState] = []
-        for index in range(1, record.replicas + 1):
-            assigned = first.ports if index == 1 else record.replica_ports.get(index, [])
-            state = seen.get(index)
-            if state is None:
-                state = ReplicaState(index, Status.MISSING, assigned)
-            elif not state.ports:  # not running: the engine lists no binding
-                state = ReplicaState(index, state.status, assigned)
-            states.append(state)
-        return states
+            return _merged(record, [])
+        return _merged(record, await self._engine.list_replicas(record.cuid))
+
+    async def replica_states_of(
+        self, records: Sequence[ContainerRecord]
+    ) -> dict[str, list[ReplicaState]]:
+        """``replica_states`` of a page of records: one engine call for all the scaled ones
+        (none when none is scaled)."""
+        scaled = [r.cuid for r in records if r.replicas > 1]
+        seen = await self._engine.replicas_of_many(scaled) if scaled else {}
+        return {r.cuid: _merged(r, seen.get(r.cuid, [])) for r in records}
+
+
+def _merged(record: ContainerRecord, listed: Sequence[ReplicaState]) -> list[ReplicaState]:
+    """Replica 1 from the record, replicas 2..N as the engine lists them (``missing`` when
+    it does not; the assigned ports while one is not running)."""
+    first = ReplicaState(1, record.status, list(record.spec.ports))
+    if record.replicas == 1:
+        return [first]
+    seen = {r.index: r for r in listed}
+    states: list[ReplicaState] = []
+    for index in range(1, record.replicas + 1):
+        assigned = first.ports if index == 1 else record.replica_ports.get(index, [])
+        state = seen.get(index) or (first if index == 1 else None)
+        if state is None:
+            state = ReplicaState(index, Status.MISSING, assigned)
+        elif not state.ports:  # not running: the engine lists no binding
+            state = ReplicaState(index, state.status, assigned)
+        states.append(state)
+    return states

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -205,6 +205,24 @@ class RoutingEngine:
 
     async def list_replicas(self, cuid: str) -> list[ReplicaState]:
         return await (await self._on(cuid)).list_replicas(cuid)
+
+    async def replicas_of_many(self, cuids: Collection[str]) -> dict[str, list[ReplicaState]]:
+        """One call per engine the containers live on; an unreachable engine's containers
+        are left out (their replicas then read ``missing``; a list never fails for it)."""
+        groups: dict[str, tuple[Engine, list[str]]] = {}
+        for cuid in cuids:
+            try:
+                parts = await self.routes.parts(cuid)
+            except EngineUnavailableError:
+                continue
+            groups.setdefault(parts.engine_id, (parts.engine, []))[1].append(cuid)
+        found: dict[str, list[ReplicaState]] = {}
+        for engine, some in groups.values():
+            try:
+                found.update(await engine.replicas_of_many(some))
+            except EngineUnavailableError:
+                continue
+        return found
 
     async def process(self, cuid: str, *, replica: int = 1) -> ContainerProcess | None:
         parts = await self.routes.parts(cuid)

@@ -46,6 +46,7 @@ from dockyard.domain.engines.placement import (
 )
 from dockyard.domain.engines.watcher import EngineWatcher
 from dockyard.domain.images.registries import SecretBox
+from dockyard.domain.leases import Exclusive, alone
 from dockyard.domain.models import Resources, utcnow
 from dockyard.domain.recording import Change, NullRecorder, Recorder
 from dockyard.errors import ConflictError, ValidationError
@@ -133,9 +134,11 @@ class EngineService:
         watcher: EngineWatcher,
         config: EngineConfig,
         recorder: Recorder | None = None,
+        exclusive: Exclusive = alone,
     ) -> None:
         self._repo = repo
         self._box = box
+        self._exclusive = exclusive  # the placement lock of every process
         self.watcher = watcher
         self._config = config
         self._recorder = recorder or NullRecorder()
@@ -203,10 +206,10 @@ class EngineService:
     ) -> AsyncIterator[str]:
         """The engine a container of ``resources`` (its defaults filled) times ``count``
         goes to; the decision holds until the caller's block (its insert) ends, so two
-        creates never both take the last room. One process only: a second Dockyard
-        replica needs a per-engine lease in the database (a later part of issue 12)."""
+        creates never both take the last room, in this process or another on the same
+        database (``exclusive``: an advisory lock on PostgreSQL)."""
         need = Need.of(resources, count)
-        async with self._placing:
+        async with self._placing, self._exclusive("placement"):
             rooms = await self.rooms(for_placement=True)
             stale = worth_polling(rooms, request)
             try:

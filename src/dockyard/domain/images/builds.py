@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -223,10 +223,11 @@ class BuildService:
         finally:
             await asyncio.shield(self._discard(run.id))
 
-    async def recover(self) -> int:
+    async def recover(self, running: Collection[str] = ()) -> int:
         """At start-up: the jobs a previous process left end ``interrupted``, and what
-        it had made for their contexts goes."""
-        return await self._jobs.recover(self._discard)
+        it had made for their contexts goes (not those of the Dockyard processes whose
+        ids are in ``running``: they still run them)."""
+        return await self._jobs.recover(self._discard, running=running)
 
     async def _prepare(self, request: BuildRequest, job_id: str) -> Prepared:
         dockerfile = request.options.dockerfile or "Dockerfile"

@@ -20,34 +20,30 @@ import asyncio
 import contextvars
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 
-from dockyard.domain.access.permissions import Permission, Principal, not_found
+from dockyard.domain.access.permissions import Permission, Principal
 from dockyard.domain.images.joblogs import JobLog, JobLogs
+from dockyard.domain.images.jobreads import JobReads
 from dockyard.domain.images.models import (
-    EPOCH,
     Job,
     JobError,
     JobKind,
-    JobQuery,
     JobRepository,
     JobStatus,
 )
 from dockyard.domain.images.running import JobFailed, JobRun
 from dockyard.domain.models import utcnow
-from dockyard.domain.observe.streams import LeasedStream
-from dockyard.domain.paging import Page, before, check_limit, page_of
 from dockyard.domain.recording import SYSTEM, Change, NullRecorder, Recorder
 from dockyard.errors import DockyardError, RateLimitedError
 
 log = structlog.get_logger("dockyard.jobs")
 
-MAX_PAGE = 500
 RETRY_AFTER = 10  # seconds a refused job is told to wait
 
 
@@ -75,8 +71,8 @@ class _Live:
     cancel: JobStatus | None = None  # why the task was cancelled: CANCELLED or FAILED
 
 
-class JobService:
-    """The queue, the runner and the reads of every job."""
+class JobService(JobReads):
+    """The queue and the runner of every job (the reads: ``JobReads``)."""
 
     def __init__(
         self,
@@ -283,50 +279,7 @@ class JobService:
             )
         )
 
-    # -- reads, cancel -----------------------------------------------------------------
-
-    async def get(self, principal: Principal, job_id: str) -> Job:
-        principal.require(Permission.IMAGES_READ)
-        return await self._find(principal, job_id)
-
-    async def _find(self, principal: Principal, job_id: str) -> Job:
-        """The job if ``principal`` sees it (its own, or any for admins); else 404."""
-        job = await self.peek(job_id)
-        if job is None or not principal.sees(job.owner):
-            raise not_found("build", job_id)
-        return job
-
-    async def peek(self, job_id: str) -> Job | None:
-        """The job as it is now, for Dockyard itself (a replayed hub delivery's job)."""
-        live = self._live.get(job_id)
-        return self._copy(live.job) if live is not None else await self._repo.get(job_id)
-
-    async def page(
-        self,
-        principal: Principal,
-        *,
-        statuses: tuple[JobStatus, ...] = (),
-        kinds: tuple[JobKind, ...] = (),
-        limit: int,
-        cursor: str | None,
-    ) -> Page[Job]:
-        """Newest first, keyset-paginated; one's own jobs (admins: everyone's)."""
-        principal.require(Permission.IMAGES_READ)
-        check_limit(limit, MAX_PAGE)
-        start = before(cursor)
-        query = JobQuery(
-            owner=None if principal.is_admin else principal.username,
-            statuses=statuses,
-            kinds=kinds,
-            before=EPOCH + timedelta(microseconds=start) if start is not None else None,
-            limit=limit + 1,
-        )
-        rows = [self._fresh(job) for job in await self._repo.query(query)]
-        return page_of(rows, limit)
-
-    def _fresh(self, job: Job) -> Job:
-        live = self._live.get(job.id)
-        return self._copy(live.job) if live is not None else job
+    # -- cancel, wait -----------------------------------------------------------------
 
     async def cancel(self, principal: Principal, job_id: str) -> Job:
         """Cancel a queued or running job (it ends ``cancelled`` within seconds); a job
@@ -348,30 +301,20 @@ class JobService:
         if live is not None:
             await self._settle(live)
 
-    async def open_log(
-        self, principal: Principal, job_id: str, *, follow: bool
-    ) -> LeasedStream[bytes]:
-        await self.get(principal, job_id)
-        return self.logs.stream(job_id, follow=follow)
-
-    @staticmethod
-    def _copy(job: Job) -> Job:
-        return Job(
-            **{
-                **job.__dict__,
-                "tags": list(job.tags),
-                "progress": {k: dict(v) for k, v in job.progress.items()},
-            }
-        )
-
     # -- start and stop --------------------------------------------------------------------
 
-    async def recover(self, discard: Callable[[str], Awaitable[None]] | None = None) -> int:
+    async def recover(
+        self,
+        discard: Callable[[str], Awaitable[None]] | None = None,
+        *,
+        running: Collection[str] = (),
+    ) -> int:
         """Jobs another process left queued or running end ``failed: interrupted``;
-        ``discard`` removes what was made for each."""
+        ``discard`` removes what was made for each. ``running``: the ids of the other
+        Dockyard processes that run now on the same database (their jobs are theirs)."""
         ended = 0
         for job in await self._repo.active():
-            if job.instance == self.instance:
+            if job.instance == self.instance or job.instance in running:
                 continue
             if discard is not None:
                 await discard(job.id)
