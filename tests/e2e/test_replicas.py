@@ -96,10 +96,14 @@ def test_two_processes_share_the_work_and_hand_over_the_duties(
     assert {f"instance:{i}" for i in ids} <= set(leases)
     holder = ids[leases["engine:local"]]
     other = b if holder is a else a
-    with _client(holder) as http:
-        assert set(http.get("/healthz").json()["duties"]) == {"engine:local", "deliveries"}
-    with _client(other) as http:
-        assert http.get("/healthz").json()["duties"] == []
+    held = {}
+    for server in (holder, other):
+        with _client(server) as http:
+            held[server.port] = set(http.get("/healthz").json()["duties"])
+    # The remote engines' followers (engines:remote) are a duty of their own: either's.
+    assert {"engine:local", "deliveries"} <= held[holder.port]
+    assert held[other.port] <= {"engines:remote"}
+    assert held[holder.port] | held[other.port] == {"engine:local", "deliveries", "engines:remote"}
 
     # Made through one, seen and changed through the other, read back at once.
     with _client(other) as http:

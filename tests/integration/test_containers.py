@@ -241,7 +241,8 @@ async def test_ports_conflicts_and_rollback(live: Live) -> None:
 
 async def test_reads_never_call_compose(live: Live) -> None:
     c = await live.create(image=BUSYBOX, command="sleep 600", start=True)
-    compose = live.services.containers._compose
+    # The local engine's runner, behind the routing (domain/engines/routing.py).
+    compose = live.services.containers._compose.routes.local.compose
     calls: list[str] = []
     original = compose.run_argv
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from dockyard.domain.files import hostfs
+from dockyard.domain.files.backends import HostApp, Staged
 from dockyard.domain.files.hostfs import HostTree, Transaction
-from dockyard.domain.files.service import FileLimits, FileService, Staged
 from dockyard.errors import ConflictError, StorageIOError
 from tests.unit.conftest import dir_fd
 
@@ -143,9 +143,10 @@ def test_a_real_io_error_stays_one(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert caught.value.errno == errno.EIO
 
 
-def service() -> FileService:
-    # _apply_staged touches neither the containers nor the engine.
-    return FileService(None, None, Path("/nonexistent"), 0, 0, FileLimits())  # type: ignore[arg-type]
+def host_app() -> HostApp:
+    # _apply (the staged move into the host folder) touches neither the containers nor
+    # the downloads.
+    return HostApp(None, None, 0, 0)  # type: ignore[arg-type]
 
 
 def test_an_incomplete_rollback_keeps_the_backup_folder(
@@ -171,7 +172,7 @@ def test_an_incomplete_rollback_keeps_the_backup_folder(
 
     monkeypatch.setattr(hostfs.os, "rename", rename)
     with pytest.raises(StorageIOError):
-        service()._apply_staged(tmp_path, project.tree, (), stage)
+        host_app()._apply(tmp_path, project.tree, (), stage)
     assert len(calls) == 4  # aside, place, and the undo's two tries
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
     assert len(leftovers) == 1 and leftovers[0].startswith(".backup-")
@@ -194,7 +195,7 @@ def test_a_complete_rollback_removes_the_backup_folder(
 
     monkeypatch.setattr(hostfs.os, "rename", rename)
     with pytest.raises(StorageIOError):
-        service()._apply_staged(tmp_path, project.tree, ("d",), project.stage)
+        host_app()._apply(tmp_path, project.tree, ("d",), project.stage)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     assert sorted(str(p.relative_to(project.app)) for p in project.app.rglob("*")) == before
 

@@ -17,6 +17,7 @@ from dockyard.domain.automation.activity import ActivityTracker
 from dockyard.domain.automation.delivery import Deliverer
 from dockyard.domain.automation.timers import TimerScheduler
 from dockyard.domain.containers.reconcile import StateFollower
+from dockyard.domain.engines.followers import RemoteFollowers
 from dockyard.domain.engines.models import LOCAL
 from dockyard.domain.images.ports import ImageEngine
 from dockyard.domain.leases import Duty, LeaseKeeper
@@ -47,9 +48,11 @@ class Runtime:
     timers: TimerScheduler | None = None
     activity: ActivityTracker | None = None
     leases: LeaseKeeper | None = None  # several processes on one database (PostgreSQL)
+    followers: RemoteFollowers | None = None  # each remote engine's (docs/engines.md)
     started: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _duty_tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _remote: asyncio.Task[None] | None = None
     _stopped: bool = False
 
     async def start(self) -> None:
@@ -79,6 +82,7 @@ class Runtime:
             if self.leases is None:  # one process: its duties simply run
                 await services.builds.recover()
                 await self._follow_local()
+                await self._follow_remote()
                 await self._deliver()
             else:  # several may share the database: each duty where its lease is
                 await self.leases.start()
@@ -98,6 +102,8 @@ class Runtime:
         """What a lease guards when several processes share the database."""
         return [
             Duty(f"engine:{LOCAL}", self._follow_local, self._unfollow_local),
+            # Every remote engine's follower and reconcile, under one lease for now.
+            Duty("engines:remote", self._follow_remote, self._unfollow_remote),
             Duty("deliveries", self._deliver, self._undeliver),
         ]
 
@@ -131,6 +137,18 @@ class Runtime:
             with suppress(asyncio.CancelledError):
                 await task
         self.services.containers.events_live = False
+
+    async def _follow_remote(self) -> None:
+        if self.followers is not None and self._remote is None:
+            work = self.followers.run_forever()
+            self._remote = asyncio.create_task(work, name="follow-remote-engines")
+
+    async def _unfollow_remote(self) -> None:
+        task, self._remote = self._remote, None
+        if task is not None:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
 
     async def _reload_timers(self, timers: TimerScheduler) -> None:
         while True:
@@ -174,6 +192,7 @@ class Runtime:
         await services.engines.stop()  # the watcher's polls end, their clients close
         if self.leases is not None:  # the duties end; other processes take them at once
             await self.leases.stop()
+        await self._unfollow_remote()
         for task in self._tasks + self._duty_tasks:  # the producers first: nothing new
             task.cancel()  # is queued after this
         for task in self._tasks + self._duty_tasks:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from dockyard.adapters.compose import CliComposeRunner, find_compose_binary
 from dockyard.adapters.crypto import AesGcmBox
 from dockyard.adapters.engine import DockerEngine
 from dockyard.adapters.engine.cgroups import CgroupReader
 from dockyard.adapters.engine.probe import DockerProbe, VersionProbe
+from dockyard.adapters.engine.remote import RemoteEngines
 from dockyard.adapters.fetch import HttpUrlFetcher, parse_networks
 from dockyard.adapters.hostports import port_free
 from dockyard.adapters.secrets import load_or_create_secret
@@ -30,6 +32,7 @@ from dockyard.domain.containers.ports import PortAllocator, PortRange
 from dockyard.domain.containers.quotas import Quotas
 from dockyard.domain.containers.service import ContainerConfig, ContainerService
 from dockyard.domain.engines.models import LOCAL, EngineRecord, TlsFiles
+from dockyard.domain.engines.routing import ArchiveEngine, EngineParts, EngineRoutes
 from dockyard.domain.engines.service import EngineConfig, EngineService
 from dockyard.domain.engines.watcher import EngineProbe, EngineWatcher
 from dockyard.domain.files.archives import ArchiveLimits
@@ -156,6 +159,47 @@ def compose(settings: Settings) -> tuple[ComposeRunner, str]:
         stop_timeout=settings.stop_timeout,
     )
     return runner, version
+
+
+def routes(
+    settings: Settings,
+    stores: Stores,
+    local: EngineParts,
+    engines: EngineService,
+) -> EngineRoutes:
+    """The one routing point (domain/engines/routing.py): each container's calls go to
+    the engine its record names; another engine's clients are built on first use, with
+    a Compose runner of their own (that engine's DOCKER_HOST and TLS files)."""
+    binary: list[Path] = []
+
+    def compose_for(env: dict[str, str]) -> CliComposeRunner:
+        if not binary:  # found once, when the first other engine is used
+            binary.append(find_compose_binary(settings.compose_bin)[0])
+        return CliComposeRunner(
+            binary[0],
+            docker_host=None,
+            timeout=settings.compose_timeout,
+            nice=settings.compose_nice,
+            stop_timeout=settings.stop_timeout,
+            env=env,
+            remove_volumes=True,  # /app is the project's named volume there
+        )
+
+    async def where(cuid: str) -> str | None:
+        record = await stores.containers.get(cuid)
+        return None if record is None else record.engine
+
+    factory = RemoteEngines(
+        engines.connection,
+        compose_for,
+        timeout=settings.engine_timeout,
+        network=settings.network_name,
+        uid=settings.uid,
+        gid=settings.gid,
+    )
+    routes = EngineRoutes(local, where=where, factory=factory, reachable=engines.reachable)
+    engines.on_change = routes.drop
+    return routes
 
 
 def metrics(settings: Settings, containers: ContainerService, engine: Engine) -> MetricsService:
@@ -293,7 +337,11 @@ def accounts(
 
 
 def files(
-    settings: Settings, containers: ContainerService, engine: Engine, fetcher: UrlFetcher | None
+    settings: Settings,
+    containers: ContainerService,
+    engine: Engine,
+    fetcher: UrlFetcher | None,
+    archives: ArchiveEngine | None = None,
 ) -> FileService:
     limits = FileLimits(
         max_upload_bytes=settings.upload_max_bytes,
@@ -310,7 +358,16 @@ def files(
         allow_nets=parse_networks(settings.fetch_allow_nets),
     )
     tmp = settings.data_dir / "tmp"
-    return FileService(containers, engine, tmp, settings.uid, settings.gid, limits, fetcher=fetcher)
+    return FileService(
+        containers,
+        engine,
+        tmp,
+        settings.uid,
+        settings.gid,
+        limits,
+        fetcher=fetcher,
+        archives=archives,
+    )
 
 
 def terminals(

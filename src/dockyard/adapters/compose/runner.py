@@ -42,7 +42,12 @@ class CliComposeRunner:
         timeout: float,
         stop_timeout: int,
         nice: int = 0,
+        env: dict[str, str] | None = None,
+        remove_volumes: bool = False,
     ) -> None:
+        """``env`` is added to the CLI's environment (another engine's ``DOCKER_HOST``,
+        ``DOCKER_TLS_VERIFY``, ``DOCKER_CERT_PATH``); ``remove_volumes``: ``down`` removes
+        the project's named volumes too (``/app`` is one on a remote engine)."""
         self._binary = str(binary)
         self._timeout = timeout
         nice_bin = shutil.which("nice") if nice else None
@@ -51,6 +56,8 @@ class CliComposeRunner:
         self._env = dict(os.environ)
         if docker_host:
             self._env["DOCKER_HOST"] = docker_host
+        self._env.update(env or {})
+        self._remove_volumes = remove_volumes
 
     # -- argv builders (pure; tested without Docker) -----------------------------
 
@@ -79,7 +86,10 @@ class CliComposeRunner:
             "pause": ["pause"],
             "unpause": ["unpause"],
             "kill": ["kill"],
-            "down": ["down", "--remove-orphans", "--timeout", timeout],
+            "down": [
+                *("down", "--remove-orphans", "--timeout", timeout),
+                *(["--volumes"] if self._remove_volumes else []),
+            ],
         }[verb]
 
     # -- ComposeRunner -----------------------------------------------------------

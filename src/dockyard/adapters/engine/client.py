@@ -9,7 +9,9 @@ the ``EngineError`` tree; answers are turned into typed values by ``parsing.py``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import ssl
 from collections.abc import AsyncIterator, Collection
 from pathlib import Path
 from typing import Any
@@ -57,6 +59,7 @@ log = structlog.get_logger("dockyard.engine")
 
 MANAGED = "dockyard.managed=true"
 _ARCHIVE_CHUNK = 1024 * 1024
+_UPLOAD_DEADLINE = 600.0  # an upload's whole body goes before the engine's answer
 
 
 def _container_missing() -> NotFoundError:
@@ -66,14 +69,26 @@ def _container_missing() -> NotFoundError:
 class DockerEngine:
     """``Engine`` over the Docker Engine API."""
 
-    def __init__(self, url: str | None, timeout: float) -> None:
+    def __init__(
+        self,
+        url: str | None,
+        timeout: float,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        local: bool | None = None,
+    ) -> None:
+        """``ssl_context``: another engine's TLS client (adapters/engine/remote.py);
+        ``local``: whether its processes are this host's (default: a unix socket's are)."""
         self._url = url
         self._timeout = timeout
+        self._ssl = ssl_context
+        self._local = local
         self._transport: EngineTransport | None = None
 
     def _http(self) -> EngineTransport:
         if self._transport is None:
-            self._transport = EngineTransport(aiodocker.Docker(url=self._url), self._timeout)
+            docker = aiodocker.Docker(url=self._url, ssl_context=self._ssl)
+            self._transport = EngineTransport(docker, self._timeout)
         return self._transport
 
     def _client(self) -> aiodocker.Docker:
@@ -194,11 +209,40 @@ class DockerEngine:
         finally:
             response.close()
 
+    async def put_archive(self, cuid: str, path: str, tar: Path | bytes) -> None:
+        """Extract the tar (a file, or bytes) ``tar`` into the container's ``path`` (a folder that
+        exists); works on created and stopped containers too."""
+
+        def missing() -> NotFoundError:
+            return NotFoundError(
+                f"{path} does not exist in the container",
+                code="PATH_NOT_FOUND",
+                details={"path": path},
+            )
+
+        http = self._http()
+        with contextlib.ExitStack() as stack:
+            body = tar if isinstance(tar, bytes) else stack.enter_context(tar.open("rb"))
+            response = await http.open(
+                f"containers/{container_name(cuid)}/archive",
+                what="the archive upload",
+                method="PUT",
+                params={"path": path, "noOverwriteDirNonDir": "true"},
+                data=body,
+                headers={"Content-Type": "application/x-tar"},
+                read_timeout=http.timeout,
+                head_timeout=max(http.timeout, _UPLOAD_DEADLINE),
+                not_found=missing,
+            )
+        response.close()
+
     # -- interactive streams (adapters/engine/streams.py) -------------------------
 
     @property
     def is_local(self) -> bool:
         """Host pids of exec sessions are signalable only on a local engine."""
+        if self._local is not None:
+            return self._local
         return self._url is None or self._url.startswith("unix://")
 
     async def open_exec(

@@ -61,6 +61,20 @@ def replica_of(name: str, cuid: str) -> int | None:
     return int(rest[len(prefix) :])
 
 
+APP_VOLUME_KEY = "app"
+
+
+def app_volume_name(cuid: str) -> str:
+    """The named volume that is ``/app`` on a remote engine (no host folder there)."""
+    return f"dockyard-{cuid}-app"
+
+
+def app_volume(cuid: str) -> dict[str, Any]:
+    """The document's ``volumes`` entry of a remote container's ``/app``."""
+    labels = {"dockyard.managed": "true", "dockyard.cuid": cuid}
+    return {APP_VOLUME_KEY: {"name": app_volume_name(cuid), "labels": labels}}
+
+
 def escape(value: str) -> str:
     """Compose interpolates ``$``; a client's ``$`` must reach the container unchanged."""
     return value.replace("$", "$$")
@@ -77,9 +91,11 @@ def compose_document(
     extra_env: dict[str, str] | None = None,
     replicas: int = 1,
     replica_ports: Mapping[int, Sequence[Port]] | None = None,
+    volume: bool = False,
 ) -> dict[str, Any]:
     """The project of ``replicas`` copies of the service; ``replica_ports`` are the host
-    ports of replicas 2..N (replica 1 publishes ``spec.ports``)."""
+    ports of replicas 2..N (replica 1 publishes ``spec.ports``). ``volume``: ``/app`` is
+    the named volume ``app_volume_name(cuid)`` (a remote engine), not ``app_dir``."""
     env = {key: escape(val) for key, val in spec.env.items()}
     env.update({key: escape(val) for key, val in (extra_env or {}).items()})
     env["CONTAINER_UID"] = cuid
@@ -97,7 +113,11 @@ def compose_document(
         "working_dir": APP_MOUNT,
         "environment": env,
         "labels": labels,
-        "volumes": [{"type": "bind", "source": str(app_dir), "target": APP_MOUNT}],
+        "volumes": [
+            {"type": "volume", "source": APP_VOLUME_KEY, "target": APP_MOUNT}
+            if volume
+            else {"type": "bind", "source": str(app_dir), "target": APP_MOUNT}
+        ],
         "restart": spec.restart,
         "stop_grace_period": f"{placement.stop_timeout}s",
         "security_opt": ["no-new-privileges:true"],
@@ -121,6 +141,8 @@ def compose_document(
         service["ports"] = _published(spec.ports)
 
     document: dict[str, Any] = {"name": cuid, "services": {SERVICE: service}}
+    if volume:
+        document["volumes"] = app_volume(cuid)
     if spec.network == "none":
         service["network_mode"] = "none"
     else:

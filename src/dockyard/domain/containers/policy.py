@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from dockyard.domain.containers.compose_doc import APP_VOLUME_KEY, app_volume
 from dockyard.errors import ValidationError
 
 _SAFE_KEYS = frozenset(
@@ -73,18 +74,30 @@ def host_access_denied(field: str) -> ValidationError:
     )
 
 
-def check_document(document: dict[str, Any], app_dir: Path, network: str) -> None:
+def check_document(
+    document: dict[str, Any], app_dir: Path, network: str, *, volume: bool = False
+) -> None:
+    """``volume``: ``/app`` is the container's own named volume (a remote engine), the
+    one volume allowed then; else it is the bind mount of ``app_dir``, the only one."""
     services = document.get("services") or {}
-    if set(document) - {"name", "services", "networks"}:
-        raise host_access_denied(sorted(set(document) - {"name", "services", "networks"})[0])
+    allowed = {"name", "services", "networks"} | ({"volumes"} if volume else set())
+    if set(document) - allowed:
+        raise host_access_denied(sorted(set(document) - allowed)[0])
+    if volume and document.get("volumes") != app_volume(str(document.get("name"))):
+        raise host_access_denied("volumes")
     for networks in (document.get("networks") or {}).values():
         if networks != {"external": True, "name": network}:
             raise host_access_denied("networks")
+    mount = (
+        {"type": "volume", "source": APP_VOLUME_KEY, "target": "/app"}
+        if volume
+        else {"type": "bind", "source": str(app_dir), "target": "/app"}
+    )
     for service in services.values():
-        _check_service(service, app_dir, network)
+        _check_service(service, mount, network)
 
 
-def _check_service(service: dict[str, Any], app_dir: Path, network: str) -> None:
+def _check_service(service: dict[str, Any], mount: dict[str, str], network: str) -> None:
     for key in service:
         if key not in _SAFE_KEYS:
             raise host_access_denied(key)
@@ -97,13 +110,17 @@ def _check_service(service: dict[str, Any], app_dir: Path, network: str) -> None
         if opt not in _SAFE_SECURITY_OPTS:
             raise host_access_denied("security_opt")
     for volume in service.get("volumes") or []:
-        if not (
-            isinstance(volume, dict)
-            and volume.get("type") == "bind"
-            and Path(str(volume.get("source"))) == app_dir
-            and volume.get("target") == "/app"
-            and set(volume) == {"type", "source", "target"}
-        ):
+        if not (isinstance(volume, dict) and _same_mount(volume, mount)):
             raise host_access_denied("volumes")
     if service.get("pull_policy") != "never":
         raise host_access_denied("pull_policy")
+
+
+def _same_mount(volume: dict[str, Any], mount: dict[str, str]) -> bool:
+    if set(volume) != set(mount) or volume.get("type") != mount["type"]:
+        return False
+    if volume.get("target") != mount["target"]:
+        return False
+    if mount["type"] == "bind":  # the path as a path: "/a/./b" is "/a/b"
+        return Path(str(volume.get("source"))) == Path(mount["source"])
+    return volume.get("source") == mount["source"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +17,11 @@ from typing import Any, Protocol
 from dockyard.domain.access.permissions import Permission, Principal, not_found
 from dockyard.domain.automation.activity import ActivitySink, NoActivity
 from dockyard.domain.automation.checkin import CheckinTokens
-from dockyard.domain.containers.compose_doc import Placement, compose_document
+from dockyard.domain.containers.compose_doc import APP_MOUNT, Placement, compose_document
 from dockyard.domain.containers.policy import check_document
 from dockyard.domain.containers.ports import PortAllocator
 from dockyard.domain.containers.quotas import NoQuotas, QuotaGuard
+from dockyard.domain.engines.models import LOCAL
 from dockyard.domain.images.ports import ImageEngine
 from dockyard.domain.leases import Exclusive, alone
 from dockyard.domain.models import (
@@ -41,6 +43,13 @@ from dockyard.domain.ports import (
 from dockyard.domain.recording import NullRecorder, Recorder
 
 MAX_PAGE = 500
+BOOT_PY = "boot.py"
+
+
+def on_volume(record: ContainerRecord) -> bool:
+    """Whether the container's ``/app`` is a named volume on its engine (any engine but
+    the local one) rather than a folder of this host."""
+    return record.engine != LOCAL
 
 
 class TimerWatch(Protocol):
@@ -110,6 +119,9 @@ class ContainerReads:
         # True while the engine's event stream is followed (StateFollower): statuses in
         # the store are then current, and a read need not ask the engine again.
         self.events_live = False
+        # Told of each create's engine (domain/engines/routing.py EngineRoutes.pin).
+        self.pin: Callable[[str, str], None] = lambda _cuid, _engine: None
+        self._boots: dict[str, bool] = {}  # cuid -> /app/boot.py seen (a volume's /app)
 
     @property
     def public_host(self) -> str:
@@ -124,20 +136,33 @@ class ContainerReads:
         return self.project_dir(cuid) / "app"
 
     def document(self, record: ContainerRecord) -> dict[str, Any]:
+        """On another engine than the local one, ``/app`` is a named volume there (no
+        folder of this host); whether it holds boot.py is what ``find_boot`` last saw."""
         app_dir = self.app_dir(record.cuid)
+        volume = on_volume(record)
         doc = compose_document(
             record.cuid,
             record.owner,
             self.with_defaults(record.spec),
             app_dir,
             self._config.placement,
-            boot_py=(app_dir / "boot.py").is_file(),
+            boot_py=self._boots.get(record.cuid, False)
+            if volume
+            else (app_dir / "boot.py").is_file(),
             extra_env=self._checkin_env(record),
             replicas=record.replicas,
             replica_ports=record.replica_ports,
+            volume=volume,
         )
-        check_document(doc, app_dir, self._config.placement.network)
+        check_document(doc, app_dir, self._config.placement.network, volume=volume)
         return doc
+
+    async def find_boot(self, record: ContainerRecord) -> None:
+        """Look for /app/boot.py in a volume's /app, through the engine (before a start
+        writes the document again; a host folder's is looked at by ``document``)."""
+        if on_volume(record):
+            found = await self._engine.archive_stat(record.cuid, f"{APP_MOUNT}/{BOOT_PY}")
+            self._boots[record.cuid] = found is not None and not found.is_dir
 
     def _checkin_env(self, record: ContainerRecord) -> dict[str, str]:
         checkin = self._config.checkin
@@ -167,8 +192,10 @@ class ContainerReads:
     async def get(self, principal: Principal, cuid: str) -> ContainerRecord:
         principal.require(Permission.CONTAINERS_READ)
         record = await self.owned(principal, cuid)
-        if not self.events_live:
-            await self.refresh(record)  # events are not followed right now: ask the engine
+        if not self.events_live or record.engine != LOCAL:
+            # Events are not followed right now (the local engine's are; another engine's
+            # state is asked for): ask the engine.
+            await self.refresh(record)
         return record
 
     async def live(self, principal: Principal, cuid: str) -> tuple[ContainerRecord, LiveState]:

@@ -7,19 +7,21 @@ engine events as they come, so that a status read from the store is current.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import structlog
 
 from dockyard.domain.containers.service import ContainerService
+from dockyard.domain.engines.models import LOCAL
 from dockyard.domain.models import ContainerRecord, ContainerSpec, Status
 from dockyard.domain.ports import (
     AccountRepository,
     ContainerRepository,
-    Engine,
     EngineEvent,
+    ManagedContainer,
 )
 from dockyard.domain.recording import SYSTEM, Change, NullRecorder, Recorder
 from dockyard.errors import DockyardError
@@ -30,6 +32,18 @@ ADOPTED = (
     "adopted: found on the engine without a record, so only its image is known; its next"
     " start or change recreates it from this record (set command, env and ports first)"
 )
+
+
+class ManagedLister(Protocol):
+    """What the reconcile asks of an engine (an ``Engine``, or one engine's feed)."""
+
+    async def list_managed(self) -> list[ManagedContainer]: ...
+
+
+class EventSource(Protocol):
+    """What the follower asks of an engine."""
+
+    def stream_events(self) -> AsyncIterator[EngineEvent]: ...
 
 
 @dataclass
@@ -48,16 +62,21 @@ class Reconciler:
         self,
         repo: ContainerRepository,
         accounts: AccountRepository,
-        engine: Engine,
+        engine: ManagedLister,
         containers: ContainerService,
         recorder: Recorder | None = None,
+        *,
+        engine_id: str = LOCAL,
     ) -> None:
+        """``engine_id``: the engine whose records this reconcile keeps (each engine has
+        its own; only the local one adopts containers without a record)."""
         self._repo = repo
         self._accounts = accounts
         self._recorder: Recorder = recorder or NullRecorder()
         self._engine = engine
         self._containers = containers
         self.last_report = ReconcileReport()
+        self.engine_id = engine_id
 
     async def run_once(self, *, startup: bool) -> ReconcileReport:
         """At start-up, interrupted creates and deletes are finished too; later they
@@ -67,7 +86,8 @@ class Reconciler:
         # first replica, and the others are neither unknown nor adopted on their own.
         listed = sorted(await self._engine.list_managed(), key=lambda m: m.replica == 1)
         managed = {m.cuid: m for m in listed}  # replica 1 last: it wins
-        records = await self._repo.all()
+        # This engine's records only: another engine's containers are not in its list.
+        records = [r for r in await self._repo.all() if r.engine == self.engine_id]
         if startup:
             await self._claim_ports(records)
         for record in records:
@@ -95,7 +115,9 @@ class Reconciler:
         for cuid, seen in managed.items():
             if cuid in known:
                 continue
-            if seen.project_dir != str(self._containers.project_dir(cuid)):
+            if self.engine_id != LOCAL or seen.project_dir != str(
+                self._containers.project_dir(cuid)
+            ):
                 # Another Dockyard (another DATA_DIR) on the same engine: not ours to adopt.
                 continue
             owner = seen.labels.get("dockyard.owner", "")
@@ -182,14 +204,22 @@ class StateFollower:
     def __init__(
         self,
         repo: ContainerRepository,
-        engine: Engine,
+        engine: EventSource,
         containers: ContainerService,
         listeners: Sequence[Callable[[EngineEvent], None]] = (),
+        *,
+        engine_id: str = LOCAL,
+        on_connected: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
+        """``engine_id``: the engine followed (only the local one's stream makes the
+        store's statuses current for reads: ``events_live``); ``on_connected`` runs each
+        time the stream (re)connects (another engine's reconcile catches up)."""
         self._repo = repo
         self._engine = engine
         self._containers = containers
         self._listeners = tuple(listeners)
+        self._local = engine_id == LOCAL
+        self._on_connected = on_connected
 
     async def run_forever(self) -> None:
         backoff = 0.5
@@ -198,7 +228,10 @@ class StateFollower:
                 async for event in self._engine.stream_events():
                     backoff = 0.5
                     if not event.cuid:  # the stream is connected
-                        self._containers.events_live = True
+                        if self._local:
+                            self._containers.events_live = True
+                        if self._on_connected is not None:
+                            await self._on_connected()
                         continue
                     if event.action.startswith(("exec_", "attach", "resize", "top")):
                         continue
@@ -215,6 +248,7 @@ class StateFollower:
                             await self._containers.refresh(record)
             except DockyardError as exc:
                 log.warning("events.disconnected", error=exc.code)
-            self._containers.events_live = False
+            if self._local:
+                self._containers.events_live = False
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 10)

@@ -20,7 +20,7 @@ from dockyard.domain.automation.lifetime import apply_timers, split_timers
 from dockyard.domain.containers.automatic import AutomaticActions
 from dockyard.domain.containers.lifecycle import Action, Plan, plan, require_usable
 from dockyard.domain.containers.ports import drawn_keys, exposed_ports, with_exposed
-from dockyard.domain.containers.reads import MAX_PAGE, ContainerConfig
+from dockyard.domain.containers.reads import MAX_PAGE, ContainerConfig, on_volume
 from dockyard.domain.containers.recreate import Recreation
 from dockyard.domain.containers.scaling import ScalingActions
 from dockyard.domain.containers.specs import (
@@ -85,6 +85,7 @@ class ContainerService(AutomaticActions, ScalingActions, Recreation):
         try:  # 409 NO_CAPACITY: the decision holds until the record is stored
             async with self.placer.admit(wanted, spec.resources) as engine:
                 record.engine = engine
+                self.pin(record.cuid, engine)  # its calls go to that engine (routing.py)
                 ports, _ = await self.ports.claim(record.cuid, record.engine, spec.ports)
                 drawn = drawn_keys(ports, spec.ports)
                 record.spec = spec.model_copy(update={"ports": ports})
@@ -169,29 +170,54 @@ class ContainerService(AutomaticActions, ScalingActions, Recreation):
         """Write the project and let Compose create (or create and start) it."""
         cuid = record.cuid
         async with self.locked(cuid):
-            await asyncio.to_thread(self._make_folders, cuid)
-            if provision is not None:
-                await provision(record)  # before the document: boot.py decides what runs
-            document = self.document(record)
-            await self._compose.write(self.project_dir(cuid), document)
-            async with self._heavy:
-                if start:
-                    await self._compose.up(record.cuid, self.project_dir(record.cuid))
-                else:
-                    await self._compose.create(cuid, self.project_dir(cuid))
+            await asyncio.to_thread(self._make_folders, record)
+            if on_volume(record) and provision is not None:
+                await self._provision_volume(record, start, provision)
+            else:
+                if provision is not None:
+                    await provision(record)  # before the document: boot.py decides what runs
+                document = self.document(record)
+                await self._compose.write(self.project_dir(cuid), document)
+                async with self._heavy:
+                    if start:
+                        await self._compose.up(record.cuid, self.project_dir(record.cuid))
+                    else:
+                        await self._compose.create(cuid, self.project_dir(cuid))
             record.status = Status.CREATED
             await self.refresh(record, persist=False)
             await self._repo.save(record)  # one write: the spec's record and its state
 
+    async def _provision_volume(
+        self, record: ContainerRecord, start: bool, provision: Provisioner
+    ) -> None:
+        """/app is a volume on the container's engine: Compose creates the project (and
+        the volume) first, the files go in through the engine, then boot.py is looked
+        for and the container made again with it (files/backends.py)."""
+        project_dir = self.project_dir(record.cuid)
+        await self._compose.write(project_dir, self.document(record))
+        async with self._heavy:
+            await self._compose.create(record.cuid, project_dir)
+        await provision(record)
+        await self.find_boot(record)
+        await self._compose.write(project_dir, self.document(record))
+        async with self._heavy:
+            if start:
+                await self._compose.up(record.cuid, project_dir)
+            else:
+                await self._compose.create(record.cuid, project_dir)
+
     async def restore_project(self, record: ContainerRecord) -> None:
         """Folder and compose file of a record that has none (an adopted container)."""
         async with self.locked(record.cuid):
-            await asyncio.to_thread(self._make_folders, record.cuid)
+            await asyncio.to_thread(self._make_folders, record)
             await self._compose.write(self.project_dir(record.cuid), self.document(record))
 
-    def _make_folders(self, cuid: str) -> None:
-        project = self.project_dir(cuid)
+    def _make_folders(self, record: ContainerRecord) -> None:
+        """The project folder (its compose file); ``app/`` unless ``/app`` is a volume."""
+        project = self.project_dir(record.cuid)
         project.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if on_volume(record):
+            return
         app = project / "app"
         app.mkdir(mode=0o755, exist_ok=True)
         if os.geteuid() == 0:
@@ -309,6 +335,7 @@ class ContainerService(AutomaticActions, ScalingActions, Recreation):
                     action is Action.RESTART and record.status is not Status.RUNNING
                 ):
                     # `up` re-reads the boot rule: /app/boot.py may have arrived since.
+                    await self.find_boot(record)
                     await self._compose.write(project_dir, self.document(record))
                     await self._compose.up(record.cuid, project_dir)
                 else:
@@ -346,5 +373,6 @@ class ContainerService(AutomaticActions, ScalingActions, Recreation):
         await self.ports.release(cuid)  # before the record: a rerun releases them too
         await self._repo.delete(cuid)
         self._locks.pop(cuid, None)
+        self._boots.pop(cuid, None)
         if self.timers is not None:
             self.timers.forget(cuid)

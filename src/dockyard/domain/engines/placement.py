@@ -2,7 +2,7 @@
 
 A create may name an ``engine``, or ``constraints`` on engine labels, or neither (every
 engine is a candidate). An engine takes it when it is reachable, not draining, can run
-containers now (``local``-kind engines only, until remote execution exists), carries
+containers now (``local`` and ``remote`` kinds; ``swarm`` once its deploys exist), carries
 every constrained label, and has room: what Dockyard's containers there reserve
 (``reserved_by_engine``, the same sum as ``/cluster/info``) plus what this one asks for
 is within the engine's declared ``cpus`` and ``memory``. An engine without a declared
@@ -32,8 +32,8 @@ from dockyard.errors import ConflictError, ValidationError
 if TYPE_CHECKING:
     from dockyard.domain.engines.service import EngineView
 
-# Engines Dockyard can run containers on today (remote and swarm execution come later).
-RUNNABLE = frozenset({EngineKind.LOCAL})
+# Engines Dockyard can run containers on today (Swarm deploys come later).
+RUNNABLE = frozenset({EngineKind.LOCAL, EngineKind.REMOTE})
 _EPSILON = 1e-9
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -143,6 +143,8 @@ class EngineService:
         self._config = config
         self._recorder = recorder or NullRecorder()
         self._placing = asyncio.Lock()
+        # Told of an engine added or removed (its clients are built again: routing.py).
+        self.on_change: Callable[[str], Awaitable[None]] | None = None
 
     # -- start and stop (Runtime) ------------------------------------------------------
 
@@ -181,6 +183,20 @@ class EngineService:
         principal.require(Permission.ENGINES_READ)
         views = [self._view(r) for r in await self._repo.all()]
         return cluster_info(views, await self._repo.usage(), self._config.default_resources)
+
+    async def connection(self, engine_id: str) -> tuple[EngineRecord, TlsFiles | None] | None:
+        """An engine's record and its opened TLS files (the per-engine clients of
+        routing.py); None when there is no such engine."""
+        record = await self._repo.get(engine_id)
+        return None if record is None else (record, self._tls_of(record))
+
+    async def remote_ids(self) -> Sequence[str]:
+        """The engines Dockyard runs containers on besides the local one."""
+        return [r.id for r in await self._repo.all() if r.kind is EngineKind.REMOTE]
+
+    def reachable(self, engine_id: str) -> bool | None:
+        """The watcher's word: False only after a poll that failed."""
+        return self.watcher.health(engine_id).reachable
 
     # -- placement (placement.py) ------------------------------------------------------
 
@@ -234,6 +250,7 @@ class EngineService:
             plain = json.dumps(draft.tls.__dict__).encode()
             record = replace(record, tls=self._box.seal(plain, record.tls_context))
         await self._repo.insert(record)
+        await self._changed(record.id)
         await self.watcher.watch(record, draft.tls)
         await self.watcher.poll(record.id)  # the answer says whether it answered
         self._record("engine.added", record, principal.username)
@@ -286,6 +303,7 @@ class EngineService:
                 details={"id": engine_id, "containers": held, "draining": record.draining},
             )
         await self._repo.delete(engine_id)
+        await self._changed(engine_id)
         await self.watcher.unwatch(engine_id)
         self._record("engine.removed", record, principal.username)
 
@@ -333,6 +351,10 @@ class EngineService:
             return None
         data = json.loads(self._box.open(record.tls, record.tls_context))
         return TlsFiles(ca=data["ca"], cert=data["cert"], key=data["key"])
+
+    async def _changed(self, engine_id: str) -> None:
+        if self.on_change is not None:
+            await self.on_change(engine_id)
 
     def _view(self, record: EngineRecord) -> EngineView:
         return EngineView(record, self.watcher.health(record.id))

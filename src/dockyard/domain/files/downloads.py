@@ -1,6 +1,7 @@
 """Bodies out of a container (SPEC §4): one file, a folder as ZIP, the changes as tar.gz.
 
-Paths under ``/app`` are read from the host folder through ``HostTree``; any other path
+Paths under ``/app`` are read from the host folder through ``HostTree`` (on the local
+engine; on another, ``/app`` is a volume there and read like any other path); any other path
 is spooled from the Engine API's archive endpoint (it works on stopped containers too)
 into a private temporary tar, read from there, and removed when the body is done.
 Bodies are blocking iterators: the API runs them in a thread.
@@ -45,8 +46,9 @@ class Downloads:
         self._tmp = tmp_dir
         self._max_zip_bytes = max_zip_bytes  # read per request: the limits may change
 
-    async def file(self, cuid: str, tree: HostTree, path: ContainerPath) -> Download:
-        if path.in_app:
+    async def file(self, cuid: str, tree: HostTree | None, path: ContainerPath) -> Download:
+        """``tree``: /app's host folder (None: /app is on the engine, read through it)."""
+        if path.in_app and tree is not None:
             fd = await asyncio.to_thread(tree.open_regular, path.app_parts)
             size = os.fstat(fd).st_size
             return Download(path.name, size, _read_fd(fd))
@@ -58,9 +60,9 @@ class Downloads:
             raise
         return Download(path.name, size, _read_tar_member(spool, member))
 
-    async def zip(self, cuid: str, tree: HostTree, path: ContainerPath) -> Download:
+    async def zip(self, cuid: str, tree: HostTree | None, path: ContainerPath) -> Download:
         name = f"{path.name}.zip"
-        if path.in_app:
+        if path.in_app and tree is not None:
             total = await asyncio.to_thread(tree.size, path.app_parts)
             self._check_zip_size(total)
             await asyncio.to_thread(self._tmp.mkdir, parents=True, exist_ok=True)

@@ -1,21 +1,21 @@
 """Files in and out of a container (SPEC §4): ZIP upload, provisioning, listings, and
 the checks in front of downloads and changes (whose bodies ``downloads.py`` makes).
 
-Paths under ``/app`` are served from the host folder through ``HostTree`` (descriptor
-walks that never follow a link); any other path is read through the Engine API's archive
-endpoint, which works on stopped containers too. Uploads are staged beside ``app/`` and
-moved in by one ``Transaction``: after any failure ``/app`` is exactly as before.
+``/app`` is where the container's engine keeps it (backends.py, one ``AppFiles`` per
+place): on the local engine the host folder (``HostTree``'s descriptor walks that never
+follow a link; uploads staged beside ``app/`` and moved in by one ``Transaction``, so
+after any failure ``/app`` is exactly as before), on another engine its volume there,
+through the Engine API's archive endpoint. Any other path is read through that endpoint,
+which works on stopped containers too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import tempfile
 import zipfile
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -26,10 +26,13 @@ import structlog
 
 from dockyard.domain.access.permissions import Permission, Principal
 from dockyard.domain.containers.provision import BOOT_PY, Provision, file_name
+from dockyard.domain.containers.reads import on_volume
 from dockyard.domain.containers.service import ContainerService
+from dockyard.domain.engines.routing import ArchiveEngine
 from dockyard.domain.files.archives import ArchiveLimits, inspect, unpack
+from dockyard.domain.files.backends import AppFiles, EngineApp, HostApp, Staged, Stager
 from dockyard.domain.files.downloads import CHUNK, Download, Downloads, discard
-from dockyard.domain.files.hostfs import Entry, HostTree, Transaction
+from dockyard.domain.files.hostfs import Entry
 from dockyard.domain.files.paths import parse, parse_under_app
 from dockyard.domain.files.tars import archive_kind, inspect_tar, open_tar, unpack_tar
 from dockyard.domain.models import ContainerRecord
@@ -48,17 +51,6 @@ class FileLimits:
     archive: ArchiveLimits = field(default_factory=ArchiveLimits)
 
 
-@dataclass(frozen=True)
-class Staged:
-    """What a staging step left in the staging folder: regular files and their bytes."""
-
-    files: int
-    bytes: int
-
-
-Stager = Callable[[int], Staged]  # given the staging folder's descriptor
-
-
 class FileService:
     def __init__(
         self,
@@ -70,7 +62,9 @@ class FileService:
         limits: FileLimits,
         *,
         fetcher: UrlFetcher | None = None,
+        archives: ArchiveEngine | None = None,
     ) -> None:
+        """``archives``: writes into another engine's ``/app`` volume (backends.py)."""
         self._containers = containers
         self._engine = engine
         self._tmp = tmp_dir
@@ -79,9 +73,12 @@ class FileService:
         self.limits = limits
         self._fetcher = fetcher
         self._downloads = Downloads(engine, tmp_dir, lambda: self.limits.max_download_zip_bytes)
+        self._host = HostApp(containers, self._downloads, uid, gid)
+        self._volume = EngineApp(archives, self._downloads, tmp_dir, uid, gid)
 
-    def _tree(self, record: ContainerRecord) -> HostTree:
-        return HostTree(str(self._containers.app_dir(record.cuid)), self._uid, self._gid)
+    def _app(self, record: ContainerRecord) -> AppFiles:
+        """Where this container's /app is: a host folder, or a volume on its engine."""
+        return self._volume if on_volume(record) else self._host
 
     async def check_access(self, principal: Principal, cuid: str, *, write: bool) -> None:
         await self._record(
@@ -133,54 +130,14 @@ class FileService:
             record = await self._record(principal, cuid, Permission.FILES_WRITE)
             self._containers.activity.touch(record.cuid)  # an upload is activity
             target = parse_under_app(raw_path)
-            project = self._containers.project_dir(record.cuid)
+            stage = partial(self._stage_zip, archive_path, source="the body")
             async with self._containers.locked(record.cuid):
-                result = await asyncio.to_thread(
-                    self._unpack_and_apply,
-                    archive_path,
-                    project,
-                    self._tree(record),
-                    target.app_parts,
-                )
+                staged = await self._app(record).apply(record, target.app_parts, stage)
         finally:
             await asyncio.to_thread(archive_path.unlink, True)
-        log.info("files.uploaded", cuid=cuid, files=result["files"], bytes=result["bytes"])
+        result = {"files": staged.files, "bytes": staged.bytes}
+        log.info("files.uploaded", cuid=cuid, **result)
         return result
-
-    def _unpack_and_apply(
-        self, archive_path: Path, project: Path, tree: HostTree, target: tuple[str, ...]
-    ) -> dict[str, int]:
-        stage = partial(self._stage_zip, archive_path, source="the body")
-        return self._apply_staged(project, tree, target, stage)
-
-    def _apply_staged(
-        self, project: Path, tree: HostTree, target: tuple[str, ...], stage: Stager
-    ) -> dict[str, int]:
-        """Stage into a private folder beside ``app/``, then move it all in, or nothing."""
-        staging = tempfile.mkdtemp(dir=project, prefix=".staging-")
-        backup = tempfile.mkdtemp(dir=project, prefix=".backup-")
-        keep_backup = False
-        try:
-            with _dir_fd(staging) as staging_fd, _dir_fd(backup) as backup_fd:
-                staged = stage(staging_fd)
-                txn = Transaction(tree, staging_fd, backup_fd)
-                txn.check(target)
-                try:
-                    txn.apply(target)  # makes a missing target too, journaled like the rest
-                except BaseException:
-                    # An undo that failed twice may have left files that were set aside
-                    # in the backup folder: they are the only copy, so it is kept.
-                    keep_backup = not txn.rollback()
-                    if keep_backup:
-                        log.error("files.rollback_incomplete", backup=backup)
-                    raise
-            return {"files": staged.files, "bytes": staged.bytes}
-        except OSError as exc:
-            raise StorageIOError(f"upload failed: {exc.strerror}") from exc
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-            if not keep_backup:
-                shutil.rmtree(backup, ignore_errors=True)
 
     def _stage_zip(self, archive_path: Path, staging_fd: int, source: str) -> Staged:
         try:
@@ -224,7 +181,6 @@ class FileService:
         when it is a ZIP or tar), then boot.py, so an explicit script wins over one in
         the data. Runs under the create's lock, in the create's clean-up on failure."""
         project = self._containers.project_dir(record.cuid)
-        tree = self._tree(record)
         steps: list[tuple[str, Path, tuple[str, ...], str | None]] = []
         try:
             if wanted.data_url is not None:
@@ -237,8 +193,15 @@ class FileService:
                 spool = await asyncio.to_thread(_spool_bytes, project, wanted.script)
                 steps.append(("script", spool, (), None))
             for field_name, spool, target, url in steps:
-                result = await asyncio.to_thread(self._place, spool, url, project, tree, target)
-                log.info("files.provisioned", cuid=record.cuid, field=field_name, **result)
+                stage = await asyncio.to_thread(self._stager, spool, url)
+                staged = await self._app(record).apply(record, target, stage)
+                log.info(
+                    "files.provisioned",
+                    cuid=record.cuid,
+                    field=field_name,
+                    files=staged.files,
+                    bytes=staged.bytes,
+                )
         finally:
             for _field, spool, _target, _url in steps:
                 await asyncio.to_thread(spool.unlink, True)
@@ -258,25 +221,15 @@ class FileService:
             raise
         return spool
 
-    def _place(
-        self,
-        spool: Path,
-        url: str | None,
-        project: Path,
-        tree: HostTree,
-        target: tuple[str, ...],
-    ) -> dict[str, int]:
+    def _stager(self, spool: Path, url: str | None) -> Stager:
         """A fetched data file is unpacked if it is an archive, else kept under the URL's
         last path segment; a script (``url`` None) becomes boot.py."""
-        stage: Stager
         kind = archive_kind(spool) if url is not None else None
         if kind == "zip":
-            stage = partial(self._stage_zip, spool, source="data_url")
-        elif kind == "tar":
-            stage = partial(self._stage_tar, spool)
-        else:
-            stage = partial(self._stage_file, spool, file_name(url) if url else BOOT_PY)
-        return self._apply_staged(project, tree, target, stage)
+            return partial(self._stage_zip, spool, source="data_url")
+        if kind == "tar":
+            return partial(self._stage_tar, spool)
+        return partial(self._stage_file, spool, file_name(url) if url else BOOT_PY)
 
     # -- reads (downloads.py) -------------------------------------------------
 
@@ -286,7 +239,7 @@ class FileService:
         record = await self._record(principal, cuid, Permission.FILES_READ)
         path = parse(raw_path)
         if path.in_app:
-            entries = await asyncio.to_thread(self._tree(record).list, path.app_parts)
+            entries = await self._app(record).listing(record, path)
         else:
             entries = await self._downloads.listing(record.cuid, path)
         return {"path": path.text, "entries": [_entry(e) for e in entries]}
@@ -298,12 +251,18 @@ class FileService:
                 "path is required", code="MISSING_PATH", details={"field": "path", "provided": None}
             )
         self._containers.activity.touch(record.cuid)  # a download is activity
-        return await self._downloads.file(record.cuid, self._tree(record), parse(raw_path))
+        path = parse(raw_path)
+        if path.in_app:
+            return await self._app(record).file(record, path)
+        return await self._downloads.file(record.cuid, None, path)
 
     async def download_zip(self, principal: Principal, cuid: str, raw_path: str | None) -> Download:
         record = await self._record(principal, cuid, Permission.FILES_READ)
         self._containers.activity.touch(record.cuid)
-        return await self._downloads.zip(record.cuid, self._tree(record), parse(raw_path))
+        path = parse(raw_path)
+        if path.in_app:
+            return await self._app(record).zip(record, path)
+        return await self._downloads.zip(record.cuid, None, path)
 
     async def changes(self, principal: Principal, cuid: str) -> dict[str, Any]:
         record = await self._record(principal, cuid, Permission.FILES_READ)
@@ -324,15 +283,6 @@ def _entry(e: Entry) -> dict[str, Any]:
         "mode": oct(e.mode),
         "mtime": datetime.fromtimestamp(e.mtime, UTC).isoformat(),
     }
-
-
-@contextmanager
-def _dir_fd(path: str) -> Iterator[int]:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        yield fd
-    finally:
-        os.close(fd)
 
 
 def _spool_bytes(project: Path, data: bytes) -> Path:

@@ -1,0 +1,95 @@
+"""A remote container's Compose document: ``/app`` is its own named volume there, and
+the policy allows exactly that one volume (issue 12, compose_doc.py, policy.py)."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dockyard.adapters.compose import CliComposeRunner
+from dockyard.adapters.engine.remote import compose_env, owner_tar
+from dockyard.domain.containers.compose_doc import Placement, app_volume_name, compose_document
+from dockyard.domain.containers.policy import check_document
+from dockyard.domain.models import ContainerSpec
+from dockyard.errors import ValidationError
+
+APP = Path("/data/containers/c1/app")
+PLACEMENT = Placement(network="dockyard", user="1000:1000", stop_timeout=5)
+
+
+def document(*, volume: bool) -> dict[str, Any]:
+    spec = ContainerSpec(image="busybox")
+    return compose_document("c1", "alice", spec, APP, PLACEMENT, boot_py=False, volume=volume)
+
+
+def test_app_is_a_labelled_named_volume_on_a_remote_engine() -> None:
+    doc = document(volume=True)
+    assert doc["services"]["app"]["volumes"] == [
+        {"type": "volume", "source": "app", "target": "/app"}
+    ]
+    assert doc["volumes"] == {
+        "app": {
+            "name": app_volume_name("c1"),
+            "labels": {"dockyard.managed": "true", "dockyard.cuid": "c1"},
+        }
+    }
+    check_document(doc, APP, "dockyard", volume=True)
+    assert "volumes" not in document(volume=False)  # the local engine: the bind mount
+    check_document(document(volume=False), APP, "dockyard")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda d: d["volumes"]["app"].update(name="someone-elses-data"),
+        lambda d: d["volumes"].update(more={"name": "x"}),
+        lambda d: d["services"]["app"]["volumes"].append(
+            {"type": "volume", "source": "other", "target": "/x"}
+        ),
+        lambda d: d["services"]["app"]["volumes"][0].update(type="bind", source="/"),
+    ],
+)
+def test_the_policy_allows_that_one_volume_only(change: Any) -> None:
+    doc = document(volume=True)
+    change(doc)
+    with pytest.raises(ValidationError) as caught:
+        check_document(doc, APP, "dockyard", volume=True)
+    assert caught.value.code == "HOST_ACCESS_DENIED"
+    with pytest.raises(ValidationError):  # and a volume is no bind mount's stand-in
+        check_document(document(volume=True), APP, "dockyard")
+
+
+def test_a_remote_engines_compose_runs_there_and_removes_its_volumes() -> None:
+    env = compose_env("unix:///run/eng.sock", None)
+    runner = CliComposeRunner(
+        Path("/usr/bin/docker-compose"),
+        docker_host=None,
+        timeout=10,
+        stop_timeout=5,
+        env=env,
+        remove_volumes=True,
+    )
+    assert "--volumes" in runner.verb_argv("down")
+    assert env["DOCKER_HOST"] == "unix:///run/eng.sock" and env["DOCKER_TLS_VERIFY"] == ""
+    local = CliComposeRunner(
+        Path("/usr/bin/docker-compose"), docker_host=None, timeout=10, stop_timeout=5
+    )
+    assert "--volumes" not in local.verb_argv("down")
+    with_tls = compose_env("tcp://10.0.0.5:2376", Path("/tmp/certs"))
+    assert (with_tls["DOCKER_TLS_VERIFY"], with_tls["DOCKER_CERT_PATH"]) == ("1", "/tmp/certs")
+
+
+def test_the_owner_tar_is_one_folder_of_the_containers_user() -> None:
+    with tarfile.open(fileobj=io.BytesIO(owner_tar(1000, 1001))) as tar:
+        (only,) = tar.getmembers()
+    assert (only.name, only.isdir(), only.uid, only.gid, only.mode) == (
+        "app",
+        True,
+        1000,
+        1001,
+        0o755,
+    )
