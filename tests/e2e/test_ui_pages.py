@@ -184,6 +184,10 @@ def test_an_admin_creates_an_account_and_a_service_key(server: Server, watched: 
     page.get_by_role("navigation", name="Admin").get_by_role("link", name="Engines").click()
     expect(page.locator("tr[data-engine='local']")).to_contain_text("healthy")
     expect(page.locator("#cluster")).to_contain_text("engines")
+    page.get_by_role("button", name="Drain local").click()
+    expect(page.locator("tr[data-engine='local'] [data-status]")).to_have_text("draining")
+    page.get_by_role("button", name="Undrain local").click()
+    expect(page.locator("tr[data-engine='local'] [data-status]")).to_have_text("healthy")
     watched.shot("admin-engines")
 
 
