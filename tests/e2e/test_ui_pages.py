@@ -87,6 +87,17 @@ def test_every_page_loads_and_a_build_shows_its_live_log(
     expect(page.locator("tr[data-ref]")).to_have_count(0)
     with api(server) as http:
         assert http.get(f"/images/{image}").status_code == 404
+    # The builds list follows the jobs' events: a build started elsewhere shows up and ends.
+    open_page(watched, "Builds", "Builds")
+    other = f"dockyard-e2e/ui-other-{marker[:8]}:1"
+    tags.append(other)
+    with api(server) as http:
+        body = {"dockerfile": f"FROM {BUSYBOX}\nRUN echo other-{marker}\n", "tags": [other]}
+        assert http.post("/builds", json=body).status_code == 202
+    row = page.locator("tr", has_text=other)
+    expect(row.locator("[data-status]")).to_have_attribute(
+        "data-status", "succeeded", timeout=120_000
+    )
 
 
 def test_a_pull_shows_its_progress_and_ends(

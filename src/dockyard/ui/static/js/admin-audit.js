@@ -40,8 +40,7 @@ export async function auditTab(panel) {
       since: instant(since), until: instant(until), cursor,
     });
     const page = await api("GET", `/audit${q}`);
-    table.fill(page.entries.map(entryRow), "No entries.");
-    return page.next_cursor;
+    return { show: () => table.fill(page.entries.map(entryRow), "No entries."), next: page.next_cursor };
   }, alerts.error);
   const form = h("form", { class: "toolbar", role: "search", "aria-label": "Audit filters" },
     field("audit-user", "User", user), field("audit-action", "Action", action),

@@ -1,6 +1,7 @@
 // The builds pages: the list of jobs (builds and pulls, one's own; admins everyone's)
-// with filters and cursor pages, the new-build form (Dockerfile text, or a git
-// repository), and one job's page with its status and live log (js/jobs.js).
+// with filters and cursor pages, refreshed by the jobs' events; the new-build form
+// (Dockerfile text, or a git repository); one job's page with its status and live log
+// (js/jobs.js).
 import { api, query, session } from "./api.js";
 import { h, replace, statusBadge, when } from "./dom.js";
 import { jobView } from "./jobs.js";
@@ -27,7 +28,7 @@ function jobRow(job) {
     h("td", {}, job.duration === null ? "—" : `${job.duration.toFixed(1)} s`));
 }
 
-export async function buildsPage(main) {
+export async function buildsPage(main, { onEvent }) {
   if (!session.can("images:read")) return notAllowed(main, "Builds", "images:read");
   const params = new URLSearchParams(location.search);
   const alerts = alertArea();
@@ -36,8 +37,7 @@ export async function buildsPage(main) {
   const table = dataTable("Builds", ["Job", "Kind", "Status", "Tags", "Owner", { text: "Created", class: "wide" }, "Duration"]);
   const pager = cursorPager(async (cursor) => {
     const page = await api("GET", `/builds${query({ limit: PAGE, status: status.value, kind: kind.value, cursor })}`);
-    table.fill(page.builds.map(jobRow), "No builds or pulls yet.");
-    return page.next_cursor;
+    return { show: () => table.fill(page.builds.map(jobRow), "No builds or pulls yet."), next: page.next_cursor };
   }, alerts.error);
   const refilter = () => {
     history.replaceState(null, "", `/ui/builds${query({ status: status.value, kind: kind.value })}`);
@@ -60,6 +60,16 @@ export async function buildsPage(main) {
     table.element,
     pager.element);
   await pager.first();
+  // Live: a job event (queued, started, ended; a pull done) reloads this page, once per burst.
+  let timer = null;
+  const stop = onEvent((event) => {
+    if (!event.type.startsWith("build.") && event.type !== "image.pulled") return;
+    if (!timer) timer = setTimeout(() => { timer = null; pager.again(); }, 300);
+  });
+  return () => {
+    stop();
+    clearTimeout(timer);
+  };
 }
 
 // The source part of the form: Dockerfile text, or a git repository.

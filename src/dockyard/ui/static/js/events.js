@@ -47,6 +47,7 @@ export async function eventsPage(main) {
   const table = dataTable("Events", ["Time", "Type", "Subject", "By", "Details"], { id: "events" });
   let next = null;
   let stop = () => {};
+  let latest = 0; // the newest load: an older answer arriving late is dropped
 
   const filters = () => ({ type: type.value, cuid: cuid.value.trim() });
   const live = (after) => {
@@ -65,16 +66,19 @@ export async function eventsPage(main) {
     });
   };
   const load = async () => {
+    const mine = ++latest;
     alerts.clear();
+    stop();
     history.replaceState(null, "", `/ui/events${query(filters())}`);
     try {
       const page = await api("GET", `/events${query({ limit: PAGE, ...filters() })}`);
+      if (mine !== latest) return;
       table.fill(page.events.map(eventRow), "No events yet: new ones appear here as they happen.");
       next = page.next_cursor;
       older.hidden = !next;
       live(page.events.length ? page.events[0].id : null);
     } catch (err) {
-      alerts.error(err);
+      if (mine === latest) alerts.error(err);
     }
   };
   older.addEventListener("click", async () => {

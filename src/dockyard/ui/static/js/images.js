@@ -96,8 +96,7 @@ export async function imagesPage(main) {
   };
   const pager = cursorPager(async (cursor) => {
     const page = await api("GET", `/images${query({ limit: PAGE, tag: tag.value.trim(), cursor })}`);
-    table.fill(imageRows(page.images, remove), "No images.");
-    return page.next_cursor;
+    return { show: () => table.fill(imageRows(page.images, remove), "No images."), next: page.next_cursor };
   }, alerts.error);
   tag.addEventListener("change", () => pager.first());
 

@@ -54,22 +54,29 @@ export function dataTable(label, columns, { id } = {}) {
   return { element, body, fill };
 }
 
-// Previous / Next over an opaque keyset cursor. `load(cursor)` shows a page and returns
-// its next_cursor. `first()` starts again (new filters); `again()` reloads this page.
+// Previous / Next over an opaque keyset cursor. `load(cursor)` reads a page and returns
+// `{ show, next }`: `show()` draws it (skipped when a newer load has started meanwhile, so
+// answers arriving out of order never mix) and `next` is its next_cursor. `first()`
+// starts again (new filters); `again()` reloads this page.
 export function cursorPager(load, onError) {
   let cursors = [null];
   let next = null;
+  let latest = 0;
   const prev = h("button", { type: "button", class: "secondary", disabled: true }, "Previous");
   const nextButton = h("button", { type: "button", class: "secondary", disabled: true }, "Next");
   const count = h("span", { class: "muted" });
   const show = async () => {
+    const mine = ++latest;
     try {
-      next = await load(cursors.at(-1));
+      const page = await load(cursors.at(-1));
+      if (mine !== latest) return;
+      page.show();
+      next = page.next;
       nextButton.disabled = !next;
       prev.disabled = cursors.length <= 1;
       count.textContent = `page ${cursors.length}`;
     } catch (err) {
-      onError(err);
+      if (mine === latest) onError(err);
     }
   };
   nextButton.addEventListener("click", () => {
