@@ -249,4 +249,18 @@ export function uploadBlob(path, blob, contentType, onProgress) {
     xhr.addEventListener("abort", () => reject(new ApiError("upload cancelled")));
     xhr.send(blob);
   });
+// pages (uip)
+// A streamed answer (an events or log follow), with extra headers such as Last-Event-ID.
+export function openStream(path, { signal, headers } = {}) {
+  return send("GET", path, { signal, headers });
+}
+
+// A query string of the values that are set (empty strings, null and undefined left out).
+export function query(values) {
+  const q = new URLSearchParams();
+  for (const [name, value] of Object.entries(values)) {
+    if (value !== undefined && value !== null && value !== "") q.set(name, String(value));
+  }
+  const text = q.toString();
+  return text ? `?${text}` : "";
 }

@@ -1,7 +1,9 @@
-// The UI's entry: a small router over history.pushState, the header, and one shared
-// live feed of events (GET /events?follow=true) that the pages subscribe to.
-import { onSessionExpired, session, signOut, streamEvents } from "./api.js";
+// The UI's entry: a small router over history.pushState and the header. The containers
+// pages are loaded with this module; the other pages are imported when first opened (the
+// first load stays small). The live events feed is js/stream.js.
+import { onSessionExpired, session, signOut } from "./api.js";
 import { errorBox, replace } from "./dom.js";
+import { onEvent, stopFeed } from "./stream.js";
 import { signInPage } from "./signin.js";
 import { containersPage } from "./containers.js";
 import { createPage } from "./create.js";
@@ -9,52 +11,27 @@ import { containerPage } from "./container.js";
 
 const main = document.getElementById("main");
 let leave = null; // the current page's clean-up
+let renders = 0; // which render is the latest (a page left while it loads is cleaned up)
+
+const lazy = (module, name) => async () => (await import(module))[name];
 
 const ROUTES = [
   [/^\/ui\/signin$/, () => signInPage],
   [/^\/ui\/containers\/new$/, () => createPage],
   [/^\/ui\/containers\/(c[0-9a-f-]+)$/, () => containerPage],
   [/^\/(ui(\/containers)?\/?)?$/, () => containersPage],
+  [/^\/ui\/images\/?$/, lazy("./images.js", "imagesPage")],
+  [/^\/ui\/builds\/?$/, lazy("./builds.js", "buildsPage")],
+  [/^\/ui\/builds\/new$/, lazy("./builds.js", "newBuildPage")],
+  [/^\/ui\/builds\/(j[0-9a-f]+)$/, lazy("./builds.js", "buildPage")],
+  [/^\/ui\/events\/?$/, lazy("./events.js", "eventsPage")],
+  [/^\/ui\/admin(?:\/([a-z]+))?\/?$/, lazy("./admin.js", "adminPage")],
 ];
 
 export function navigate(path, { replaceState = false } = {}) {
   if (replaceState) history.replaceState(null, "", path);
   else history.pushState(null, "", path);
   render();
-}
-
-// -- the live feed ------------------------------------------------------------------
-const listeners = new Set();
-let feed = null;
-
-export function onEvent(fn) {
-  listeners.add(fn);
-  startFeed();
-  return () => listeners.delete(fn);
-}
-
-function startFeed() {
-  if (feed || !session.get()) return;
-  const controller = new AbortController();
-  feed = controller;
-  streamEvents(
-    "/events?follow=true",
-    (event) => {
-      for (const fn of listeners) fn(event);
-    },
-    controller.signal,
-  )
-    .catch(() => {}) // an ended session or a restart: the retry below decides
-    .finally(() => {
-      if (feed !== controller) return;
-      feed = null;
-      if (!controller.signal.aborted && session.get()) setTimeout(startFeed, 2000);
-    });
-}
-
-function stopFeed() {
-  if (feed) feed.abort();
-  feed = null;
 }
 
 // -- the header and the pages ------------------------------------------------------------
@@ -64,10 +41,13 @@ function header() {
   document.getElementById("who").hidden = !s;
   document.getElementById("who-name").textContent = s ? `${s.username} (${s.role})` : "";
   for (const link of document.querySelectorAll("#nav [data-needs]")) {
-    link.hidden = !session.can(link.dataset.needs);
+    // data-needs="a b": any one of them shows the link.
+    link.hidden = !link.dataset.needs.split(" ").some((p) => session.can(p));
   }
   for (const link of document.querySelectorAll("#nav a")) {
-    if (link.getAttribute("href") === location.pathname) link.setAttribute("aria-current", "page");
+    const section = link.dataset.section;
+    const here = section ? location.pathname.startsWith(section) : link.getAttribute("href") === location.pathname;
+    if (here) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
 }
@@ -75,6 +55,7 @@ function header() {
 async function render() {
   if (leave) leave();
   leave = null;
+  const mine = ++renders;
   const path = location.pathname;
   if (!session.get() && path !== "/ui/signin") {
     const next = path === "/" ? "" : `?next=${encodeURIComponent(path)}`;
@@ -89,9 +70,13 @@ async function render() {
   }
   const match = current.match(route[0]);
   try {
-    leave = (await route[1]()(main, { params: match.slice(1), navigate, onEvent })) || null;
+    const page = await route[1]();
+    if (mine !== renders) return; // another page was asked for meanwhile
+    const done = (await page(main, { params: match.slice(1), navigate, onEvent })) || null;
+    if (mine === renders) leave = done;
+    else if (done) done();
   } catch (err) {
-    replace(main, errorBox(err));
+    if (mine === renders) replace(main, errorBox(err));
   }
   main.focus({ preventScroll: true });
 }
