@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import httpx
+import pytest
 
 from dockyard.ui import STATIC, Assets
 from tests.conftest import FakeWorld
@@ -52,3 +55,22 @@ async def test_ui_routes_are_open_and_api_paths_keep_their_errors(
         assert missing.status_code == 404
         assert missing.json()["code"] == "ROUTE_NOT_FOUND"
         assert (await anon.get("/containers")).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "module", sorted(p.name for p in (STATIC / "js").glob("*.js")), ids=lambda name: name
+)
+def test_every_ui_module_parses(module: str) -> None:
+    """A module that does not parse leaves the whole UI blank (a bad merge did once)."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node (Node.js) is needed to check the UI's modules")
+    source = (STATIC / "js" / module).read_bytes()
+    checked = subprocess.run(
+        [node, "--check", "--input-type=module"],
+        input=source,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stderr.decode()[-2000:]

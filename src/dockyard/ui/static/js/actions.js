@@ -9,6 +9,10 @@ const VERBS = [
   ["restart", "Restart", ["running", "exited", "created"]],
 ];
 
+// Containers this tab is deleting or has deleted: their late events (die, destroy) must
+// not refresh them (the refresh would only meet the 404 of a container that is gone).
+export const deleting = new Set();
+
 // `onDone(container | null)`: the new object, or null once it is deleted; `onError(err)`.
 export function actionButtons(container, { onDone, onError }) {
   const buttons = [];
@@ -49,7 +53,13 @@ export function actionButtons(container, { onDone, onError }) {
       const yes = await confirmDialog(`Delete ${label}? Its files in /app go too.`, "Delete");
       if (!yes) return;
       await run(button, async () => {
-        await api("DELETE", `/containers/${container.cuid}`);
+        deleting.add(container.cuid);
+        try {
+          await api("DELETE", `/containers/${container.cuid}`);
+        } catch (err) {
+          deleting.delete(container.cuid);
+          throw err;
+        }
         return null;
       });
     });

@@ -249,6 +249,8 @@ export function uploadBlob(path, blob, contentType, onProgress) {
     xhr.addEventListener("abort", () => reject(new ApiError("upload cancelled")));
     xhr.send(blob);
   });
+}
+
 // pages (uip)
 // A streamed answer (an events or log follow), with extra headers such as Last-Event-ID.
 export function openStream(path, { signal, headers } = {}) {

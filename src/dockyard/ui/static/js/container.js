@@ -1,7 +1,7 @@
 // One container: status (live), facts, ports as links, pause/unpause, env, the metrics
 // chart, logs (follow, search, download), the terminal and the files browser.
 import { api, session } from "./api.js";
-import { actionButtons } from "./actions.js";
+import { actionButtons, deleting } from "./actions.js";
 import { errorBox, h, portLinks, replace, statusBadge, when } from "./dom.js";
 import { filesPanel } from "./files.js";
 import { logsPanel } from "./logs.js";
@@ -127,7 +127,7 @@ export async function containerPage(main, { params, navigate, onEvent }) {
   }
 
   const stop = onEvent(async (event) => {
-    if (event.cuid !== cuid || gone) return;
+    if (event.cuid !== cuid || gone || deleting.has(cuid)) return;
     try {
       container = await api("GET", `/containers/${cuid}`);
       draw();

@@ -1,7 +1,7 @@
 // The containers page: a table with live status (the shared event feed), filters by
 // status and tag (the API's), a search by name (over the page shown), cursor pages.
 import { api, session } from "./api.js";
-import { actionButtons } from "./actions.js";
+import { actionButtons, deleting } from "./actions.js";
 import { errorBox, h, portLinks, replace, statusBadge, when } from "./dom.js";
 
 const STATUSES = ["running", "paused", "restarting", "created", "exited", "dead", "failed", "missing"];
@@ -101,12 +101,13 @@ export async function containersPage(main, { navigate, onEvent }) {
   // container refreshes the page (a burst of events is one request per container).
   const pending = new Map();
   const stop = onEvent((event) => {
-    if (!event.cuid) return;
+    if (!event.cuid || deleting.has(event.cuid)) return;
     if (!state.rows.has(event.cuid)) {
       if (event.type === "container.created" && state.cursors.length === 1) schedule("*", reload);
       return;
     }
     schedule(event.cuid, async () => {
+      if (deleting.has(event.cuid)) return; // deleted meanwhile, by this tab
       try {
         update(await api("GET", `/containers/${event.cuid}`));
       } catch (err) {
