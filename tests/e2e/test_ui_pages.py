@@ -7,9 +7,12 @@ admin pages. Screenshots land in ``test-artefacts/ui/``."""
 
 from __future__ import annotations
 
+import io
 import re
+import tarfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -128,6 +131,50 @@ def test_a_pull_shows_its_progress_and_ends(
     expect(job.locator("ul.layers li").first).to_be_visible()
     expect(page.locator("tr[data-ref]", has_text=image)).to_have_count(1)
     watched.shot("images-pulled")
+
+
+def test_a_build_from_an_uploaded_context_is_pushed(
+    server: Server, watched: Watched, tags: list[str], tmp_path: Path
+) -> None:
+    """The form's upload source: a context archive from this computer (with a file the
+    Dockerfile copies) and a Dockerfile path inside it, built, pushed to a saved registry."""
+    require_registry()
+    marker = uuid.uuid4().hex[:8]
+    image = f"{REGISTRY}/dockyard-e2e/ui-upload-{marker}:1"
+    tags.append(image)
+    context = tmp_path / "context.tar"
+    with tarfile.open(context, "w") as tar:
+        for name, data in (
+            (
+                "docker/Build.file",
+                f"FROM {BUSYBOX}\nCOPY hello.txt /hello.txt\nRUN cat /hello.txt\n",
+            ),
+            ("hello.txt", f"uploaded-{marker}\n"),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data.encode())
+            tar.addfile(info, io.BytesIO(data.encode()))
+    auth = {"server": REGISTRY, "username": REGISTRY_USER, "password": REGISTRY_PASS}
+    with api(server) as http:
+        saved = http.post("/registries", json=auth)
+        assert saved.status_code == 201, saved.text
+    page = watched.page
+    sign_in(page, server.url, ADMIN)
+    open_page(watched, "Builds", "Builds")
+    page.get_by_role("link", name="New build").click()
+    page.get_by_label("Upload a context").check()
+    page.locator("#context-file").set_input_files(str(context))
+    page.locator("#context-dockerfile").fill("docker/Build.file")
+    page.get_by_label("Tags (comma separated)").fill(image)
+    page.get_by_label("Push the tags when built").check()
+    page.get_by_label("Registry", exact=True).select_option(saved.json()["id"])
+    page.get_by_role("button", name="Build").click()
+    expect(page.locator("#job-log")).to_contain_text(f"uploaded-{marker}", timeout=120_000)
+    expect(page.locator("#job-status [data-status]")).to_have_attribute(
+        "data-status", "succeeded", timeout=120_000
+    )
+    docker("rmi", image)
+    docker("pull", image)  # it is in the registry
 
 
 def test_the_events_page_shows_an_action_live(server: Server, watched: Watched) -> None:
