@@ -100,6 +100,71 @@ class Port(_Strict):
 Env = dict[str, str]
 
 
+_HOST_PATH = re.compile(r"^/[^\0\n]{0,4095}\Z")
+_CAPABILITY = re.compile(r"^[A-Z][A-Z_]{1,31}\Z")
+
+
+def _absolute(value: str, what: str) -> str:
+    if not _HOST_PATH.match(value) or any(part in ("..", ".") for part in value.split("/")):
+        raise ValueError(f"{what} must be an absolute path without '.' or '..'")
+    return value.rstrip("/") or "/"
+
+
+class HostBind(_Strict):
+    """A host path mounted into the container (host access)."""
+
+    source: str = Field(description="an absolute path on the engine's host")
+    target: str = Field(description="where it appears in the container (not /app)")
+    read_only: bool = True
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        return _absolute(value, "source")
+
+    @field_validator("target")
+    @classmethod
+    def _target(cls, value: str) -> str:
+        value = _absolute(value, "target")
+        if value == "/" or value == "/app" or value.startswith("/app/"):
+            raise ValueError("target may not be / nor /app (nor below it)")
+        return value
+
+
+class HostAccess(_Strict):
+    """What only an admin may ask for, and only on an engine whose ``host_access`` an
+    admin turned on (docs/engines.md): each is given exactly as asked, nothing more."""
+
+    privileged: bool = False
+    binds: list[HostBind] = Field(default_factory=list, max_length=32)
+    devices: list[Annotated[str, Field(max_length=255)]] = Field(
+        default_factory=list, max_length=32, description="host devices, e.g. /dev/fuse"
+    )
+    cap_add: list[str] = Field(
+        default_factory=list, max_length=40, description="capabilities, e.g. NET_ADMIN"
+    )
+
+    @field_validator("devices")
+    @classmethod
+    def _devices(cls, value: list[str]) -> list[str]:
+        for device in value:
+            if not device.startswith("/dev/") or _absolute(device, "a device") != device:
+                raise ValueError("a device is an absolute path below /dev/")
+        return value
+
+    @field_validator("cap_add")
+    @classmethod
+    def _caps(cls, value: list[str]) -> list[str]:
+        for cap in value:
+            if not _CAPABILITY.match(cap):
+                raise ValueError("a capability is its name in capitals, e.g. NET_ADMIN")
+        return value
+
+    @property
+    def asked(self) -> bool:
+        return bool(self.privileged or self.binds or self.devices or self.cap_add)
+
+
 class ContainerSpec(_Strict):
     """What a client may ask for when it creates a container (SPEC §4)."""
 
@@ -117,6 +182,11 @@ class ContainerSpec(_Strict):
     network: Literal["default", "none"] = "default"
     publish_all: bool = Field(
         default=False, description="publish every port the image exposes on a free host port"
+    )
+    host: HostAccess | None = Field(
+        default=None,
+        description="host access (admins only, on an engine that allows it): privileged, "
+        "host paths, devices, added capabilities",
     )
 
     @field_validator("image")

@@ -79,6 +79,7 @@ class Runtime:
             await services.idempotency.purge()
             if self.activity is not None:
                 self.activity.start()
+            await services.engines.load()  # the host-access switches, before any document
             if self.leases is None:  # one process: its duties simply run
                 await services.builds.recover()
                 await self._follow_local()

@@ -106,6 +106,7 @@ def build_services(
     )
     containers.placer = services.engines  # creates are placed by the registry
     containers.exclusive = database.exclusive  # its lock in every process
+    containers.host_access_on = services.engines.allows_host_access
     listeners = [events.engine_event, metrics.engine_event, timers.engine_event]
     follower = StateFollower(stores.containers, engine, containers, listeners=listeners)
     followers = _remote_followers(

@@ -29,6 +29,7 @@ def _values(record: EngineRecord) -> dict[str, Any]:
         "draining": record.draining,
         "created_at": record.created_at,
         "updated_at": record.updated_at,
+        "host_access": record.host_access,
     }
 
 
@@ -44,6 +45,7 @@ def _record(row: Any) -> EngineRecord:
         draining=bool(row.draining),
         created_at=row.created_at,
         updated_at=row.updated_at,
+        host_access=bool(row.host_access),
     )
 
 

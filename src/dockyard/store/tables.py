@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    false,
 )
 
 
@@ -326,6 +327,8 @@ engines = Table(
     Column("draining", Boolean, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # An admin's switch: containers here may ask for host access (migration 0010).
+    Column("host_access", Boolean, nullable=False, server_default=false()),
 )
 
 # Leases (issue 12): several Dockyard processes on one PostgreSQL; the duties that must

@@ -91,7 +91,8 @@ class CreateContainer(ContainerSpec, TimerFields):
 
     @property
     def placement(self) -> PlacementRequest:
-        return PlacementRequest(self.engine, self.constraints or {})
+        asked = self.host is not None and self.host.asked
+        return PlacementRequest(self.engine, self.constraints or {}, host_access=asked)
 
 
 class UpdateContainer(TimerFields):

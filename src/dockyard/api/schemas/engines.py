@@ -144,17 +144,24 @@ class UpdateEngine(BaseModel):
     cpus: Cpus | None = None
     memory: Memory | None = None
     draining: StrictBool | None = None
+    host_access: StrictBool | None = Field(
+        default=None,
+        description="let admins' containers here ask for host access (privileged, host "
+        "paths, devices, capabilities); off by default",
+    )
 
     def changes(self) -> EngineChanges:
         given = set(self.model_fields_set)
-        if self.draining is None:
-            given.discard("draining")
+        for name in ("draining", "host_access"):
+            if getattr(self, name) is None:
+                given.discard(name)
         return EngineChanges(
             given=frozenset(given),
             labels=_labels(self.labels),
             cpus=float(self.cpus) if self.cpus is not None else None,
             memory=_memory(self.memory, "memory"),
             draining=self.draining,
+            host_access=self.host_access,
         )
 
 
@@ -179,6 +186,7 @@ class EngineOut(Out):
     labels: dict[str, str]
     status: str = Field(description="healthy | unreachable | draining")
     draining: bool
+    host_access: bool = Field(description="admins' containers here may ask for host access")
     tls: bool = Field(description="TLS client files are stored (they are never shown)")
     cpus: float | None = Field(description="declared, else what the engine reports")
     memory: int | None = Field(description="bytes; declared, else what the engine reports")
@@ -209,6 +217,7 @@ class EngineOut(Out):
             labels=record.labels,
             status=view.status.value,
             draining=record.draining,
+            host_access=record.host_access,
             tls=record.tls is not None,
             cpus=view.cpus,
             memory=view.memory,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dockyard.domain.models import ContainerSpec, Port
+from dockyard.domain.models import ContainerSpec, HostAccess, Port
 
 SERVICE = "app"
 APP_MOUNT = "/app"
@@ -92,6 +92,7 @@ def compose_document(
     replicas: int = 1,
     replica_ports: Mapping[int, Sequence[Port]] | None = None,
     volume: bool = False,
+    host: HostAccess | None = None,
 ) -> dict[str, Any]:
     """The project of ``replicas`` copies of the service; ``replica_ports`` are the host
     ports of replicas 2..N (replica 1 publishes ``spec.ports``). ``volume``: ``/app`` is
@@ -139,6 +140,9 @@ def compose_document(
         service["pids_limit"] = res.pids
     if spec.ports:
         service["ports"] = _published(spec.ports)
+    if host is not None:
+        service.update(host_fields(host))
+        service["volumes"] += host_binds(host)
 
     document: dict[str, Any] = {"name": cuid, "services": {SERVICE: service}}
     if volume:
@@ -152,6 +156,25 @@ def compose_document(
         ports = (replica_ports or {}).get(index, [])
         document["services"][service_name(index)] = _replica(cuid, service, index, ports)
     return document
+
+
+def host_fields(host: HostAccess) -> dict[str, Any]:
+    """The service keys of what host access grants (exactly what was asked)."""
+    fields: dict[str, Any] = {}
+    if host.privileged:
+        fields["privileged"] = True
+    if host.devices:
+        fields["devices"] = [f"{device}:{device}" for device in host.devices]
+    if host.cap_add:
+        fields["cap_add"] = list(host.cap_add)
+    return fields
+
+
+def host_binds(host: HostAccess) -> list[dict[str, Any]]:
+    return [
+        {"type": "bind", "source": b.source, "target": b.target, "read_only": b.read_only}
+        for b in host.binds
+    ]
 
 
 def _published(ports: Sequence[Port]) -> list[dict[str, Any]]:

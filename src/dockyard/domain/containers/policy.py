@@ -10,7 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dockyard.domain.containers.compose_doc import APP_VOLUME_KEY, app_volume
+from dockyard.domain.containers.compose_doc import (
+    APP_VOLUME_KEY,
+    app_volume,
+    host_binds,
+    host_fields,
+)
+from dockyard.domain.models import HostAccess
 from dockyard.errors import ValidationError
 
 _SAFE_KEYS = frozenset(
@@ -75,10 +81,17 @@ def host_access_denied(field: str) -> ValidationError:
 
 
 def check_document(
-    document: dict[str, Any], app_dir: Path, network: str, *, volume: bool = False
+    document: dict[str, Any],
+    app_dir: Path,
+    network: str,
+    *,
+    volume: bool = False,
+    host: HostAccess | None = None,
 ) -> None:
     """``volume``: ``/app`` is the container's own named volume (a remote engine), the
-    one volume allowed then; else it is the bind mount of ``app_dir``, the only one."""
+    one volume allowed then; else it is the bind mount of ``app_dir``, the only one.
+    ``host``: the host access granted (an admin's container on an engine that allows
+    it); exactly its fields and binds are allowed besides, nothing else."""
     services = document.get("services") or {}
     allowed = {"name", "services", "networks"} | ({"volumes"} if volume else set())
     if set(document) - allowed:
@@ -94,13 +107,20 @@ def check_document(
         else {"type": "bind", "source": str(app_dir), "target": "/app"}
     )
     for service in services.values():
-        _check_service(service, mount, network)
+        _check_service(service, mount, network, host)
 
 
-def _check_service(service: dict[str, Any], mount: dict[str, str], network: str) -> None:
+def _check_service(
+    service: dict[str, Any], mount: dict[str, str], network: str, host: HostAccess | None
+) -> None:
+    granted = host_fields(host) if host is not None else {}
     for key in service:
-        if key not in _SAFE_KEYS:
+        if key in granted:
+            if service[key] != granted[key]:
+                raise host_access_denied(key)
+        elif key not in _SAFE_KEYS:
             raise host_access_denied(key)
+    binds = host_binds(host) if host is not None else []
     if service.get("network_mode") not in (None, "none"):
         raise host_access_denied("network_mode")
     for net in service.get("networks") or []:
@@ -110,8 +130,11 @@ def _check_service(service: dict[str, Any], mount: dict[str, str], network: str)
         if opt not in _SAFE_SECURITY_OPTS:
             raise host_access_denied("security_opt")
     for volume in service.get("volumes") or []:
-        if not (isinstance(volume, dict) and _same_mount(volume, mount)):
-            raise host_access_denied("volumes")
+        if isinstance(volume, dict) and _same_mount(volume, mount):
+            continue
+        if volume in binds:  # exactly a granted host path, as rendered
+            continue
+        raise host_access_denied("volumes")
     if service.get("pull_policy") != "never":
         raise host_access_denied("pull_policy")
 

@@ -28,6 +28,7 @@ from dockyard.domain.models import (
     CUID,
     ContainerRecord,
     ContainerSpec,
+    HostAccess,
     LiveState,
     Resources,
     Status,
@@ -41,6 +42,7 @@ from dockyard.domain.ports import (
     Engine,
 )
 from dockyard.domain.recording import NullRecorder, Recorder
+from dockyard.errors import ValidationError
 
 MAX_PAGE = 500
 BOOT_PY = "boot.py"
@@ -113,6 +115,8 @@ class ContainerReads:
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         # A container's lock in other processes on the same database too (set by wiring).
         self.exclusive: Exclusive = alone
+        # Whether an admin turned host access on for an engine (set by wiring).
+        self.host_access_on: Callable[[str], bool] = lambda _engine: False
         # Activity marks and the timers' scheduler (domain/automation/), set by wiring.
         self.activity: ActivitySink = NoActivity()
         self.timers: TimerWatch | None = None
@@ -140,6 +144,7 @@ class ContainerReads:
         folder of this host); whether it holds boot.py is what ``find_boot`` last saw."""
         app_dir = self.app_dir(record.cuid)
         volume = on_volume(record)
+        host = self._host_grant(record)
         doc = compose_document(
             record.cuid,
             record.owner,
@@ -153,9 +158,31 @@ class ContainerReads:
             replicas=record.replicas,
             replica_ports=record.replica_ports,
             volume=volume,
+            host=host,
         )
-        check_document(doc, app_dir, self._config.placement.network, volume=volume)
+        check_document(
+            doc,
+            app_dir,
+            self._config.placement.network,
+            volume=volume,
+            host=host,
+        )
         return doc
+
+    def _host_grant(self, record: ContainerRecord) -> HostAccess | None:
+        """The host access ``record`` asked for (an admin, at create), while its engine
+        still allows it; every document written is checked against it."""
+        host = record.spec.host
+        if host is None or not host.asked:
+            return None
+        if not self.host_access_on(record.engine):
+            raise ValidationError(
+                f"host access is off on engine {record.engine}: this container asks for it "
+                '(an admin turns it on with PATCH /engines/{id} {"host_access": true})',
+                code="HOST_ACCESS_DENIED",
+                details={"field": "host", "engine": record.engine},
+            )
+        return host
 
     async def find_boot(self, record: ContainerRecord) -> None:
         """Look for /app/boot.py in a volume's /app, through the engine (before a start

@@ -11,6 +11,7 @@ import os
 import shutil
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -64,6 +65,7 @@ class ContainerService(AutomaticActions, ScalingActions, Recreation):
         ``timers`` are its ``idle_timeout``, ``ttl`` or ``expires_at`` (lifetime.py);
         ``placement`` its ``engine`` or ``constraints`` (engines/placement.py)."""
         principal.require(Permission.CONTAINERS_CREATE)
+        spec, wanted = _host_access(principal, spec, placement or PlacementRequest())
         owner = await self._owner_for(principal, owner)
         if not await self._engine.image_exists(spec.image):
             raise ValidationError(
@@ -81,7 +83,6 @@ class ContainerService(AutomaticActions, ScalingActions, Recreation):
             spec = spec.model_copy(update={"ports": with_exposed(spec.ports, exposed)})
         record = ContainerRecord(cuid=new_cuid(), owner=owner, spec=spec)
         self._start_lifetime(record, timers or {})
-        wanted = placement or PlacementRequest()
         try:  # 409 NO_CAPACITY: the decision holds until the record is stored
             async with self.placer.admit(wanted, spec.resources) as engine:
                 record.engine = engine
@@ -376,3 +377,19 @@ class ContainerService(AutomaticActions, ScalingActions, Recreation):
         self._boots.pop(cuid, None)
         if self.timers is not None:
             self.timers.forget(cuid)
+
+
+def _host_access(
+    principal: Principal, spec: ContainerSpec, placement: PlacementRequest
+) -> tuple[ContainerSpec, PlacementRequest]:
+    """Host access is an admin's to ask for, and only on an engine that allows it (the
+    placement's rule); an empty ``host`` asks for nothing and is dropped."""
+    if spec.host is None or not spec.host.asked:
+        return spec.model_copy(update={"host": None}), placement
+    if not principal.is_admin:
+        raise ForbiddenError(
+            "host access (privileged, host paths, devices, capabilities) is for admins only",
+            code="HOST_ACCESS_DENIED",
+            details={"field": "host"},
+        )
+    return spec, replace(placement, host_access=True)

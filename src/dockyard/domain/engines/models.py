@@ -62,6 +62,9 @@ class EngineRecord:
     draining: bool
     created_at: datetime
     updated_at: datetime
+    # Containers here may ask for host access (privileged, host paths, devices, added
+    # capabilities): off unless an admin turns it on; only admins may ask even then.
+    host_access: bool = False
 
     @property
     def tls_context(self) -> bytes:

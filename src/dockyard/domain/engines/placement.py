@@ -44,6 +44,7 @@ class Refusal(StrEnum):
     CANNOT_RUN = "cannot_run"
     CPU = "cpu"
     MEMORY = "memory"
+    HOST_ACCESS = "host_access"
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class PlacementRequest:
 
     engine: str | None = None
     constraints: Mapping[str, str] = field(default_factory=dict)
+    host_access: bool = False  # the container asks for host access (an admin's create)
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class EngineRoom(NamedTuple):
     reserved: Reserved = Reserved()
     declared_cpus: bool = False
     declared_memory: bool = False
+    host_access: bool = False  # an admin turned host access on for this engine
 
     @property
     def free_cpus(self) -> float:
@@ -119,6 +122,7 @@ def rooms_of(
             reserved=reserved.get(view.record.id, Reserved()),
             declared_cpus=view.record.cpus is not None,
             declared_memory=view.record.memory is not None,
+            host_access=view.record.host_access,
         )
         for view in views
     ]
@@ -128,7 +132,9 @@ def _gib(value: int) -> str:
     return f"{value / 1024**3:.2f} GiB"
 
 
-def refusal(room: EngineRoom, constraints: Mapping[str, str], need: Need) -> Verdict | None:
+def refusal(
+    room: EngineRoom, constraints: Mapping[str, str], need: Need, *, host_access: bool = False
+) -> Verdict | None:
     """Why ``room`` cannot take ``need`` under ``constraints``; None: it can."""
     if room.status is not EngineStatus.HEALTHY:
         if room.status is EngineStatus.UNREACHABLE:
@@ -142,6 +148,9 @@ def refusal(room: EngineRoom, constraints: Mapping[str, str], need: Need) -> Ver
     if room.kind not in RUNNABLE:
         why = f"cannot run containers yet (a {room.kind.value} engine)"
         return Verdict(room.id, Refusal.CANNOT_RUN, why)
+    if host_access and not room.host_access:
+        why = f"host access is off (an admin turns it on: PATCH /engines/{room.id})"
+        return Verdict(room.id, Refusal.HOST_ACCESS, why)
     if room.declared_cpus and need.cpus > room.free_cpus + _EPSILON:
         free = max(room.free_cpus, 0.0)
         why = f"not enough cpu (free {free:g} of {room.cpus:g}, needs {need.cpus:g})"
@@ -169,7 +178,7 @@ def choose(rooms: Sequence[EngineRoom], request: PlacementRequest, need: Need) -
     fits: list[tuple[float, int, int, str]] = []
     refused: list[Verdict] = []
     for index, room in candidates:
-        verdict = refusal(room, request.constraints, need)
+        verdict = refusal(room, request.constraints, need, host_access=request.host_access)
         if verdict is None:
             fits.append((-room.free_cpus, -room.free_memory, index, room.id))
         else:

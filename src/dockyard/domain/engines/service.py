@@ -115,6 +115,7 @@ class EngineChanges:
     cpus: float | None = None
     memory: int | None = None
     draining: bool | None = None
+    host_access: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,7 @@ class EngineService:
         self._config = config
         self._recorder = recorder or NullRecorder()
         self._placing = asyncio.Lock()
+        self._host_access: dict[str, bool] = {}  # engine id -> its switch (``rooms`` reads)
         # Told of an engine added or removed (its clients are built again: routing.py).
         self.on_change: Callable[[str], Awaitable[None]] | None = None
 
@@ -270,14 +272,29 @@ class EngineService:
             updated = replace(updated, memory=changes.memory)
         if "draining" in changes.given and changes.draining is not None:
             updated = replace(updated, draining=changes.draining)
+        if "host_access" in changes.given and changes.host_access is not None:
+            updated = replace(updated, host_access=changes.host_access)
         if updated != record:
             updated = replace(updated, updated_at=utcnow())
             await self._repo.save(updated)
+            self._host_access[updated.id] = updated.host_access
             action = "engine.updated"
             if updated.draining != record.draining:
                 action = "engine.drained" if updated.draining else "engine.undrained"
+            if updated.host_access != record.host_access:  # a switch of its own in the audit
+                action = "engine.host_access_" + ("on" if updated.host_access else "off")
             self._record(action, updated, principal.username)
         return self._view(updated)
+
+    async def load(self) -> None:
+        """Each engine's host-access switch, before anything writes a Compose document."""
+        for record in await self._repo.all():
+            self._host_access[record.id] = record.host_access
+
+    def allows_host_access(self, engine_id: str) -> bool:
+        """Whether an admin turned host access on for ``engine_id`` (as this process last
+        read or changed it; every Compose document Dockyard writes is checked with it)."""
+        return self._host_access.get(engine_id, False)
 
     async def set_draining(
         self, principal: Principal, engine_id: str, draining: bool
@@ -357,6 +374,7 @@ class EngineService:
             await self.on_change(engine_id)
 
     def _view(self, record: EngineRecord) -> EngineView:
+        self._host_access[record.id] = record.host_access
         return EngineView(record, self.watcher.health(record.id))
 
     def _record(self, action: str, record: EngineRecord, actor: str) -> None:
@@ -366,6 +384,11 @@ class EngineService:
                 resource=record.id,
                 owner=None,
                 actor=actor,
-                details={"engine": record.id, "addr": record.addr, "kind": record.kind.value},
+                details={
+                    "engine": record.id,
+                    "addr": record.addr,
+                    "kind": record.kind.value,
+                    "host_access": record.host_access,
+                },
             )
         )

@@ -45,4 +45,17 @@ WEBHOOK_TYPES = (  # outgoing webhooks (domain/automation/); the event's cuid is
     "webhook.delivery_failed",
 )
 HUB_TYPES = ("hub.delivery",)  # a hub webhook delivery; the event's cuid is the job id
-EVENT_TYPES = frozenset(ENGINE_TYPES + API_TYPES + JOB_TYPES + WEBHOOK_TYPES + HUB_TYPES)
+REGISTRY_TYPES = (  # the registry of engines (domain/engines/); admins' events, cuid null
+    "engine.added",
+    "engine.updated",
+    "engine.drained",
+    "engine.undrained",
+    "engine.host_access_on",
+    "engine.host_access_off",
+    "engine.removed",
+    "engine.healthy",
+    "engine.unreachable",
+)
+EVENT_TYPES = frozenset(
+    ENGINE_TYPES + API_TYPES + JOB_TYPES + WEBHOOK_TYPES + HUB_TYPES + REGISTRY_TYPES
+)
