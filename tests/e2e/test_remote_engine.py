@@ -4,8 +4,9 @@ The real server, an extra dockerd added as a remote engine (tests/engines.py): t
 cycle - create, logs, upload, listing, download, ZIP, terminal, changes, metrics, stop,
 start, restart, delete - runs there, and its ``/app`` is a volume of that engine only:
 the uploaded files exist in that engine's data root and nowhere under the server's
-DATA_DIR. A killed engine's container answers 503 with Retry-After while a local one
-still works, and everything works again once the engine is back."""
+DATA_DIR. A killed engine's container reads `unknown` and its actions answer 503 with
+Retry-After while a local one still works, and everything works again once the engine
+is back."""
 
 from __future__ import annotations
 
@@ -188,10 +189,16 @@ def test_the_whole_cycle_on_a_remote_engine(
             timeout=60,
             what="eng1 unreachable",
         )
-        for method, path in (("GET", f"/containers/{cuid}"), ("POST", f"/containers/{cuid}/stop")):
-            gone = admin.request(method, path)
-            assert gone.status_code == 503, (method, path, gone.text)
-            assert gone.headers.get("Retry-After"), gone.headers
+        # Reads say `unknown` with when the engine last answered; actions are 503.
+        seen = admin.get(f"/containers/{cuid}")
+        assert seen.status_code == 200, seen.text
+        assert seen.json()["status"] == "unknown" and seen.json()["engine_last_seen"]
+        listed = admin.get("/containers").json()["containers"]
+        assert {c["cuid"]: c["status"] for c in listed}[cuid] == "unknown"
+        assert {c["cuid"]: c["status"] for c in listed}[here] == "running"
+        gone = admin.post(f"/containers/{cuid}/stop")
+        assert gone.status_code == 503, gone.text
+        assert gone.headers.get("Retry-After"), gone.headers
         assert admin.get(f"/containers/{here}").status_code == 200
         assert admin.post(f"/containers/{here}/stop").json()["status"] == "exited"
 

@@ -133,6 +133,7 @@ async def test_a_page_of_containers_reads_the_replicas_in_one_engine_call(
     for cuid, count in zip(scaled, (2, 3, 2), strict=True):
         resp = await fake_client.post(f"/containers/{cuid}/scale", json={"replicas": count})
         assert resp.status_code == 200, resp.text
+    fake_world.engine.replica_list_calls = 0
     listed = {c["cuid"]: c for c in (await fake_client.get("/containers")).json()["containers"]}
     assert fake_world.engine.replica_list_calls == 1
     assert [r["index"] for r in listed[plain]["replicas"]] == [1]

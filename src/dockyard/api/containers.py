@@ -25,27 +25,35 @@ from dockyard.domain.containers.provision import FIELDS as PROVISION_FIELDS
 from dockyard.domain.containers.provision import Provision
 from dockyard.domain.containers.service import MAX_PAGE
 from dockyard.domain.containers.specs import iter_statuses
+from dockyard.domain.engines.models import LOCAL
 from dockyard.domain.models import ContainerRecord, ContainerSpec
 
 router = APIRouter(prefix="/containers", tags=["containers"])
 
 
 async def _out(record: ContainerRecord, services: Services) -> ContainerOut:
-    record = services.containers.with_activity(record)
-    replicas = await services.containers.replica_states(record)
-    return ContainerOut.from_record(record, services.containers.public_host, replicas)
+    return (await _page_out([record], services))[0]
 
 
 async def _page_out(records: Sequence[ContainerRecord], services: Services) -> list[ContainerOut]:
-    """A page of containers: one engine call for the replicas of all the scaled ones."""
+    """A page of containers: one engine call for the replicas of all the scaled ones; on
+    an engine that cannot be reached they read ``unknown`` (with when it last answered)."""
     containers = services.containers
     replicas = await containers.replica_states_of(records)
-    return [
-        ContainerOut.from_record(
-            containers.with_activity(r), containers.public_host, replicas[r.cuid]
+    outs = []
+    for record in records:
+        health = services.engines.watcher.health(record.engine)
+        unreachable = record.engine != LOCAL and health.reachable is False
+        outs.append(
+            ContainerOut.from_record(
+                containers.with_activity(record),
+                containers.public_host,
+                replicas[record.cuid],
+                unreachable=unreachable,
+                last_seen=health.last_seen,
+            )
         )
-        for r in records
-    ]
+    return outs
 
 
 @router.post("", status_code=201, dependencies=[IDEMPOTENT])

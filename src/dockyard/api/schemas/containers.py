@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, field_validator
@@ -14,6 +15,7 @@ from dockyard.domain.engines.placement import PlacementRequest
 from dockyard.domain.models import (
     ContainerRecord,
     ContainerSpec,
+    HostAccess,
     LiveState,
     Port,
     Resources,
@@ -170,7 +172,9 @@ class ContainerOut(Out):
     cuid: str
     name: str | None
     image: str
-    status: Status
+    status: Status | Literal["unknown"] = Field(
+        description="`unknown`: its engine cannot be reached now (see engine_last_seen)"
+    )
     env: dict[str, str]
     tags: list[str]
     labels: dict[str, str]
@@ -183,6 +187,12 @@ class ContainerOut(Out):
     network: Literal["default", "none"]
     owner: str
     engine: str
+    engine_last_seen: Instant | None = Field(
+        default=None, description="while its engine cannot be reached: when it last answered"
+    )
+    host: HostAccess | None = Field(
+        default=None, description="the host access it was given (an admin's container)"
+    )
     created_at: Instant
     started_at: Instant | None
     finished_at: Instant | None
@@ -199,14 +209,22 @@ class ContainerOut(Out):
 
     @classmethod
     def from_record(
-        cls, record: ContainerRecord, public_host: str, replicas: list[ReplicaState]
+        cls,
+        record: ContainerRecord,
+        public_host: str,
+        replicas: list[ReplicaState],
+        *,
+        unreachable: bool = False,
+        last_seen: datetime | None = None,
     ) -> ContainerOut:
+        """``unreachable``: its engine does not answer now (the status reads ``unknown``);
+        ``last_seen``: when it last did."""
         spec = record.spec
         return cls(
             cuid=record.cuid,
             name=spec.name,
             image=spec.image,
-            status=record.status,
+            status="unknown" if unreachable else record.status,
             env=spec.env,
             tags=spec.tags,
             labels=spec.labels,
@@ -219,6 +237,8 @@ class ContainerOut(Out):
             network=spec.network,
             owner=record.owner,
             engine=record.engine,
+            engine_last_seen=iso_or_none(last_seen) if unreachable else None,
+            host=spec.host,
             created_at=iso(record.created_at),
             started_at=iso_or_none(record.started_at),
             finished_at=iso_or_none(record.finished_at),

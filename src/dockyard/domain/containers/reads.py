@@ -42,7 +42,7 @@ from dockyard.domain.ports import (
     Engine,
 )
 from dockyard.domain.recording import NullRecorder, Recorder
-from dockyard.errors import ValidationError
+from dockyard.errors import EngineUnavailableError, ValidationError
 
 MAX_PAGE = 500
 BOOT_PY = "boot.py"
@@ -222,7 +222,13 @@ class ContainerReads:
         if not self.events_live or record.engine != LOCAL:
             # Events are not followed right now (the local engine's are; another engine's
             # state is asked for): ask the engine.
-            await self.refresh(record)
+            try:
+                await self.refresh(record)
+            except EngineUnavailableError:
+                if record.engine == LOCAL:
+                    raise
+                # Another engine that cannot be reached: the record as last known (the
+                # API shows it `unknown`, with when its engine last answered).
         return record
 
     async def live(self, principal: Principal, cuid: str) -> tuple[ContainerRecord, LiveState]:
