@@ -108,9 +108,7 @@ class SwarmEngine(DockerEngine):
 
     async def tasks(self, cuid: str) -> list[Task]:
         filters = json.dumps({"service": [service_of(cuid)]})
-        rows = await self._http().call(
-            "GET", "tasks", params={"filters": filters}, missing_ok=True
-        )
+        rows = await self._http().call("GET", "tasks", params={"filters": filters}, missing_ok=True)
         return [task_of(row) for row in rows or []]
 
     async def service(self, cuid: str) -> dict[str, Any] | None:
@@ -135,7 +133,11 @@ class SwarmEngine(DockerEngine):
         service = await self.service(cuid)
         if service is None:
             return None
-        return status_of_tasks(_wanted(service), await self.tasks(cuid))
+        state = status_of_tasks(_wanted(service), await self.tasks(cuid))
+        if state.status is Status.CREATED and _ran_before(service):
+            # Stopped, and its tasks already reaped by the swarm.
+            return LiveState(status=Status.EXITED, exit_code=0)
+        return state
 
     async def list_replicas(self, cuid: str) -> list[ReplicaState]:
         """One state per slot wanted running; every replica shares the mesh's ports."""
@@ -227,6 +229,12 @@ class SwarmEngine(DockerEngine):
 def _wanted(service: dict[str, Any]) -> int:
     mode = (service.get("Spec") or {}).get("Mode") or {}
     return int((mode.get("Replicated") or {}).get("Replicas") or 0)
+
+
+def _ran_before(service: dict[str, Any]) -> bool:
+    """Whether the spec before the last deploy wanted tasks (a stop, not a create)."""
+    mode = (service.get("PreviousSpec") or {}).get("Mode") or {}
+    return bool((mode.get("Replicated") or {}).get("Replicas"))
 
 
 def _published(service: dict[str, Any]) -> list[Port]:
@@ -329,6 +337,8 @@ class SwarmStack:
         if replicas is None:
             replicas = wanted
         stack["services"][SERVICE]["deploy"]["replicas"] = replicas
+        if replicas:
+            await self._reaped(project)
         check_stack(stack, project, self._network)
         await self._cli.write(project_dir, stack)
         self._replicas[project] = wanted
@@ -355,6 +365,16 @@ class SwarmStack:
             running = sum(1 for t in live if t.state == "running")
             pending = any(t.state in _PENDING for t in live)
             if not fresh and running >= wanted and not pending:
+                return
+            await asyncio.sleep(_POLL)  # polling the engine's state, with a deadline
+
+    async def _reaped(self, project: str) -> None:
+        """Wait until the tasks a scale-down removes are gone: a scale-up while one is
+        still being reaped makes no new task on engine 20.10 (seen here: the service
+        then runs nothing; docs/engines.md "Swarm")."""
+        deadline = time.monotonic() + self._timeout
+        while time.monotonic() < deadline:
+            if not any(t.desired == "remove" for t in await self._engine.tasks(project)):
                 return
             await asyncio.sleep(_POLL)  # polling the engine's state, with a deadline
 
