@@ -1,9 +1,13 @@
 """Extra Docker engines for the tests of several engines (``scripts/extra-engines.sh``).
 
 ``extra_engines`` (session scope) starts two extra dockerds, each in its own network
-namespace with its own socket, data root and pid file, and stops them at the end of the
-session; it is skipped unless Docker is up (it fails instead with DOCKYARD_REQUIRE_DOCKER=1)
-or the script cannot run (it needs root). The main engine is never touched.
+namespace with its own socket, data root and pid file; ``swarm_engine`` (session scope)
+starts engine 3 (with 1 and 2) and makes it a single-node swarm. At the end of the
+session they are stopped only if none of the extras was running when the fixture
+started (engines someone else started - another session on this machine - are left
+alone). They are skipped unless Docker is up (they fail instead with
+DOCKYARD_REQUIRE_DOCKER=1) or the script cannot run (it needs root). The main engine is
+never touched.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from tests.docker_helpers import require_engine
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "extra-engines.sh"
 COUNT = 2
+SWARM = 3  # the extra engine made a single-node swarm (engines 1 and 2 are others' tests')
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,27 @@ class ExtraEngines:
         _run(str(self.count))
 
 
+def _running(k: int) -> bool:
+    """Whether extra engine ``k``'s dockerd (its pid file's process) is alive."""
+    try:
+        os.kill(int(Path(f"/run/dockyard-eng-{k}.pid").read_text().strip()), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _any_running() -> bool:
+    return any(_running(k) for k in range(1, 10))
+
+
+def _need_root() -> None:
+    require_engine()
+    if os.geteuid() != 0:
+        if os.environ.get("DOCKYARD_REQUIRE_DOCKER") == "1":
+            pytest.fail("extra engines need root (scripts/extra-engines.sh)")
+        pytest.skip("extra engines need root (scripts/extra-engines.sh)")
+
+
 def _run(*args: str) -> None:
     out = subprocess.run(
         ["bash", str(SCRIPT), *args], capture_output=True, text=True, timeout=300, check=False
@@ -52,14 +78,35 @@ def _run(*args: str) -> None:
 
 @pytest.fixture(scope="session")
 def extra_engines() -> Iterator[ExtraEngines]:
-    require_engine()
-    if os.geteuid() != 0:
-        if os.environ.get("DOCKYARD_REQUIRE_DOCKER") == "1":
-            pytest.fail("extra engines need root (scripts/extra-engines.sh)")
-        pytest.skip("extra engines need root (scripts/extra-engines.sh)")
+    _need_root()
+    ours = not _any_running()  # stop them at the end only if this session started them
     engines = ExtraEngines(COUNT)
     engines.start()
     try:
         yield engines
     finally:
-        _run("stop")
+        if ours:
+            _run("stop")
+
+
+@dataclass(frozen=True)
+class SwarmEngine:
+    """Extra engine ``k``, a single-node swarm (a Swarm manager)."""
+
+    k: int
+
+    @property
+    def addr(self) -> str:
+        return f"unix:///run/dockyard-eng-{self.k}.sock"
+
+
+@pytest.fixture(scope="session")
+def swarm_engine() -> Iterator[SwarmEngine]:
+    _need_root()
+    ours = not _any_running()
+    _run(str(SWARM), "--swarm", str(SWARM))
+    try:
+        yield SwarmEngine(SWARM)
+    finally:
+        if ours:
+            _run("stop")

@@ -73,7 +73,7 @@ def test_every_reason_is_named_per_engine() -> None:
         room("drained", status=EngineStatus.DRAINING),
         room("us", labels={"region": "us"}),
         room("remote", kind=EngineKind.REMOTE, labels={"region": "eu"}, cpus=0.25),
-        room("swarm", kind=EngineKind.SWARM, labels={"region": "eu"}),
+        room("swarm", kind=EngineKind.SWARM, labels={"region": "eu"}, cpus=0.25),
         room("busy", labels={"region": "eu"}, cpus=1.0, reserved=Reserved(0.75, 0)),
         room("small", labels={"region": "eu"}, memory=GIB, reserved=Reserved(0.0, GIB - 1)),
     ]
@@ -83,7 +83,7 @@ def test_every_reason_is_named_per_engine() -> None:
         "drained": "draining",
         "us": "labels",
         "remote": "cpu",
-        "swarm": "cannot_run",
+        "swarm": "cpu",  # a swarm runs containers (as stacks): only its room refuses
         "busy": "cpu",
         "small": "memory",
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,6 +186,18 @@ def routes(
             remove_volumes=True,  # /app is the project's named volume there
         )
 
+    docker_bin = shutil.which("docker") or "docker"  # swarm engines' `docker stack`
+
+    def docker_for(env: dict[str, str]) -> CliComposeRunner:
+        return CliComposeRunner(
+            Path(docker_bin),
+            docker_host=None,
+            timeout=settings.compose_timeout,
+            nice=settings.compose_nice,
+            stop_timeout=settings.stop_timeout,
+            env=env,
+        )
+
     async def where(cuid: str) -> str | None:
         record = await stores.containers.get(cuid)
         return None if record is None else record.engine
@@ -196,6 +209,8 @@ def routes(
         network=settings.network_name,
         uid=settings.uid,
         gid=settings.gid,
+        docker=docker_for,
+        docker_bin=docker_bin,
     )
     routes = EngineRoutes(local, where=where, factory=factory, reachable=engines.reachable)
     engines.on_change = routes.drop

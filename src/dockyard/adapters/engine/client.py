@@ -99,13 +99,17 @@ class DockerEngine:
             await self._transport.docker.close()
             self._transport = None
 
+    async def _target(self, cuid: str, replica: int = 1) -> str:
+        """The container (name or id) of a replica; a swarm engine's is its task's."""
+        return container_name(cuid, replica)
+
     async def version(self) -> str:
         info = await self._http().call("GET", "version")
         return str(info.get("Version", "unknown"))
 
     async def inspect(self, cuid: str) -> LiveState | None:
         data = await self._http().call(
-            "GET", f"containers/{container_name(cuid)}/json", missing_ok=True
+            "GET", f"containers/{await self._target(cuid)}/json", missing_ok=True
         )
         return None if data is None else live_state(data)
 
@@ -163,14 +167,14 @@ class DockerEngine:
 
     async def changes(self, cuid: str) -> list[Change]:
         rows = await self._http().call(
-            "GET", f"containers/{container_name(cuid)}/changes", not_found=_container_missing
+            "GET", f"containers/{await self._target(cuid)}/changes", not_found=_container_missing
         )
         return changes_of(rows)
 
     async def archive_stat(self, cuid: str, path: str, *, replica: int = 1) -> PathStat | None:
         """The engine's stat of a path in the container (HEAD on the archive endpoint)."""
         response = await self._http().head(
-            f"containers/{container_name(cuid, replica)}/archive", params={"path": path}
+            f"containers/{await self._target(cuid, replica)}/archive", params={"path": path}
         )
         if response is None:
             return None
@@ -188,7 +192,7 @@ class DockerEngine:
 
         http = self._http()
         response = await http.open(
-            f"containers/{container_name(cuid)}/archive",
+            f"containers/{await self._target(cuid)}/archive",
             what="the archive request",
             params={"path": path},
             read_timeout=http.timeout,
@@ -224,7 +228,7 @@ class DockerEngine:
         with contextlib.ExitStack() as stack:
             body = tar if isinstance(tar, bytes) else stack.enter_context(tar.open("rb"))
             response = await http.open(
-                f"containers/{container_name(cuid)}/archive",
+                f"containers/{await self._target(cuid)}/archive",
                 what="the archive upload",
                 method="PUT",
                 params={"path": path, "noOverwriteDirNonDir": "true"},
@@ -260,7 +264,7 @@ class DockerEngine:
             cmd = sized(cmd, cols, rows)
         return await open_exec(
             self._client(),
-            container_name(cuid, replica),
+            await self._target(cuid, replica),
             cmd,
             tty=tty,
             cols=cols,
@@ -271,11 +275,11 @@ class DockerEngine:
         )
 
     async def open_attach(self, cuid: str, *, replica: int = 1) -> AttachSession:
-        name = container_name(cuid, replica)
+        name = await self._target(cuid, replica)
         return await open_attach(self._client(), name, deadline=self._timeout)
 
     async def recent_output(self, cuid: str, max_bytes: int, *, replica: int = 1) -> bytes:
-        return await recent_output(self._http(), container_name(cuid, replica), max_bytes)
+        return await recent_output(self._http(), await self._target(cuid, replica), max_bytes)
 
     async def stream_events(self) -> AsyncIterator[EngineEvent]:
         params = {"filters": json.dumps({"type": ["container"], "label": [MANAGED]})}
@@ -301,7 +305,7 @@ class DockerEngine:
     async def process(self, cuid: str, *, replica: int = 1) -> ContainerProcess | None:
         """Id, host pid and TTY of the container (what metrics need to find it)."""
         data = await self._http().call(
-            "GET", f"containers/{container_name(cuid, replica)}/json", missing_ok=True
+            "GET", f"containers/{await self._target(cuid, replica)}/json", missing_ok=True
         )
         return None if data is None else process_of(data)
 
@@ -317,4 +321,4 @@ class DockerEngine:
         return sample_from_stats(data) if isinstance(data, dict) else None
 
     async def open_logs(self, cuid: str, query: LogQuery, *, replica: int = 1) -> EngineLogStream:
-        return await open_logs(self._http(), container_name(cuid, replica), query)
+        return await open_logs(self._http(), await self._target(cuid, replica), query)

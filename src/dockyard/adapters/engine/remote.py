@@ -30,7 +30,8 @@ from typing import Any
 from dockyard.adapters.compose import CliComposeRunner
 from dockyard.adapters.engine.client import DockerEngine
 from dockyard.adapters.engine.probe import tls_context
-from dockyard.domain.engines.models import EngineRecord, TlsFiles
+from dockyard.adapters.engine.swarm import SwarmEngine, SwarmStack
+from dockyard.domain.engines.models import EngineKind, EngineRecord, TlsFiles
 from dockyard.domain.engines.routing import EngineParts
 from dockyard.errors import EngineUnavailableError
 
@@ -127,8 +128,14 @@ class RemoteEngines:
         network: str,
         uid: int,
         gid: int,
+        docker: ComposeFactory | None = None,
+        docker_bin: str = "docker",
     ) -> None:
+        """``docker``: a runner of the ``docker`` CLI (``docker_bin``) for an engine's
+        environment, for swarm engines' ``docker stack`` (adapters/engine/swarm.py)."""
         self._connection = connection
+        self._docker = docker
+        self._docker_bin = docker_bin
         self._compose = compose
         self._timeout = timeout
         self._network = network
@@ -150,19 +157,32 @@ class RemoteEngines:
             raise EngineUnavailableError(
                 f"no client for {record.addr}: {exc}", code="ENGINE_CLIENT_FAILED"
             ) from exc
-        engine = DockerEngine(
-            api_url(record.addr, tls is not None), self._timeout, ssl_context=context, local=False
-        )
+        swarm = record.kind is EngineKind.SWARM and self._docker is not None
+        kind = SwarmEngine if swarm else DockerEngine
+        url = api_url(record.addr, tls is not None)
+        engine = kind(url, self._timeout, ssl_context=context, local=False)
         try:
-            await engine.ensure_network(self._network)  # the shared bridge, there too
+            if not swarm:  # a swarm's containers are on its overlay network instead
+                await engine.ensure_network(self._network)  # the shared bridge, there too
         except BaseException:
             await engine.close()
             raise
         certs = cert_folder(tls) if tls is not None else None
         if certs is not None:
             self._certs[engine_id] = certs
-        runner = self._compose(compose_env(record.addr, certs))
-        compose = VolumeCompose(runner, engine, self._owner)
+        env = compose_env(record.addr, certs)
+        if isinstance(engine, SwarmEngine) and self._docker is not None:
+            network = f"{self._network}-swarm"
+            stack = SwarmStack(
+                self._docker(env),
+                engine,
+                docker=self._docker_bin,
+                network=network,
+                owner=self._owner,
+                timeout=self._timeout * 4,
+            )
+            return EngineParts(engine_id, engine, stack, remote=True)
+        compose = VolumeCompose(self._compose(env), engine, self._owner)
         return EngineParts(engine_id, engine, compose, remote=True)
 
     async def close(self, parts: EngineParts) -> None:

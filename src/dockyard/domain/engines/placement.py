@@ -2,7 +2,7 @@
 
 A create may name an ``engine``, or ``constraints`` on engine labels, or neither (every
 engine is a candidate). An engine takes it when it is reachable, not draining, can run
-containers now (``local`` and ``remote`` kinds; ``swarm`` once its deploys exist), carries
+containers (every kind: ``local``, ``remote``, ``swarm`` as stacks), carries
 every constrained label, and has room: what Dockyard's containers there reserve
 (``reserved_by_engine``, the same sum as ``/cluster/info``) plus what this one asks for
 is within the engine's declared ``cpus`` and ``memory``. An engine without a declared
@@ -32,8 +32,10 @@ from dockyard.errors import ConflictError, ValidationError
 if TYPE_CHECKING:
     from dockyard.domain.engines.service import EngineView
 
-# Engines Dockyard can run containers on today (Swarm deploys come later).
-RUNNABLE = frozenset({EngineKind.LOCAL, EngineKind.REMOTE})
+# Engines Dockyard can run containers on: all kinds (a swarm's as stacks, issue 12). A
+# swarm's capacity is what is declared, else what its manager reports (the whole swarm
+# only when it is a single node: declare it for more).
+RUNNABLE = frozenset({EngineKind.LOCAL, EngineKind.REMOTE, EngineKind.SWARM})
 _EPSILON = 1e-9
 
 

@@ -1,0 +1,393 @@
+"""An engine of kind ``swarm``: containers as Swarm stacks (issue 12, docs/engines.md "Swarm").
+
+``SwarmEngine`` is the ``DockerEngine`` of a Swarm manager whose containers are the tasks
+of the service ``<cuid>_app``: every per-container call (inspect, exec, attach, logs,
+archives, stats) goes to the container of the task in that slot (``com.docker.swarm.
+service.name``, single node: on this same engine); while no task has a container, the
+archive calls reach ``/app`` through a helper container that is created, never started,
+with the volume mounted (``dockyard-<cuid>-files``). Status comes from the tasks.
+
+``SwarmStack`` is its ``ComposeRunner``: ``write`` turns the Compose document into the
+stack document and checks it (``domain/containers/swarm_doc.py``), then ``docker stack
+deploy`` runs it with the wanted replicas (0 for create and stop, N for up and start;
+argv lists, no shell, the engine's ``DOCKER_HOST``). ``down`` is ``docker stack rm``, then
+the helper and the volume go once the tasks' containers are gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dockyard.adapters.compose import CliComposeRunner
+from dockyard.adapters.compose.runner import COMPOSE_FILE
+from dockyard.adapters.engine.client import MANAGED, DockerEngine
+from dockyard.adapters.engine.parsing import parse_time
+from dockyard.domain.containers.compose_doc import APP_MOUNT, SERVICE, app_volume_name
+from dockyard.domain.containers.swarm_doc import check_stack, replicas_of, stack_document
+from dockyard.domain.models import LiveState, Port, Status
+from dockyard.domain.ports import ReplicaState
+from dockyard.errors import EngineError, EngineUnavailableError, StateError
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_POLL = 0.1  # between two looks at the tasks while waiting for a state
+_PENDING = frozenset(
+    {"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
+)
+
+
+def service_of(cuid: str) -> str:
+    return f"{cuid}_{SERVICE}"
+
+
+def files_name(cuid: str) -> str:
+    """The helper container through which a volume's ``/app`` is reached with no task."""
+    return f"dockyard-{cuid}-files"
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task of a container's service, as the engine lists it."""
+
+    id: str
+    slot: int
+    desired: str
+    state: str
+    container_id: str | None
+    exit_code: int | None
+    at: datetime | None
+
+
+def task_of(row: dict[str, Any]) -> Task:
+    status = row.get("Status") or {}
+    container = status.get("ContainerStatus") or {}
+    return Task(
+        id=str(row.get("ID", "")),
+        slot=int(row.get("Slot") or 0),
+        desired=str(row.get("DesiredState", "")),
+        state=str(status.get("State", "")),
+        container_id=container.get("ContainerID") or None,
+        exit_code=container.get("ExitCode"),
+        at=parse_time(status.get("Timestamp")),
+    )
+
+
+def status_of_tasks(wanted: int, tasks: list[Task]) -> LiveState:
+    """A container's status from its service's tasks (``wanted``: the replicas asked)."""
+    newest = sorted(tasks, key=lambda t: t.at or _EPOCH)
+    running = [t for t in newest if t.state == "running"]
+    if running:
+        first = min(running, key=lambda t: t.slot)
+        return LiveState(
+            status=Status.RUNNING, started_at=first.at, container_id=first.container_id
+        )
+    last = newest[-1] if newest else None
+    if last is None:
+        return LiveState(status=Status.RESTARTING if wanted else Status.CREATED)
+    if wanted and any(t.state in _PENDING and t.desired == "running" for t in newest):
+        # Swarm is (re)starting one (its restart policy): transitional.
+        return LiveState(status=Status.RESTARTING, container_id=last.container_id)
+    return LiveState(
+        status=Status.EXITED,
+        exit_code=last.exit_code if last.exit_code is not None else 0,
+        finished_at=last.at,
+        container_id=last.container_id,
+    )
+
+
+class SwarmEngine(DockerEngine):
+    """``Engine`` of a Swarm manager: a container is the tasks of its service."""
+
+    async def tasks(self, cuid: str) -> list[Task]:
+        filters = json.dumps({"service": [service_of(cuid)]})
+        rows = await self._http().call("GET", "tasks", params={"filters": filters}, missing_ok=True)
+        return [task_of(row) for row in rows or []]
+
+    async def service(self, cuid: str) -> dict[str, Any] | None:
+        found = await self._http().call("GET", f"services/{service_of(cuid)}", missing_ok=True)
+        return found if isinstance(found, dict) else None
+
+    async def _target(self, cuid: str, replica: int = 1) -> str:
+        tasks = [t for t in await self.tasks(cuid) if t.container_id]
+        ranked = sorted(
+            tasks,
+            key=lambda t: (t.state == "running", t.slot == replica, t.at or _EPOCH),
+            reverse=True,
+        )
+        mine = [t for t in ranked if t.slot == replica] or (ranked if replica == 1 else [])
+        running = [t for t in mine if t.state == "running"]
+        for chosen in running or mine:
+            if chosen.container_id:
+                return chosen.container_id
+        return files_name(cuid)  # /app with no task: the helper (archives only)
+
+    async def inspect(self, cuid: str) -> LiveState | None:
+        service = await self.service(cuid)
+        if service is None:
+            return None
+        state = status_of_tasks(_wanted(service), await self.tasks(cuid))
+        if state.status is Status.CREATED and _ran_before(service):
+            # Stopped, and its tasks already reaped by the swarm.
+            return LiveState(status=Status.EXITED, exit_code=0)
+        return state
+
+    async def list_replicas(self, cuid: str) -> list[ReplicaState]:
+        """One state per slot wanted running; every replica shares the mesh's ports."""
+        service = await self.service(cuid)
+        if service is None:
+            return []
+        ports = _published(service)
+        by_slot: dict[int, list[Task]] = {}
+        for task in await self.tasks(cuid):
+            if task.desired == "running":
+                by_slot.setdefault(task.slot, []).append(task)
+        return [
+            ReplicaState(slot, status_of_tasks(1, tasks).status, ports)
+            for slot, tasks in sorted(by_slot.items())
+        ]
+
+    async def replicas_of_many(self, cuids: Collection[str]) -> dict[str, list[ReplicaState]]:
+        return {cuid: await self.list_replicas(cuid) for cuid in cuids}
+
+    # -- what a stack needs around it ---------------------------------------------
+
+    async def ensure_overlay(self, name: str) -> None:
+        """Dockyard's attachable overlay network on this swarm (made once)."""
+        if await self._http().call("GET", f"networks/{name}", missing_ok=True) is not None:
+            return
+        config = {
+            "Name": name,
+            "Driver": "overlay",
+            "Attachable": True,
+            "CheckDuplicate": True,
+            "Labels": {"dockyard.managed": "true"},
+        }
+        try:
+            await self._http().call("POST", "networks/create", body=config)
+        except EngineError as exc:
+            if "already exists" not in exc.message:
+                raise
+
+    async def ensure_volume(self, cuid: str, image: str, owner: bytes) -> None:
+        """The ``/app`` volume, given to the containers' user through the helper."""
+        labels = {"dockyard.managed": "true", "dockyard.cuid": cuid}
+        volume = {"Name": app_volume_name(cuid), "Labels": labels}
+        await self._http().call("POST", "volumes/create", body=volume)
+        helper = {
+            "Image": image,
+            "Cmd": ["true"],
+            "Labels": labels,
+            "NetworkDisabled": True,
+            "HostConfig": {
+                "Mounts": [
+                    {"Type": "volume", "Source": app_volume_name(cuid), "Target": APP_MOUNT}
+                ],
+                "NetworkMode": "none",
+            },
+        }
+        name = files_name(cuid)
+        if await self._http().call("GET", f"containers/{name}/json", missing_ok=True) is None:
+            try:
+                await self._http().call(
+                    "POST", "containers/create", params={"name": name}, body=helper
+                )
+            except EngineError as exc:
+                if exc.details.get("engine_status") != 409:  # made meanwhile
+                    raise
+            await self.put_archive(cuid, "/", owner)  # no task yet: the helper's
+
+    async def task_containers(self, cuid: str) -> list[str]:
+        label = f"com.docker.swarm.service.name={service_of(cuid)}"
+        rows = await self._http().call(
+            "GET",
+            "containers/json",
+            params={"all": "1", "filters": json.dumps({"label": [label, MANAGED]})},
+        )
+        return [str(row["Id"]) for row in rows or []]
+
+    async def remove_volume(self, cuid: str) -> None:
+        """The helper, then the volume (once no task's container holds it)."""
+        params = {"force": "1", "v": "0"}
+        await self._http().call(
+            "DELETE", f"containers/{files_name(cuid)}", params=params, missing_ok=True
+        )
+        for container_id in await self.task_containers(cuid):
+            await self._http().call(
+                "DELETE", f"containers/{container_id}", params=params, missing_ok=True
+            )
+        await self._http().call("DELETE", f"volumes/{app_volume_name(cuid)}", missing_ok=True)
+
+
+def _wanted(service: dict[str, Any]) -> int:
+    mode = (service.get("Spec") or {}).get("Mode") or {}
+    return int((mode.get("Replicated") or {}).get("Replicas") or 0)
+
+
+def _ran_before(service: dict[str, Any]) -> bool:
+    """Whether the spec before the last deploy wanted tasks (a stop, not a create)."""
+    mode = (service.get("PreviousSpec") or {}).get("Mode") or {}
+    return bool((mode.get("Replicated") or {}).get("Replicas"))
+
+
+def _published(service: dict[str, Any]) -> list[Port]:
+    ports = ((service.get("Endpoint") or {}).get("Ports")) or []
+    return [
+        Port(host=int(p["PublishedPort"]), container=int(p["TargetPort"]), protocol=p["Protocol"])
+        for p in ports
+        if p.get("PublishedPort") and p.get("Protocol") in ("tcp", "udp")
+    ]
+
+
+class SwarmStack:
+    """``ComposeRunner`` of a swarm engine: each project is a stack."""
+
+    def __init__(
+        self,
+        cli: CliComposeRunner,
+        engine: SwarmEngine,
+        *,
+        docker: str,
+        network: str,
+        owner: bytes,
+        timeout: float,
+    ) -> None:
+        """``cli``: a runner with this engine's environment, ``docker`` the CLI it runs;
+        ``network``: the overlay network's name; ``owner``: the tar that chowns /app."""
+        self._cli = cli
+        self._docker_bin = docker
+        self._engine = engine
+        self._network = network
+        self._owner = owner
+        self._timeout = timeout
+        self._replicas: dict[str, int] = {}  # cuid -> the document's replicas
+        self._ready: set[str] = set()  # stacks whose network and volume exist
+
+    async def write(self, project_dir: Path, document: dict[str, Any]) -> None:
+        """The stack document, checked (nothing reaches the engine if it is refused)."""
+        cuid = str(document["name"])
+        replicas = replicas_of(document)
+        stack = stack_document(document, network=self._network, replicas=replicas)
+        check_stack(stack, cuid, self._network)
+        self._replicas[cuid] = replicas
+        await self._cli.write(project_dir, stack)
+
+    async def create(self, project: str, project_dir: Path) -> None:
+        await self._deploy(project, project_dir, 0)
+
+    async def up(self, project: str, project_dir: Path) -> None:
+        before = {t.id for t in await self._engine.tasks(project)}
+        wanted = await self._deploy(project, project_dir, None)
+        await self._settle(project, before, wanted)
+
+    async def action(self, project: str, project_dir: Path, verb: str) -> None:
+        if verb in ("start", "recreate"):
+            await self.up(project, project_dir)
+        elif verb in ("stop", "kill", "recreate-stopped"):
+            await self._deploy(project, project_dir, 0)
+            await self._until(project, lambda s: s is not Status.RUNNING)
+        elif verb == "restart":
+            wanted = await self._deploy(project, project_dir, None)
+            before = {t.id for t in await self._engine.tasks(project)}
+            argv = ["service", "update", "--force", "--detach", service_of(project)]
+            await self._docker(argv, "service.update", project)
+            await self._settle(project, before, wanted, fresh=True)
+        else:
+            raise StateError(
+                f"{verb} is not possible for a container on a swarm engine",
+                code="SWARM_UNSUPPORTED",
+                details={"action": verb},
+            )
+
+    async def down(self, project: str, project_dir: Path) -> None:
+        if await self._engine.service(project) is not None:
+            await self._docker(["stack", "rm", project], "stack.rm", project)
+        deadline = time.monotonic() + self._timeout
+        while await self._engine.service(project) is not None:
+            if time.monotonic() > deadline:
+                raise EngineUnavailableError(
+                    f"stack {project} was not removed in time", code="SWARM_TIMEOUT"
+                )
+            await asyncio.sleep(_POLL)  # polling the engine's state, with a deadline
+        await self._engine.remove_volume(project)
+        self._ready.discard(project)
+        self._replicas.pop(project, None)
+
+    async def version(self) -> str:
+        return await self._engine.version()
+
+    async def _deploy(self, project: str, project_dir: Path, replicas: int | None) -> int:
+        """``docker stack deploy`` of the written document with ``replicas`` (None: the
+        document's own count); the replicas deployed."""
+        path = project_dir / COMPOSE_FILE
+        stack: dict[str, Any] = await asyncio.to_thread(_load, path)
+        if project not in self._ready:
+            await self._engine.ensure_overlay(self._network)
+            image = str(stack["services"][SERVICE]["image"])
+            await self._engine.ensure_volume(project, image, self._owner)
+            self._ready.add(project)
+        wanted = self._replicas.get(project, stack["services"][SERVICE]["deploy"]["replicas"])
+        if replicas is None:
+            replicas = wanted
+        stack["services"][SERVICE]["deploy"]["replicas"] = replicas
+        if replicas:
+            await self._reaped(project)
+        check_stack(stack, project, self._network)
+        await self._cli.write(project_dir, stack)
+        self._replicas[project] = wanted
+        argv = ["stack", "deploy", "--prune", "--resolve-image", "never", "-c", str(path)]
+        await self._docker([*argv, project], "stack.deploy", project)
+        return replicas
+
+    async def _docker(self, args: list[str], verb: str, project: str) -> None:
+        await self._cli.run_argv([self._docker_bin, *args], verb=verb, project=project)
+
+    async def _settle(
+        self, project: str, before: set[str], wanted: int, *, fresh: bool = False
+    ) -> None:
+        """Wait (polling the tasks, within the deadline) until the tasks made since
+        ``before`` have all started or ended, or (unless ``fresh``: new ones are due)
+        ``wanted`` tasks run with none pending."""
+        deadline = time.monotonic() + self._timeout
+        while time.monotonic() < deadline:
+            tasks = await self._engine.tasks(project)
+            new = [t for t in tasks if t.id not in before]
+            if new and all(t.state not in _PENDING for t in new):
+                return
+            live = [t for t in tasks if t.desired == "running"]
+            running = sum(1 for t in live if t.state == "running")
+            pending = any(t.state in _PENDING for t in live)
+            if not fresh and running >= wanted and not pending:
+                return
+            await asyncio.sleep(_POLL)  # polling the engine's state, with a deadline
+
+    async def _reaped(self, project: str) -> None:
+        """Wait until the tasks a scale-down removes are gone: a scale-up while one is
+        still being reaped makes no new task on engine 20.10 (seen here: the service
+        then runs nothing; docs/engines.md "Swarm")."""
+        deadline = time.monotonic() + self._timeout
+        while time.monotonic() < deadline:
+            if not any(t.desired == "remove" for t in await self._engine.tasks(project)):
+                return
+            await asyncio.sleep(_POLL)  # polling the engine's state, with a deadline
+
+    async def _until(self, project: str, done: Any) -> None:
+        """Wait (polling the tasks, within the deadline) until the status satisfies ``done``."""
+        deadline = time.monotonic() + self._timeout
+        while True:
+            state = await self._engine.inspect(project)
+            if state is None or done(state.status) or time.monotonic() > deadline:
+                return
+            await asyncio.sleep(_POLL)  # polling the engine's state, with a deadline
+
+
+def _load(path: Path) -> dict[str, Any]:
+    loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return loaded if isinstance(loaded, dict) else {}
