@@ -156,3 +156,31 @@ def test_client_commands_never_load_the_server_stack(argv: list[str], tmp_path: 
     lines = done.stdout.strip().splitlines()
     # no server module; and httpx's own command line (rich, click, pygments) is skipped
     assert lines[-2:] == ["[]", "False"], done.stdout + done.stderr
+
+
+def test_ps_never_builds_a_model(tmp_path: Path) -> None:
+    """``ps`` lists raw JSON (``list_data``): the models (pydantic and the domain, ~300 ms)
+    stay unloaded. The answer comes from an httpx mock transport."""
+    probe = (
+        "import sys, json, httpx\n"
+        "page = {'containers': [{'cuid': 'c1', 'image': 'img', 'command': 'sleep 9',"
+        " 'created_at': '2026-01-01T00:00:00+00:00', 'status': 'running',"
+        " 'ports': [{'host': 8080, 'container': 80, 'protocol': 'tcp'}], 'name': None}],"
+        " 'next_cursor': None}\n"
+        "real = httpx.Client.__init__\n"
+        "def init(self, *a, **k):\n"
+        "    k['transport'] = httpx.MockTransport(lambda r: httpx.Response(200, json=page))\n"
+        "    real(self, *a, **k)\n"
+        "httpx.Client.__init__ = init\n"
+        "from dockyard.cli.session import run\n"
+        "from dockyard.cli.parser import build_parser\n"
+        "code = run(build_parser().parse_args(['ps', '--format', 'json']))\n"
+        "print(code, 'pydantic' in sys.modules, 'dockyard.client.models' in sys.modules)\n"
+    )
+    env = {"DOCKYARD_CONFIG": str(tmp_path / "none.json"), "DOCKYARD_URL": "http://x"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60
+    )
+    out, _, last = done.stdout.strip().rpartition("\n")
+    assert last == "0 False False", done.stdout + done.stderr
+    assert json.loads(out)[0]["cuid"] == "c1"

@@ -20,19 +20,29 @@ RUNNING = ("running", "restarting", "creating")
 
 
 def ps(args: argparse.Namespace, session: Session) -> int:
+    """The containers as the server sent them (``list_data``: the SDK's models are not
+    loaded, which keeps ``ps`` well under 200 ms)."""
     filters = parse_filters(args.filter)
     status: list[str] | None = filters.get("status") or (None if args.all else ["running"])
     tag = filters.get("tag", [None])[0]
     image = filters.get("image", [None])[0]
     with session.client() as dy:
-        boxes = list(dy.containers.list(status=status, tag=tag, image=image))
+        boxes = list(dy.containers.list_data(status=status, tag=tag, image=image))
     if args.quiet:
         for box in boxes:
-            print(box.cuid)
+            print(box["cuid"])
         return 0
     headers = ["cuid", "image", "command", "created", "status", "ports", "name"]
     rows = [
-        [b.cuid, b.image, short_command(b.command), ago(b.created_at), b.status, ports(b), b.name]
+        [
+            b["cuid"],
+            b["image"],
+            short_command(b.get("command")),
+            ago(b.get("created_at")),
+            b["status"],
+            ports(b.get("ports") or []),
+            b.get("name"),
+        ]
         for b in boxes
     ]
     session.show(boxes, headers, rows)
@@ -44,8 +54,8 @@ def short_command(command: str | list[str] | None, width: int = 24) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def ports(box: Any) -> str:
-    return ", ".join(f"{p.host}->{p.container}/{p.protocol}" for p in box.ports)
+def ports(mapped: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{p.get('host')}->{p['container']}/{p['protocol']}" for p in mapped)
 
 
 def create_fields(args: argparse.Namespace) -> dict[str, Any]:

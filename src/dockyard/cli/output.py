@@ -89,10 +89,6 @@ def size_text(n: int | float | None) -> str:
     return f"{value:.1f}TiB"  # pragma: no cover - the loop returns
 
 
-def ports_text(ports: Sequence[Any]) -> str:
-    return ", ".join(f"{p.host}->{p.container}/{p.protocol}" for p in ports)
-
-
 def error_line(err: Any) -> str:
     """``dockyard: <message> (<code>, request <id>)`` for an API error."""
     extra = [str(part) for part in (getattr(err, "code", None),) if part]
