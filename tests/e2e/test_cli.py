@@ -168,3 +168,28 @@ def test_exec_it_through_a_pseudo_terminal(cli: Cli, tmp_path: Path) -> None:
     assert child.exitstatus == 5
     assert after == before, (before, after)  # raw mode undone
     assert cli("rm", "-f", cuid).returncode == 0
+
+
+def test_the_readme_cli_tour_runs(server: Server, tmp_path: Path) -> None:
+    text = (Path(__file__).parents[2] / "README.md").read_text()
+    block = text.split("<!-- cli-tour:start -->")[1].split("<!-- cli-tour:end -->")[0]
+    script = block.split("```bash\n")[1].split("```")[0]
+    env = {
+        **cli_env(tmp_path),
+        "BASE": server.url,
+        "PASSWORD": ADMIN[1],
+        "DOCKYARD": DOCKYARD,
+    }
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script.replace("; echo", " || echo")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout  # text mode: the TTY's \r\n reads as \n
+    assert "hello from /app\n" in out and "demo\n24 80\n" in out and "exit code 3" in out
+    assert "-rwxr-xr-x" in out and "started" in out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -50,7 +51,7 @@ def ps(args: argparse.Namespace, session: Session) -> int:
 
 
 def short_command(command: str | list[str] | None, width: int = 24) -> str:
-    text = " ".join(command) if isinstance(command, list) else (command or "")
+    text = shlex.join(command) if isinstance(command, list) else (command or "")
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
