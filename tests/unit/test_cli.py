@@ -184,3 +184,32 @@ def test_ps_never_builds_a_model(tmp_path: Path) -> None:
     out, _, last = done.stdout.strip().rpartition("\n")
     assert last == "0 False False", done.stdout + done.stderr
     assert json.loads(out)[0]["cuid"] == "c1"
+
+
+def test_raw_mode_is_undone_on_an_exception() -> None:
+    import os
+    import termios
+
+    from dockyard.cli.terminal import raw_mode
+
+    leader, follower = os.openpty()
+    try:
+        before = termios.tcgetattr(follower)
+        with pytest.raises(RuntimeError), raw_mode(follower):
+            assert termios.tcgetattr(follower)[3] & termios.ECHO == 0  # raw: no echo
+            raise RuntimeError("boom")
+        assert termios.tcgetattr(follower) == before
+    finally:
+        os.close(leader)
+        os.close(follower)
+
+
+def test_completion_scripts_name_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    from dockyard.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["completion", "bash"])
+    script = capsys.readouterr().out
+    assert done.value.code == 0 and "complete -o default -F _dockyard dockyard" in script
+    for word in ("ps", "run", "exec", "cp", "--password-stdin", "revoke"):
+        assert word in script
