@@ -193,3 +193,19 @@ def test_the_readme_cli_tour_runs(server: Server, tmp_path: Path) -> None:
     out = done.stdout  # text mode: the TTY's \r\n reads as \n
     assert "hello from /app\n" in out and "demo\n24 80\n" in out and "exit code 3" in out
     assert "-rwxr-xr-x" in out and "started" in out
+
+
+def test_run_it_attaches_to_the_main_process(cli: Cli, tmp_path: Path) -> None:
+    child = pexpect.spawn(
+        DOCKYARD, ["run", "-it", "--rm", BUSYBOX, "sh"], env=cli_env(tmp_path), timeout=60
+    )
+    try:
+        child.expect(r"[$#] ")
+        child.sendline("echo main-$((6 * 7))")
+        child.expect("main-42")
+        child.sendline("exit 7")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 7
+    assert cli("ps", "-a", "-q").stdout.strip() == ""  # --rm
