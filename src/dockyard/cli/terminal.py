@@ -80,18 +80,22 @@ def run_interactive(
 
 async def _session(session: Session, cuid: str, cmd: str | None, tty: bool, stdin: bool) -> int:
     """One terminal session, the local terminal raw while it lasts (when ``tty`` and it
-    is one); the remote exit code."""
+    is one); the remote exit code, or 128 + N when signal N (TERM, HUP) ended it."""
     fd = sys.stdin.fileno()
     local_tty = tty and os.isatty(fd)
-    cols, rows = window_size()
+    size = window_size()
+    stopped: list[int] = []
     async with session.async_client() as dy:
-        task = asyncio.current_task()
-        assert task is not None
-        with _cancel_on(signal.SIGTERM, task), _cancel_on(signal.SIGHUP, task):
-            if local_tty:
-                with raw_mode(fd):
-                    return await _pump(dy, cuid, cmd, tty, stdin, (cols, rows))
-            return await _pump(dy, cuid, cmd, tty, stdin, (cols, rows))
+        try:
+            with _cancel_on(signal.SIGTERM, stopped), _cancel_on(signal.SIGHUP, stopped):
+                if local_tty:
+                    with raw_mode(fd):
+                        return await _pump(dy, cuid, cmd, tty, stdin, size)
+                return await _pump(dy, cuid, cmd, tty, stdin, size)
+        except asyncio.CancelledError:
+            if not stopped:
+                raise
+            return 128 + stopped[0]
 
 
 async def _pump(
@@ -163,9 +167,18 @@ async def _copy_output(term: Terminal) -> None:
 
 
 @contextmanager
-def _cancel_on(signum: int, task: asyncio.Task[Any]) -> Iterator[None]:
+def _cancel_on(signum: int, stopped: list[int]) -> Iterator[None]:
+    """Signal ``signum`` cancels the running session (``finally`` blocks restore the
+    terminal), noted in ``stopped``."""
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signum, task.cancel)
+    task = asyncio.current_task()
+    assert task is not None
+
+    def stop() -> None:
+        stopped.append(signum)
+        task.cancel()
+
+    loop.add_signal_handler(signum, stop)
     try:
         yield
     finally:
