@@ -231,3 +231,15 @@ def test_sigterm_restores_the_terminal(cli: Cli, tmp_path: Path) -> None:
         child.close()
     assert (child.exitstatus, after) == (128 + signal.SIGTERM, before)
     assert cli("rm", "-f", cuid).returncode == 0
+
+
+def test_build_follows_the_log_and_images_lists_it(cli: Cli, tmp_path: Path) -> None:
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "Dockerfile").write_text(f"FROM {BUSYBOX}\nRUN echo built > /built.txt\n")
+    done = cli("build", "-t", "clitest/built:1", str(context))
+    assert done.returncode == 0, done.stderr
+    assert "Step 1/2" in done.stdout and done.stdout.splitlines()[-1].startswith("sha256:")
+    images = json.loads(cli("images", "--format", "json").stdout)
+    assert any("clitest/built:1" in image["tags"] for image in images)
+    subprocess.run(["docker", "rmi", "-f", "clitest/built:1"], capture_output=True, check=False)

@@ -213,3 +213,10 @@ def test_completion_scripts_name_every_command(capsys: pytest.CaptureFixture[str
     assert done.value.code == 0 and "complete -o default -F _dockyard dockyard" in script
     for word in ("ps", "run", "exec", "cp", "--password-stdin", "revoke"):
         assert word in script
+
+
+def test_build_steps_are_read_from_the_log() -> None:
+    from dockyard.cli.output import build_step
+
+    assert build_step("Step 2/5 : RUN echo hi") == (2, 5)
+    assert build_step(" ---> Running in 1234") is None

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dockyard.cli.output import ago, size_text, spinner
+from dockyard.cli.output import ago, job_log, size_text, spinner
 
 if TYPE_CHECKING:
     from dockyard.cli.session import Session
@@ -55,12 +55,12 @@ def build(args: argparse.Namespace, session: Session) -> int:
 
 
 def follow_job(dy: Dockyard, job: Job, label: str) -> int:
-    """The job's log, live (a spinner on stderr between lines); its id on success,
+    """The job's log, live (with a bar of its steps on a terminal); the image id on success,
     status 1 when it failed or was cancelled."""
     print(f"job {job.job_id}", file=sys.stderr)
-    with spinner(label):
+    with job_log(label) as show:
         for line in dy.builds.logs(job.job_id, follow=True):
-            print(line, flush=True)
+            show(line)
     done = dy.builds.wait(job.job_id)
     if done.status != "succeeded":
         print(f"dockyard: {done.kind} {done.job_id} {done.status}", file=sys.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -129,6 +130,43 @@ def progress_bar(label: str) -> Iterator[Progress]:
             bar.update(task, completed=done, total=total)
 
         yield advance
+
+
+STEP = re.compile(r"^Step (\d+)/(\d+)\b")
+
+
+def build_step(line: str) -> tuple[int, int] | None:
+    """``Step 2/5 : RUN …`` (the build log's step lines) as ``(2, 5)``."""
+    found = STEP.match(line)
+    return (int(found.group(1)), int(found.group(2))) if found else None
+
+
+@contextmanager
+def job_log(label: str) -> Iterator[Callable[[str], None]]:
+    """A job's live log: each line printed as it comes; on a terminal, below it a bar of
+    the build's steps (from ``Step N/M`` lines) or a spinner. Yields ``show(line)``."""
+    if not is_tty(sys.stderr):
+
+        def plain(line: str) -> None:
+            print(line, flush=True)
+
+        yield plain
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
+
+    console = Console(stderr=True, highlight=False)
+    columns = (SpinnerColumn(), "{task.description}", BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def show(line: str) -> None:
+            bar.console.print(line, markup=False)
+            step = build_step(line)
+            if step is not None:
+                bar.update(task, completed=step[0] - 1, total=step[1])
+
+        yield show
 
 
 @contextmanager
