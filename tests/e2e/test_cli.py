@@ -243,3 +243,20 @@ def test_build_follows_the_log_and_images_lists_it(cli: Cli, tmp_path: Path) -> 
     images = json.loads(cli("images", "--format", "json").stdout)
     assert any("clitest/built:1" in image["tags"] for image in images)
     subprocess.run(["docker", "rmi", "-f", "clitest/built:1"], capture_output=True, check=False)
+
+
+def test_cp_of_single_files(cli: Cli, tmp_path: Path) -> None:
+    cuid = cli("run", "-d", BUSYBOX, "sleep", "600").stdout.strip()
+    note = tmp_path / "note.txt"
+    note.write_text("a note\n")
+    assert cli("cp", str(note), f"{cuid}:/app/").returncode == 0
+    assert cli("cp", str(note), f"{cuid}:/app/sub/renamed.txt").returncode == 0
+    listed = cli("exec", cuid, "sh", "-c", "cat /app/note.txt /app/sub/renamed.txt")
+    assert listed.stdout == "a note\na note\n"
+    into = tmp_path / "into"
+    into.mkdir()
+    assert cli("cp", f"{cuid}:/app/sub/renamed.txt", str(into)).returncode == 0
+    assert (into / "renamed.txt").read_text() == "a note\n"
+    missing = cli("cp", f"{cuid}:/app/nothing.txt", str(into))
+    assert missing.returncode == 1 and missing.stderr.startswith("dockyard: ")
+    assert cli("rm", "-f", cuid).returncode == 0
