@@ -260,3 +260,24 @@ def test_cp_of_single_files(cli: Cli, tmp_path: Path) -> None:
     missing = cli("cp", f"{cuid}:/app/nothing.txt", str(into))
     assert missing.returncode == 1 and missing.stderr.startswith("dockyard: ")
     assert cli("rm", "-f", cuid).returncode == 0
+
+
+def test_accounts_and_keys(server: Server, cli: Cli, tmp_path: Path) -> None:
+    made = cli("accounts", "create", "clibob", "--password-stdin", input="bob-secret-pass-1\n")
+    assert made.returncode == 0, made.stderr
+    names = [a["username"] for a in json.loads(cli("accounts", "ls", "--format", "json").stdout)]
+    assert "clibob" in names
+    key = json.loads(cli("keys", "create", "--description", "ci", "--format", "json").stdout)
+    assert key["key"].startswith("dyk_")
+    # a script: no config at all, the server and a service key from the environment
+    env = {**cli_env(tmp_path), "DOCKYARD_CONFIG": str(tmp_path / "absent.json")}
+    env.update(DOCKYARD_URL=server.url, DOCKYARD_TOKEN=key["key"])
+    ps = subprocess.run([DOCKYARD, "ps", "-q"], env=env, capture_output=True, text=True)
+    assert ps.returncode == 0, ps.stderr
+    assert key["id"] in cli("keys", "ls").stdout
+    assert cli("keys", "revoke", key["id"]).returncode == 0
+    refused = subprocess.run([DOCKYARD, "ps"], env=env, capture_output=True, text=True)
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1
+    assert cli("accounts", "rm", "clibob").returncode == 0
+    assert cli("logout").returncode == 0
+    assert cli("ps").returncode == 1  # not logged in any more

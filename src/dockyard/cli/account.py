@@ -1,14 +1,15 @@
-"""``login``, ``logout`` and ``context ls/use``: which servers, and with what token."""
+"""Who: ``login``, ``logout`` and ``context ls/use`` (which servers, with what token), and
+the admin commands ``accounts ls/create/rm`` and ``keys ls/create/revoke``."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 from typing import TYPE_CHECKING
 
-from dockyard.cli.admin import read_password
 from dockyard.cli.config import ConfigError, context_name
-from dockyard.cli.output import print_json, table
+from dockyard.cli.output import ago, print_json, table
 
 if TYPE_CHECKING:
     from dockyard.cli.session import Session
@@ -98,4 +99,69 @@ def context_use(args: argparse.Namespace, session: Session) -> int:
     config.current = args.name
     config.save()
     print(args.name)
+    return 0
+
+
+# -- accounts and service keys -----------------------------------------------------------
+
+
+def read_password(from_stdin: bool, prompt: str = "Password: ") -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return getpass.getpass(prompt)
+
+
+def accounts_ls(args: argparse.Namespace, session: Session) -> int:
+    with session.client() as dy:
+        found = dy.accounts.list()
+    rows = [[a.username, a.role, ago(a.created_at)] for a in found]
+    session.show(found, ["username", "role", "created"], rows)
+    return 0
+
+
+def accounts_create(args: argparse.Namespace, session: Session) -> int:
+    password = read_password(args.password_stdin, f"Password for {args.username}: ")
+    with session.client() as dy:
+        account = dy.accounts.create(args.username, password, role=args.role)
+    if session.json:
+        print_json(account)
+    else:
+        print(account.username)
+    return 0
+
+
+def accounts_rm(args: argparse.Namespace, session: Session) -> int:
+    with session.client() as dy:
+        for name in args.usernames:
+            dy.accounts.delete(name)
+            print(name)
+    return 0
+
+
+def keys_ls(args: argparse.Namespace, session: Session) -> int:
+    with session.client() as dy:
+        found = dy.keys.list()
+    rows = [[k.id, k.owner, k.role, k.description, ago(k.created_at)] for k in found]
+    session.show(found, ["id", "owner", "role", "description", "created"], rows)
+    return 0
+
+
+def keys_create(args: argparse.Namespace, session: Session) -> int:
+    with session.client() as dy:
+        key = dy.keys.create(
+            description=args.description, role=args.role, expires_in=args.expires_in
+        )
+    if session.json:
+        print_json(key)
+    else:
+        print(key.key)
+        print(f"(key {key.id}: shown this once)", file=sys.stderr)
+    return 0
+
+
+def keys_revoke(args: argparse.Namespace, session: Session) -> int:
+    with session.client() as dy:
+        for key_id in args.key_ids:
+            dy.keys.delete(key_id)
+            print(key_id)
     return 0

@@ -1,6 +1,7 @@
-"""The command line's grammar (argparse): the server's commands and the client's. Only
-the grammar: each client command names its handler as ``module:function``, imported when
-it runs, so that ``dockyard --help`` loads nothing but this."""
+"""The command line's grammar (argparse): the server's commands and the client's, and the
+shell completion derived from it. Only the grammar: each client command names its
+handler as ``module:function``, imported when it runs, so that ``dockyard --help`` loads
+nothing but this."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     _observe_commands(sub)
     _image_commands(sub)
     _admin_commands(sub)
-    completion = _cmd(sub, "completion", "completion:completion", "print a shell completion")
+    completion = _cmd(sub, "completion", "parser:completion", "print a shell completion")
     completion.add_argument("shell", choices=["bash", "zsh"])
     return parser
 
@@ -131,19 +132,82 @@ def _image_commands(sub: Sub) -> None:
 def _admin_commands(sub: Sub) -> None:
     accounts = sub.add_parser("accounts", help="accounts (admins)")
     asub = accounts.add_subparsers(dest="action", required=True, metavar="ACTION")
-    _cmd(asub, "ls", "admin:accounts_ls", "list accounts", fmt=True)
-    create = _cmd(asub, "create", "admin:accounts_create", "create an account", fmt=True)
+    _cmd(asub, "ls", "account:accounts_ls", "list accounts", fmt=True)
+    create = _cmd(asub, "create", "account:accounts_create", "create an account", fmt=True)
     create.add_argument("username")
     create.add_argument("--role", default="user")
     create.add_argument("--password-stdin", action="store_true")
-    rm = _cmd(asub, "rm", "admin:accounts_rm", "delete accounts")
+    rm = _cmd(asub, "rm", "account:accounts_rm", "delete accounts")
     rm.add_argument("usernames", nargs="+")
     keys = sub.add_parser("keys", help="service keys")
     ksub = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
-    _cmd(ksub, "ls", "admin:keys_ls", "list service keys", fmt=True)
-    kcreate = _cmd(ksub, "create", "admin:keys_create", "create a key (shown once)", fmt=True)
+    _cmd(ksub, "ls", "account:keys_ls", "list service keys", fmt=True)
+    kcreate = _cmd(ksub, "create", "account:keys_create", "create a key (shown once)", fmt=True)
     kcreate.add_argument("--description")
     kcreate.add_argument("--role")
     kcreate.add_argument("--expires-in", type=int)
-    revoke = _cmd(ksub, "revoke", "admin:keys_revoke", "revoke keys")
+    revoke = _cmd(ksub, "revoke", "account:keys_revoke", "revoke keys")
     revoke.add_argument("key_ids", nargs="+", metavar="KEY_ID")
+
+
+# -- shell completion (`dockyard completion bash|zsh`) ------------------------------------
+
+BASH = """# dockyard completion for bash: eval "$(dockyard completion bash)"
+_dockyard() {
+    local cur words
+    cur="${COMP_WORDS[COMP_CWORD]}"
+    local cmd="${COMP_WORDS[1]}"
+    if [ "$COMP_CWORD" -eq 1 ]; then
+        COMPREPLY=( $(compgen -W "%(commands)s" -- "$cur") )
+        return
+    fi
+    case "$cmd" in
+%(cases)s
+    esac
+    COMPREPLY=( $(compgen -f -- "$cur") )
+}
+complete -o default -F _dockyard dockyard
+"""
+
+ZSH = """#compdef dockyard
+# dockyard completion for zsh: eval "$(dockyard completion zsh)"
+autoload -U +X bashcompinit && bashcompinit
+"""
+
+
+def words(parser: argparse.ArgumentParser) -> dict[str, list[str]]:
+    """Each command's completions: its sub-actions and its options."""
+    found: dict[str, list[str]] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found[name] = _words_of(sub)
+    return found
+
+
+def _words_of(parser: argparse.ArgumentParser) -> list[str]:
+    out: list[str] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            out.extend(action.choices)
+        else:
+            out.extend(o for o in action.option_strings if o.startswith("--"))
+    return out
+
+
+def script(shell: str) -> str:
+    table = words(build_parser())
+    cases = "\n".join(
+        f'        {name}) COMPREPLY=( $(compgen -W "{" ".join(ws)}" -- "$cur") ); '
+        f'[ -n "$COMPREPLY" ] && return ;;'
+        for name, ws in table.items()
+        if ws
+    )
+    bash = BASH % {"commands": " ".join(table), "cases": cases}
+    return bash if shell == "bash" else ZSH + bash
+
+
+def completion(args: argparse.Namespace, session: Any) -> int:
+    """``completion bash|zsh``: the script, derived from this parser."""
+    print(script(args.shell), end="")
+    return 0

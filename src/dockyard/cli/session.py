@@ -36,10 +36,10 @@ class Session:
     def client(self) -> Dockyard:
         import httpx
 
-        from dockyard.client import BearerToken, Dockyard
+        from dockyard.client import Dockyard
 
         target = self.target
-        auth = BearerToken(target.token) if target.token else None
+        auth = target.token or None  # a dyt.… token, or a dyk_… service key
         # Plain http needs no TLS context: httpx's default one loads the CA bundle, ~100 ms
         # of a `ps` that should take less than 200 ms in all.
         plain = httpx.HTTPTransport(verify=False) if _plain(target.url) else None
@@ -48,10 +48,10 @@ class Session:
     def async_client(self) -> AsyncDockyard:
         import httpx
 
-        from dockyard.client import AsyncDockyard, BearerToken
+        from dockyard.client import AsyncDockyard
 
         target = self.target
-        auth = BearerToken(target.token) if target.token else None
+        auth = target.token or None
         plain = httpx.AsyncHTTPTransport(verify=False) if _plain(target.url) else None
         return AsyncDockyard(target.url, auth=auth, transport=plain)
 
