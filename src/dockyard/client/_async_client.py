@@ -13,7 +13,7 @@ import httpx
 from dockyard.client._async_access import AsyncAccounts, AsyncKeys
 from dockyard.client._async_jobs import AsyncBuilds
 from dockyard.client._async_resources import AsyncContainers, AsyncFiles, AsyncImages, paginate
-from dockyard.client._async_transport import STREAM_TIMEOUT, AsyncTransport
+from dockyard.client._async_transport import STREAM_TIMEOUT, AsyncTransport, new_idempotency_key
 from dockyard.client.auth import Auth, auth_headers
 from dockyard.client.retry import RetryPolicy
 
@@ -23,7 +23,7 @@ from dockyard.client.terminal import Terminal, terminal_url
 # unasync: end
 
 if TYPE_CHECKING:
-    from dockyard.client.models import Event, Health, Metrics, WhoAmI
+    from dockyard.client.models import Event, Health, Metrics, NewToken, WhoAmI
 
 
 class AsyncDockyard:
@@ -145,6 +145,22 @@ class AsyncDockyard:
         from dockyard.client.models import WhoAmI
 
         return WhoAmI.model_validate((await self.http.request("GET", "/auth/whoami")).json())
+
+    async def issue_token(
+        self, *, expires_in: int | None = None, role: str | None = None
+    ) -> NewToken:
+        """``POST /auth/token``: a bearer token for these credentials (``.token`` is in
+        this answer only; ``.id`` revokes it)."""
+        from dockyard.client.models import NewToken
+
+        body = {k: v for k, v in {"expires_in": expires_in, "role": role}.items() if v is not None}
+        headers = {"Idempotency-Key": new_idempotency_key()}
+        resp = await self.http.request("POST", "/auth/token", json=body, headers=headers)
+        return NewToken.model_validate(resp.json())
+
+    async def revoke_token(self, token_id: str) -> None:
+        """``DELETE /auth/tokens/{id}``: the token no longer works."""
+        await self.http.request("DELETE", f"/auth/tokens/{token_id}")
 
     # unasync: async-only
     def terminal(

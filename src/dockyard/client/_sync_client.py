@@ -15,12 +15,12 @@ import httpx
 from dockyard.client._sync_access import Accounts, Keys
 from dockyard.client._sync_jobs import Builds
 from dockyard.client._sync_resources import Containers, Files, Images, paginate
-from dockyard.client._sync_transport import STREAM_TIMEOUT, Transport
+from dockyard.client._sync_transport import STREAM_TIMEOUT, Transport, new_idempotency_key
 from dockyard.client.auth import Auth, auth_headers
 from dockyard.client.retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from dockyard.client.models import Event, Health, Metrics, WhoAmI
+    from dockyard.client.models import Event, Health, Metrics, NewToken, WhoAmI
 
 
 class Dockyard:
@@ -139,3 +139,17 @@ class Dockyard:
         from dockyard.client.models import WhoAmI
 
         return WhoAmI.model_validate((self.http.request("GET", "/auth/whoami")).json())
+
+    def issue_token(self, *, expires_in: int | None = None, role: str | None = None) -> NewToken:
+        """``POST /auth/token``: a bearer token for these credentials (``.token`` is in
+        this answer only; ``.id`` revokes it)."""
+        from dockyard.client.models import NewToken
+
+        body = {k: v for k, v in {"expires_in": expires_in, "role": role}.items() if v is not None}
+        headers = {"Idempotency-Key": new_idempotency_key()}
+        resp = self.http.request("POST", "/auth/token", json=body, headers=headers)
+        return NewToken.model_validate(resp.json())
+
+    def revoke_token(self, token_id: str) -> None:
+        """``DELETE /auth/tokens/{id}``: the token no longer works."""
+        self.http.request("DELETE", f"/auth/tokens/{token_id}")

@@ -1,8 +1,8 @@
-"""Command line: ``dockyard serve`` and ``dockyard migrate``."""
+"""The service's commands: ``dockyard serve`` and ``dockyard migrate``. This module
+loads the server's stack; the client commands never import it."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import sys
@@ -120,19 +120,11 @@ def migrate(settings: Settings) -> None:
     print("database is up to date")
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="dockyard", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the HTTP + WebSocket service")
-    sub.add_parser("migrate", help="bring the database schema up to date")
-    args = parser.parse_args(argv)
+def run_server(command: str) -> None:
+    """``serve`` or ``migrate`` (the parser is ``parser.py``)."""
     configure_logging()
     settings = load_settings()
-    if args.command == "serve":
+    if command == "serve":
         serve(settings)
-    elif args.command == "migrate":
+    elif command == "migrate":
         migrate(settings)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,185 @@
+"""``exec``, ``attach`` and ``run -it``: a local terminal joined to a remote one.
+
+With ``-t`` on a terminal, the local one goes into raw mode (so Ctrl-C, Ctrl-D and the
+arrows are bytes for the remote process), its size is sent at the start and on every
+SIGWINCH, and it is restored on every way out: the end of the session, an exception,
+SIGTERM or SIGHUP (they cancel the session; ``finally`` restores). The remote exit code
+is the command's. Built on the SDK's async terminal (binary frames)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shlex
+import shutil
+import signal
+import sys
+import termios
+import tty
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from dockyard.cli.parsing import UsageError
+
+if TYPE_CHECKING:
+    from dockyard.cli.session import Session
+    from dockyard.client import AsyncDockyard, Terminal
+
+READ_CHUNK = 64 * 1024
+
+
+@contextmanager
+def raw_mode(fd: int) -> Iterator[None]:
+    """The terminal at ``fd`` in raw mode for the block; its attributes put back after,
+    whatever happens."""
+    saved = termios.tcgetattr(fd)
+    try:
+        tty.setraw(fd, termios.TCSANOW)
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+def window_size() -> tuple[int, int]:
+    for stream in (sys.stdout, sys.stdin, sys.stderr):
+        try:
+            size = os.get_terminal_size(stream.fileno())
+            return size.columns, size.lines
+        except (OSError, ValueError):
+            continue
+    fallback = shutil.get_terminal_size()
+    return fallback.columns, fallback.lines
+
+
+def exec_(args: argparse.Namespace, session: Session) -> int:
+    if not args.cmd:
+        raise UsageError("exec: give a command to run")
+    cmd = args.cmd[0] if len(args.cmd) == 1 else shlex.join(args.cmd)
+    return asyncio.run(_session(session, args.cuid, cmd, args.tty, args.interactive))
+
+
+def attach(args: argparse.Namespace, session: Session) -> int:
+    return asyncio.run(_session(session, args.cuid, None, True, True))
+
+
+def run_interactive(
+    session: Session, image: str, fields: dict[str, Any], *, tty: bool, remove: bool
+) -> int:
+    """``run -it``: create and start the container, attach to its main process."""
+    with session.client() as dy:
+        box = dy.containers.create(image, start=True, **fields)
+        try:
+            code = asyncio.run(_session(session, box.cuid, None, tty, True))
+        finally:
+            if remove:
+                dy.containers.delete(box.cuid)
+    return code
+
+
+async def _session(session: Session, cuid: str, cmd: str | None, tty: bool, stdin: bool) -> int:
+    """One terminal session, the local terminal raw while it lasts (when ``tty`` and it
+    is one); the remote exit code, or 128 + N when signal N (TERM, HUP) ended it."""
+    fd = sys.stdin.fileno()
+    local_tty = tty and os.isatty(fd)
+    size = window_size()
+    stopped: list[int] = []
+    async with session.async_client() as dy:
+        try:
+            with _cancel_on(signal.SIGTERM, stopped), _cancel_on(signal.SIGHUP, stopped):
+                if local_tty:
+                    with raw_mode(fd):
+                        return await _pump(dy, cuid, cmd, tty, stdin, size)
+                return await _pump(dy, cuid, cmd, tty, stdin, size)
+        except asyncio.CancelledError:
+            if not stopped:
+                raise
+            return 128 + stopped[0]
+
+
+async def _pump(
+    dy: AsyncDockyard,
+    cuid: str,
+    cmd: str | None,
+    tty: bool,
+    stdin: bool,
+    size: tuple[int, int],
+) -> int:
+    cols, rows = size
+    loop = asyncio.get_running_loop()
+    async with dy.terminal(cuid, cmd=cmd, tty=tty, cols=cols, rows=rows) as term:
+        pending: set[asyncio.Task[None]] = set()
+
+        def later(coro: Any) -> None:
+            job = loop.create_task(coro)
+            pending.add(job)
+            job.add_done_callback(pending.discard)
+
+        loop.add_signal_handler(signal.SIGWINCH, lambda: later(term.resize(*window_size())))
+        if not tty:  # no raw mode: Ctrl-C is a signal here, sent on to the process
+            loop.add_signal_handler(signal.SIGINT, lambda: later(term.signal("INT")))
+        inputs: asyncio.Queue[bytes] = asyncio.Queue()
+        reading = stdin and _read_stdin(loop, inputs)
+        writer = loop.create_task(_send_input(term, inputs))
+        try:
+            await _copy_output(term)
+        finally:
+            writer.cancel()
+            if reading:
+                loop.remove_reader(sys.stdin.fileno())
+            loop.remove_signal_handler(signal.SIGWINCH)
+            loop.remove_signal_handler(signal.SIGINT)
+    return term.exit_code if term.exit_code is not None else 0
+
+
+async def _send_input(term: Terminal, inputs: asyncio.Queue[bytes]) -> None:
+    """Local input to the remote process, in order."""
+    while True:
+        await term.send(await inputs.get())
+
+
+def _read_stdin(loop: asyncio.AbstractEventLoop, inputs: asyncio.Queue[bytes]) -> bool:
+    fd = sys.stdin.fileno()
+
+    def on_input() -> None:
+        try:
+            data = os.read(fd, READ_CHUNK)
+        except OSError:
+            data = b""
+        if not data:  # end of input: nothing more to send
+            loop.remove_reader(fd)
+            return
+        inputs.put_nowait(data)
+
+    try:
+        loop.add_reader(fd, on_input)
+    except (OSError, ValueError, PermissionError):  # a regular file: epoll refuses it
+        return False
+    return True
+
+
+async def _copy_output(term: Terminal) -> None:
+    out = sys.stdout.buffer
+    async for _, data in term:
+        out.write(data)
+        out.flush()
+
+
+@contextmanager
+def _cancel_on(signum: int, stopped: list[int]) -> Iterator[None]:
+    """Signal ``signum`` cancels the running session (``finally`` blocks restore the
+    terminal), noted in ``stopped``."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+
+    def stop() -> None:
+        stopped.append(signum)
+        task.cancel()
+
+    loop.add_signal_handler(signum, stop)
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signum)
