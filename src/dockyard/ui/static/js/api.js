@@ -127,9 +127,8 @@ export async function wsTicket() {
   return ticket;
 }
 
-// Reads a streamed answer chunk by chunk as text until it ends or `signal` aborts.
-export async function streamText(path, onText, signal) {
-  const response = await send("GET", path, { signal });
+// Reads a streamed answer as text, chunk by chunk, until it ends or is aborted.
+export async function readText(response, onText) {
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   try {
     for (;;) {
@@ -144,28 +143,9 @@ export async function streamText(path, onText, signal) {
   }
 }
 
-// Server-sent events (text/event-stream) read through fetch: each `data:` line as JSON.
-export async function streamEvents(path, onEvent, signal) {
-  let buffer = "";
-  let data = [];
-  await streamText(
-    path,
-    (text) => {
-      buffer += text;
-      let cut;
-      while ((cut = buffer.indexOf("\n")) >= 0) {
-        const line = buffer.slice(0, cut).replace(/\r$/, "");
-        buffer = buffer.slice(cut + 1);
-        if (line === "") {
-          if (data.length) onEvent(JSON.parse(data.join("\n")));
-          data = [];
-        } else if (line.startsWith("data:")) {
-          data.push(line.slice(5).trimStart());
-        }
-      }
-    },
-    signal,
-  );
+// GET `path` and read its streamed answer as text until it ends or `signal` aborts.
+export async function streamText(path, onText, signal) {
+  await readText(await send("GET", path, { signal }), onText);
 }
 
 // container page (uic)

@@ -3,25 +3,9 @@
 // - `followEvents`: an events stream of a page's own (filters), which reconnects after 2 s
 //   and resumes after the last event it saw (SSE `id:` sent back as Last-Event-ID);
 // - `followText`: a text stream (a job's log) until it ends.
-import { openStream, session } from "./api.js";
+import { openStream, readText, session } from "./api.js";
 
 const RETRY_MS = 2000;
-
-// Reads a streamed answer as text, chunk by chunk, until it ends or `signal` aborts.
-async function readText(response, onText) {
-  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      onText(value);
-    }
-  } catch (err) {
-    if (err.name !== "AbortError") throw err;
-  } finally {
-    reader.releaseLock();
-  }
-}
 
 // A parser of text/event-stream: each message's `data:` as JSON, with its `id:`.
 function sseParser(onMessage) {
