@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from dockyard.adapters.compose import CliComposeRunner, find_compose_binary
 from dockyard.adapters.crypto import AesGcmBox
-from dockyard.adapters.engine import DockerEngine
 from dockyard.adapters.engine.cgroups import CgroupReader
-from dockyard.adapters.engine.probe import DockerProbe, VersionProbe
-from dockyard.adapters.engine.remote import RemoteEngines
 from dockyard.adapters.fetch import HttpUrlFetcher, parse_networks
 from dockyard.adapters.hostports import port_free
 from dockyard.adapters.secrets import load_or_create_secret
@@ -32,10 +28,7 @@ from dockyard.domain.containers.compose_doc import Placement
 from dockyard.domain.containers.ports import PortAllocator, PortRange
 from dockyard.domain.containers.quotas import Quotas
 from dockyard.domain.containers.service import ContainerConfig, ContainerService
-from dockyard.domain.engines.models import LOCAL, EngineRecord, TlsFiles
-from dockyard.domain.engines.routing import ArchiveEngine, EngineParts, EngineRoutes
-from dockyard.domain.engines.service import EngineConfig, EngineService
-from dockyard.domain.engines.watcher import EngineProbe, EngineWatcher
+from dockyard.domain.engines.routing import ArchiveEngine
 from dockyard.domain.files.archives import ArchiveLimits
 from dockyard.domain.files.service import FileLimits, FileService
 from dockyard.domain.images.ports import ImageEngine
@@ -55,7 +48,6 @@ from dockyard.store.accounts import (
     SqlTokenRepository,
 )
 from dockyard.store.containers import SqlContainerRepository
-from dockyard.store.engines import SqlEngineRepository
 from dockyard.store.ports import SqlPortAllocations
 from dockyard.store.webhooks import SqlWebhookRepository
 
@@ -112,36 +104,6 @@ def webhooks(
     return service, Deliverer(repo, service, sender, limits)
 
 
-def engines(
-    settings: Settings, database: Database, engine: Engine, recorder: JournalRecorder
-) -> EngineService:
-    """The registry of engines and its watcher: each engine polled through a client of its
-    own (a fake local engine in tests: through that engine); TLS files sealed with a key
-    derived (HKDF, its own purpose) from the data folder's ``registry-secret``."""
-    timeout = settings.engine_poll_timeout
-
-    def probe(record: EngineRecord, tls: TlsFiles | None) -> EngineProbe:
-        if record.id == LOCAL and not isinstance(engine, DockerEngine):
-            return VersionProbe(engine)
-        return DockerProbe(record, tls, timeout)
-
-    watcher = EngineWatcher(
-        probe, interval=settings.engine_poll_interval, timeout=timeout, recorder=recorder
-    )
-    secret = load_or_create_secret(settings.registry_secret_file)
-    box = AesGcmBox.from_secret(secret, purpose=b"dockyard engine tls files")
-    config = EngineConfig(
-        local_addr=settings.docker_host,
-        allow_plain_tcp=settings.engines_allow_plain_tcp,
-        default_resources=Resources(
-            cpus=settings.default_cpus, memory=settings.default_memory, pids=None
-        ),
-    )
-    return EngineService(
-        SqlEngineRepository(database), box, watcher, config, recorder, database.exclusive
-    )
-
-
 def database(settings: Settings) -> Database:
     return Database(
         settings.async_database_url,
@@ -152,69 +114,28 @@ def database(settings: Settings) -> Database:
 
 def compose(settings: Settings) -> tuple[ComposeRunner, str]:
     binary, version = find_compose_binary(settings.compose_bin)
-    runner = CliComposeRunner(
+    return compose_runner(settings, binary, docker_host=settings.docker_host), version
+
+
+def compose_runner(
+    settings: Settings,
+    binary: Path,
+    *,
+    docker_host: str | None,
+    env: dict[str, str] | None = None,
+    remove_volumes: bool = False,
+) -> CliComposeRunner:
+    """A runner of ``binary`` (Compose, or the docker CLI for stacks) with the settings'
+    deadline, niceness and stop timeout."""
+    return CliComposeRunner(
         binary,
-        docker_host=settings.docker_host,
+        docker_host=docker_host,
         timeout=settings.compose_timeout,
         nice=settings.compose_nice,
         stop_timeout=settings.stop_timeout,
+        env=env,
+        remove_volumes=remove_volumes,
     )
-    return runner, version
-
-
-def routes(
-    settings: Settings,
-    stores: Stores,
-    local: EngineParts,
-    engines: EngineService,
-) -> EngineRoutes:
-    """The one routing point (domain/engines/routing.py): each container's calls go to
-    the engine its record names; another engine's clients are built on first use, with
-    a Compose runner of their own (that engine's DOCKER_HOST and TLS files)."""
-    binary: list[Path] = []
-
-    def compose_for(env: dict[str, str]) -> CliComposeRunner:
-        if not binary:  # found once, when the first other engine is used
-            binary.append(find_compose_binary(settings.compose_bin)[0])
-        return CliComposeRunner(
-            binary[0],
-            docker_host=None,
-            timeout=settings.compose_timeout,
-            nice=settings.compose_nice,
-            stop_timeout=settings.stop_timeout,
-            env=env,
-            remove_volumes=True,  # /app is the project's named volume there
-        )
-
-    docker_bin = shutil.which("docker") or "docker"  # swarm engines' `docker stack`
-
-    def docker_for(env: dict[str, str]) -> CliComposeRunner:
-        return CliComposeRunner(
-            Path(docker_bin),
-            docker_host=None,
-            timeout=settings.compose_timeout,
-            nice=settings.compose_nice,
-            stop_timeout=settings.stop_timeout,
-            env=env,
-        )
-
-    async def where(cuid: str) -> str | None:
-        record = await stores.containers.get(cuid)
-        return None if record is None else record.engine
-
-    factory = RemoteEngines(
-        engines.connection,
-        compose_for,
-        timeout=settings.engine_timeout,
-        network=settings.network_name,
-        uid=settings.uid,
-        gid=settings.gid,
-        docker=docker_for,
-        docker_bin=docker_bin,
-    )
-    routes = EngineRoutes(local, where=where, factory=factory, reachable=engines.reachable)
-    engines.on_change = routes.drop
-    return routes
 
 
 def metrics(settings: Settings, containers: ContainerService, engine: Engine) -> MetricsService:

@@ -29,7 +29,7 @@ from dockyard.domain.leases import LeaseKeeper
 from dockyard.domain.observe.events import EventService
 from dockyard.domain.ports import ComposeRunner, Engine, EngineEvent, UrlFetcher
 from dockyard.domain.recording import JournalRecorder
-from dockyard.runtime import imaging, parts
+from dockyard.runtime import clustering, imaging, parts
 from dockyard.runtime.lifecycle import Runtime
 from dockyard.settings import Settings
 from dockyard.store import Database
@@ -60,10 +60,10 @@ def build_services(
     quotas = Quotas(SqlQuotaStore(database), exclusive=database.exclusive)
     events, audit, recorder = _journals(settings, database)
     images = images or _image_engine(settings, local)
-    engines = parts.engines(settings, database, local, recorder)
+    engines = clustering.engines(settings, database, local, recorder)
     # Every container's calls go to its engine (domain/engines/routing.py); the services
     # below hold the routing Engine and ComposeRunner as their one engine and runner.
-    routes = parts.routes(settings, stores, EngineParts(LOCAL, local, compose, False), engines)
+    routes = clustering.routes(settings, stores, EngineParts(LOCAL, local, compose, False), engines)
     engine, compose = RoutingEngine(routes), RoutingCompose(routes)
     containers = parts.containers(
         settings, database, stores, compose, engine, images, quotas, recorder

@@ -384,7 +384,9 @@ def _host_access(
 ) -> tuple[ContainerSpec, PlacementRequest]:
     """Host access is an admin's to ask for, and only on an engine that allows it (the
     placement's rule); an empty ``host`` asks for nothing and is dropped."""
-    if spec.host is None or not spec.host.asked:
+    if spec.host is None:
+        return spec, placement
+    if not spec.host.asked:
         return spec.model_copy(update={"host": None}), placement
     if not principal.is_admin:
         raise ForbiddenError(
