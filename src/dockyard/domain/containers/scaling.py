@@ -202,7 +202,11 @@ class ScalingActions(ContainerReads):
         """``replica_states`` of a page of records: one engine call for all the scaled ones
         (none when none is scaled)."""
         scaled = [r.cuid for r in records if r.replicas > 1]
-        seen = await self._engine.replicas_of_many(scaled) if scaled else {}
+        seen: dict[str, list[ReplicaState]] = {}
+        if len(scaled) == 1:  # one container (a GET): its own replicas, not the engine's
+            seen = {scaled[0]: await self._engine.list_replicas(scaled[0])}
+        elif scaled:
+            seen = await self._engine.replicas_of_many(scaled)
         return {r.cuid: _merged(r, seen.get(r.cuid, [])) for r in records}
 
 
