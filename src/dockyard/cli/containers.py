@@ -102,6 +102,10 @@ def run(args: argparse.Namespace, session: Session) -> int:
         from dockyard.cli.terminal import run_interactive
 
         return run_interactive(session, args.image, fields, tty=args.tty, remove=args.rm)
+    if args.rm:
+        # The server removes it once it has ended (like docker's AutoRemove): the exit
+        # code is returned as soon as it is known, without waiting for the removal.
+        fields["auto_remove"] = True
     with session.client() as dy:
         with spinner("starting"):
             box = dy.containers.create(args.image, start=True, **fields)
@@ -112,20 +116,35 @@ def run(args: argparse.Namespace, session: Session) -> int:
             for line in dy.logs(box.cuid, follow=True):
                 print(line, flush=True)
             return exit_code(dy, box.cuid)
-        finally:
-            if args.rm:
+        except BaseException:
+            if args.rm:  # interrupted while it runs: it is not left behind
                 dy.containers.delete(box.cuid)
+            raise
 
 
 def exit_code(dy: Dockyard, cuid: str, patience: float = 10.0) -> int:
     """The exit code of a container whose output has ended (its state may lag a moment
-    behind the end of the log stream)."""
+    behind the end of the log stream); for one removed already (auto_remove), its
+    ``die`` event's."""
+    from dockyard.client.errors import NotFound
+
     deadline = time.monotonic() + patience
     while True:
-        state = dy.containers.status(cuid)
+        try:
+            state = dy.containers.status(cuid)
+        except NotFound:
+            return _died_with(dy, cuid)
         if state.status not in RUNNING or time.monotonic() > deadline:
             return state.exit_code if state.exit_code is not None else 0
         time.sleep(0.05)
+
+
+def _died_with(dy: Dockyard, cuid: str) -> int:
+    for event in dy.events(cuid=cuid, type="die"):  # newest first
+        code = event.details.get("exit_code")
+        if isinstance(code, int):
+            return code
+    return 0
 
 
 def inspect(args: argparse.Namespace, session: Session) -> int:
