@@ -18,7 +18,7 @@ import pexpect
 import pytest
 
 from tests.conftest import ADMIN
-from tests.docker_helpers import BUSYBOX
+from tests.docker_helpers import BUSYBOX, wait_for
 from tests.server import Server
 
 DOCKYARD = str(Path(sys.executable).parent / "dockyard")
@@ -131,7 +131,8 @@ def test_run_ps_logs_cp_rm(cli: Cli, tmp_path: Path) -> None:
 def test_run_returns_the_exit_code_and_usage_errors_are_2(cli: Cli) -> None:
     done = cli("run", "--rm", BUSYBOX, "sh", "-c", "echo out; exit 3")
     assert done.returncode == 3 and done.stdout == "out\n"
-    assert cli("ps", "-a", "-q").stdout.strip() == ""
+    # --rm: the server removes it (auto_remove); the CLI did not wait for that
+    wait_for(lambda: cli("ps", "-a", "-q").stdout.strip() == "", what="the removal")
     assert cli("run", "-p", "eighty:80", BUSYBOX).returncode == 2
     assert cli("nonsense").returncode == 2
 

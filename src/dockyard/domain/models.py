@@ -8,7 +8,15 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+)
 
 _MEMORY = re.compile(r"^\d+(\.\d+)?[bkmgBKMG]?\Z")
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}\Z")
@@ -188,6 +196,11 @@ class ContainerSpec(_Strict):
         description="host access (admins only, on an engine that allows it): privileged, "
         "host paths, devices, added capabilities",
     )
+    auto_remove: bool = Field(
+        default=False,
+        description="removed by the service once its main process has exited (its exit"
+        " code readable until then); only with restart 'no'",
+    )
 
     @field_validator("image")
     @classmethod
@@ -258,6 +271,14 @@ class ContainerSpec(_Strict):
             raise ValueError("command may not be an empty list")
         if isinstance(value, str) and not value.strip():
             raise ValueError("command may not be empty")
+        return value
+
+    @field_validator("auto_remove")
+    @classmethod
+    def _auto_remove(cls, value: bool, info: ValidationInfo) -> bool:
+        # restart is declared before auto_remove, so it is validated (or failed) already.
+        if value and info.data.get("restart", "no") != "no":
+            raise ValueError("auto_remove needs restart 'no' (a restarted container never ends)")
         return value
 
 

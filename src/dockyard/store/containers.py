@@ -124,6 +124,9 @@ class SqlContainerRepository:
         # Several processes on one database (PostgreSQL): no cache, each read is the
         # store's (another process may have changed the record).
         self._cache: dict[str, ContainerRecord] = {} if cache else _NoCache()
+        # Counts deletes: a read that saw a row before a delete's commit (a GET polling
+        # while the container is removed) must not put it back into the cache after.
+        self._deletes = 0
 
     async def insert(self, record: ContainerRecord) -> ContainerRecord:
         async with self._db.writing() as conn:
@@ -136,12 +139,14 @@ class SqlContainerRepository:
         cached = self._cache.get(cuid)
         if cached is not None:
             return cached.model_copy(deep=True)
+        deletes = self._deletes
         async with self._db.reading() as conn:
             row = (await conn.execute(select(containers).where(containers.c.cuid == cuid))).first()
         if row is None:
             return None
         record = _record(row)
-        self._cache.setdefault(cuid, record.model_copy(deep=True))
+        if deletes == self._deletes:
+            self._cache.setdefault(cuid, record.model_copy(deep=True))
         return record
 
     async def save(self, record: ContainerRecord) -> None:
@@ -203,8 +208,11 @@ class SqlContainerRepository:
 
     async def delete(self, cuid: str) -> None:
         async with self._db.writing() as conn:
+            self._deletes += 1
             await conn.execute(delete(containers).where(containers.c.cuid == cuid))
             self._cache.pop(cuid, None)
+        self._deletes += 1  # committed: reads that began before now are stale
+        self._cache.pop(cuid, None)
 
     async def query(self, query: ContainerQuery) -> list[ContainerRecord]:
         stmt: Select[Any] = select(containers).order_by(containers.c.seq.desc()).limit(query.limit)

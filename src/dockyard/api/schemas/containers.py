@@ -182,6 +182,9 @@ class ContainerOut(Out):
     resources: ResourcesOut
     ports: list[PortOut]
     publish_all: bool
+    auto_remove: bool = Field(
+        default=False, description="removed by the service once its main process has exited"
+    )
     restart: str
     restart_count: int | None = Field(description="the engine's count of automatic restarts")
     network: Literal["default", "none"]
@@ -232,6 +235,7 @@ class ContainerOut(Out):
             resources=_resources(spec.resources),
             ports=[_port(p, public_host) for p in spec.ports],
             publish_all=spec.publish_all,
+            auto_remove=spec.auto_remove,
             restart=spec.restart,
             restart_count=record.restart_count,
             network=spec.network,

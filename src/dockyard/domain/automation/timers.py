@@ -42,6 +42,13 @@ def utcnow() -> datetime:
 class Timer(StrEnum):
     IDLE = "idle"
     EXPIRY = "expiry"
+    REMOVE = "remove"  # auto_remove: its main process has ended
+
+
+# Seconds between an auto_remove container's end and its removal: a client that started
+# it (``dockyard run --rm``) opens its logs and reads its exit code in that time, and
+# needs not wait for the removal.
+REMOVE_AFTER = 1.0
 
 
 class TimedContainers(Protocol):
@@ -56,6 +63,8 @@ class TimedContainers(Protocol):
     async def idle_stop(self, record: ContainerRecord) -> None: ...
 
     async def expire(self, record: ContainerRecord) -> None: ...
+
+    async def auto_remove(self, record: ContainerRecord) -> bool: ...
 
 
 def idle_since(record: ContainerRecord, activity: datetime | None) -> datetime:
@@ -80,6 +89,7 @@ class TimerScheduler:
         self._heap: list[tuple[float, int, str, Timer]] = []
         self._due: dict[tuple[str, Timer], float] = {}
         self._idle: set[str] = set()  # cuids with an idle timeout, running or not
+        self._auto: set[str] = set()  # cuids created with auto_remove
         self._order = itertools.count()
         self._wake = asyncio.Event()
         self._actions: set[asyncio.Task[None]] = set()
@@ -101,10 +111,19 @@ class TimerScheduler:
             self._cancel(cuid, Timer.EXPIRY)
         else:
             self._set(cuid, Timer.EXPIRY, record.expires_at)
+        if record.spec.auto_remove:
+            self._auto.add(cuid)
+            if record.status in (Status.EXITED, Status.DEAD):  # ended before it was watched
+                self.remove_soon(cuid)
+
+    def remove_soon(self, cuid: str) -> None:
+        """An auto_remove container has ended: removed in REMOVE_AFTER seconds."""
+        self._set(cuid, Timer.REMOVE, self._clock() + timedelta(seconds=REMOVE_AFTER))
 
     def forget(self, cuid: str) -> None:
         """The container is gone: its timers with it."""
         self._idle.discard(cuid)
+        self._auto.discard(cuid)
         self._cancel(cuid, Timer.IDLE)
         self._cancel(cuid, Timer.EXPIRY)
 
@@ -113,6 +132,8 @@ class TimerScheduler:
         again; it is looked at now and moves to its due time."""
         if event.action == "start" and event.cuid in self._idle:
             self._set(event.cuid, Timer.IDLE, self._clock())
+        elif event.action == "die" and event.cuid in self._auto:
+            self.remove_soon(event.cuid)
 
     def due_at(self, cuid: str, timer: Timer) -> datetime | None:
         ts = self._due.get((cuid, timer))
@@ -177,6 +198,9 @@ class TimerScheduler:
                 self.forget(cuid)
             elif timer is Timer.IDLE:
                 await self._fire_idle(record)
+            elif timer is Timer.REMOVE:
+                if await self._containers.auto_remove(record):
+                    self.forget(cuid)
             else:
                 await self._fire_expiry(record)
         except DockyardError as exc:

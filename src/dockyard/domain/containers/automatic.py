@@ -23,6 +23,11 @@ from dockyard.errors import AuthError
 
 log = structlog.get_logger("dockyard.containers")
 
+# An auto_remove container is removed from these (MISSING: the engine lost it already,
+# REMOVING: a removal was interrupted); a refresh never writes REMOVING or MISSING back
+# to a record the engine still has.
+ENDED = (Status.EXITED, Status.DEAD, Status.MISSING, Status.REMOVING)
+
 
 class AutomaticActions(ContainerReads):
     """Timers and check-ins; ``ContainerService`` provides ``_act`` and the delete."""
@@ -90,9 +95,33 @@ class AutomaticActions(ContainerReads):
         expired = record.expires_at.isoformat() if record.expires_at else None
         self._system("container.expired", record, expires_at=expired)
 
-    def _system(self, action: str, record: ContainerRecord, **details: Any) -> None:
+    async def auto_remove(self, record: ContainerRecord) -> bool:
+        """Delete a container created with ``auto_remove`` whose main process has ended
+        (the same delete as DELETE's); False when it is not, or no longer, to be removed
+        (started again, already gone)."""
+        cuid = record.cuid
+        async with self.locked(cuid):
+            current = await self._repo.get(cuid)
+            if current is None or not current.spec.auto_remove:
+                return False
+            if current.status not in (Status.REMOVING, Status.MISSING):
+                await self.refresh(current, persist=False)
+            if current.status not in ENDED:
+                return False
+            exit_code = current.exit_code
+            current.status = Status.REMOVING
+            await self._repo.save_state(current)
+            await self.finish_delete(cuid)
+        self.activity.forget(cuid)
+        log.info("container.auto_removed", cuid=cuid, exit_code=exit_code)
+        self._system("container.auto_removed", current, "auto_remove", exit_code=exit_code)
+        return True
+
+    def _system(
+        self, action: str, record: ContainerRecord, component: str = "timers", **details: Any
+    ) -> None:
         self._recorder.record(
-            Change(action, record.cuid, record.owner, SYSTEM, component="timers", details=details)
+            Change(action, record.cuid, record.owner, SYSTEM, component=component, details=details)
         )
 
     # -- check-ins ---------------------------------------------------------------

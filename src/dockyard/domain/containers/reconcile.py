@@ -14,6 +14,7 @@ from typing import Protocol
 
 import structlog
 
+from dockyard.domain.containers.automatic import ENDED
 from dockyard.domain.containers.service import ContainerService
 from dockyard.domain.engines.models import LOCAL
 from dockyard.domain.models import ContainerRecord, ContainerSpec, Status
@@ -111,6 +112,8 @@ class Reconciler:
             elif seen.status is not record.status:
                 await self._containers.refresh(record)
                 report.updated.append(record.cuid)
+            if record.spec.auto_remove and record.status is not Status.FAILED:
+                await self._auto_remove(record, report, startup=startup)
         known = {record.cuid for record in records}
         for cuid, seen in managed.items():
             if cuid in known:
@@ -151,6 +154,25 @@ class Reconciler:
             log.warning("reconcile.delete_deferred", cuid=record.cuid, error=exc.code)
             return
         report.removed.append(record.cuid)
+
+    async def _auto_remove(
+        self, record: ContainerRecord, report: ReconcileReport, *, startup: bool
+    ) -> None:
+        """An auto_remove container that ended while nobody watched (Dockyard was down)
+        is removed at start-up; later, and while it runs, the timers see to it (its die
+        is watched for after a restart too)."""
+        timers = self._containers.timers
+        if record.status not in ENDED or (timers is not None and not startup):
+            if timers is not None:
+                timers.watch(record)  # an ended one is removed after REMOVE_AFTER
+            return
+        try:
+            removed = await self._containers.auto_remove(record)
+        except DockyardError as exc:
+            log.warning("reconcile.auto_remove_deferred", cuid=record.cuid, error=exc.code)
+            return
+        if removed:
+            report.removed.append(record.cuid)
 
     async def _adopt(
         self, cuid: str, owner: str, status: Status, image: str, report: ReconcileReport

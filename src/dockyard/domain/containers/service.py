@@ -95,6 +95,8 @@ class ContainerService(AutomaticActions, ScalingActions, Recreation):
         except BaseException:
             await asyncio.shield(self.ports.release(record.cuid))
             raise
+        if self.timers is not None and spec.auto_remove:
+            self.timers.watch(record)  # its end (the engine's die) may come before the 201
         try:
             await self._complete_binding(record, start, provision, drawn)
         except BaseException:
