@@ -47,8 +47,9 @@ class Timer(StrEnum):
 
 # Seconds between an auto_remove container's end and its removal: a client that started
 # it (``dockyard run --rm``) opens its logs and reads its exit code in that time, and
-# needs not wait for the removal.
-REMOVE_AFTER = 1.0
+# needs not wait for the removal. Generous, so that a client on a loaded machine (whose
+# own start-up and create can take seconds) still finds the output of a quick exit.
+REMOVE_AFTER = 5.0
 
 
 class TimedContainers(Protocol):
