@@ -255,3 +255,63 @@ def test_a_script_provisions_a_remote_containers_volume(
         if cuid is not None:
             admin.delete(f"/containers/{cuid}")
         admin.close()
+
+
+def corrupt_zip() -> bytes:
+    """A good first entry and a second whose data fails its CRC: the central directory
+    reads well, so only a check of the data finds it (before anything is sent)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("first.txt", HELLO)
+        archive.writestr("second.bin", os.urandom(4096))
+    data = bytearray(buffer.getvalue())
+    second = data.index(b"PK\x03\x04", 4)
+    data[second + 30 + len("second.bin") + 10] ^= 0xFF
+    return bytes(data)
+
+
+def hostile_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("first.txt", HELLO)
+        archive.writestr("../escape.txt", HELLO)
+    return buffer.getvalue()
+
+
+def test_a_refused_upload_writes_nothing_on_a_remote_engine(
+    serve: ServeFactory, extra_engines: ExtraEngines
+) -> None:
+    server = serve()
+    admin = httpx.Client(base_url=server.url, headers=basic(*ADMIN), timeout=120)
+    cuid = None
+    try:
+        added = admin.post("/engines", json={"id": ENGINE, "addr": extra_engines.addr(1)})
+        assert added.status_code == 201, added.text
+        resp = admin.post("/containers", json={"image": BUSYBOX, "engine": ENGINE})
+        assert resp.status_code == 201, resp.text
+        cuid = resp.json()["cuid"]
+        volume = Path(f"/var/lib/dockyard-engines/eng-1/data/volumes/{app_volume_name(cuid)}/_data")
+        for body, reason in ((corrupt_zip(), "corrupt data"), (hostile_zip(), "'..'")):
+            up = admin.post(
+                f"/containers/{cuid}/upload-zip",
+                params={"path": "/app/site"},
+                content=body,
+                headers={"Content-Type": "application/zip"},
+            )
+            assert up.status_code == 400, up.text
+            assert up.json()["code"] == "UNSAFE_ARCHIVE_ENTRY"
+            assert reason in up.json()["details"]["reason"]
+            assert sorted(p.name for p in volume.rglob("*")) == []
+        # The same container takes a good upload.
+        good = admin.post(
+            f"/containers/{cuid}/upload-zip",
+            params={"path": "/app/site"},
+            content=site_zip(),
+            headers={"Content-Type": "application/zip"},
+        )
+        assert good.status_code in (200, 201), good.text
+        assert (volume / "site" / "hello.txt").read_bytes() == HELLO
+    finally:
+        if cuid is not None:
+            admin.delete(f"/containers/{cuid}")
+        admin.close()

@@ -45,10 +45,13 @@ from dockyard.errors import EngineError, EngineUnavailableError
 _KNOWN_IDS = 10_000  # container ids remembered for stats_once (metrics), newest kept
 
 
+TarSource = Path | bytes | AsyncIterator[bytes]  # a tar: a file, bytes, or a stream
+
+
 class ArchiveEngine(Protocol):
     """What a remote ``/app`` needs beyond ``Engine``: a tar extracted into a path."""
 
-    async def put_archive(self, cuid: str, path: str, tar: Path | bytes) -> None: ...
+    async def put_archive(self, cuid: str, path: str, tar: TarSource) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -174,7 +177,7 @@ class RoutingEngine:
     async def archive_to(self, cuid: str, path: str, dest: Path, limit: int) -> None:
         await (await self._on(cuid)).archive_to(cuid, path, dest, limit)
 
-    async def put_archive(self, cuid: str, path: str, tar: Path | bytes) -> None:
+    async def put_archive(self, cuid: str, path: str, tar: TarSource) -> None:
         engine = await self._on(cuid)
         put = getattr(engine, "put_archive", None)  # DockerEngine's; not every Engine has it
         if put is None:
