@@ -112,6 +112,9 @@ def test_the_whole_cycle_on_a_remote_engine(
             return "remote-says-hi" in admin.get(f"/containers/{cuid}/logs").text
 
         wait_for(logs, what="the remote container's logs")
+        # /app, a volume there, is given to the containers' user (right after the up).
+        volume = Path(f"/var/lib/dockyard-engines/eng-1/data/volumes/{app_volume_name(cuid)}/_data")
+        wait_for(lambda: volume.stat().st_uid != 0, what="/app owned by the containers' user")
 
         # Files: a ZIP in, then listing, download and ZIP out, all through that engine.
         up = admin.post(
