@@ -150,3 +150,25 @@ async def test_a_failed_ownership_step_is_tried_again_at_the_next_up() -> None:
     await compose.up("c1", Path("/x"))
     await compose.action("c1", Path("/x"), "stop")
     assert runner.calls == ["up", "stop", "up", "owner /", "stop"]
+
+
+async def test_down_runs_beside_an_ownership_step_and_then_forgets_it() -> None:
+    runner = FakeRunner()
+    runner_down: list[str] = []
+
+    async def down(project: str, project_dir: Path) -> None:
+        runner_down.append(project)
+
+    runner.down = down  # type: ignore[attr-defined]
+    engine = SlowArchives(runner)
+    compose = VolumeCompose(runner, engine, owner_tar(1000, 1000))  # type: ignore[arg-type]
+    await compose.up("c1", Path("/x"))
+    removal = asyncio.create_task(compose.down("c1", Path("/x")))
+    while not runner_down:  # Compose's down is under way while the PUT is held
+        await asyncio.sleep(0)
+    assert not removal.done()  # ... and the call ends once the PUT has ended
+    engine.release.set()
+    await removal
+    await compose.up("c1", Path("/x"))  # a new project of that name is owned again
+    await compose.action("c1", Path("/x"), "stop")
+    assert runner.calls == ["up", "owner /", "up", "owner /", "stop"]

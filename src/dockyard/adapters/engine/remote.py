@@ -92,8 +92,8 @@ class VolumeCompose:
     happens in the background: the archive PUT costs the engine a process of its own
     (80-170 ms, most of what a remote create added to Compose's own time), and the
     create's answer need not wait for it; the project's next Compose call (start,
-    stop, down, ...) waits for it, and a failed one is tried again at the next
-    create or up."""
+    stop, ...) waits for it (``down`` runs beside it), and a failed one is tried again
+    at the next create or up."""
 
     def __init__(self, runner: CliComposeRunner, engine: DockerEngine, owner: bytes) -> None:
         self._runner = runner
@@ -101,6 +101,7 @@ class VolumeCompose:
         self._owner = owner
         self._owned: set[str] = set()
         self._pending: dict[str, asyncio.Task[None]] = {}
+        self._dropping: set[str] = set()
 
     async def _own(self, project: str) -> None:
         if project not in self._owned:
@@ -110,7 +111,9 @@ class VolumeCompose:
     async def _own_later(self, project: str) -> None:
         try:
             await self._own(project)
-        except DockyardError as exc:  # the container may be gone already
+        except DockyardError as exc:
+            if project in self._dropping:
+                return  # removed meanwhile: nothing to own
             log.warning("engine.volume_owner_failed", project=project, error=exc.code)
 
     async def _settled(self, project: str) -> None:
@@ -138,9 +141,18 @@ class VolumeCompose:
         await self._runner.action(project, project_dir, verb)
 
     async def down(self, project: str, project_dir: Path) -> None:
-        await self._settled(project)
-        await self._runner.down(project, project_dir)
-        self._owned.discard(project)
+        # Not waited for first: the engine holds the container's lock through an archive
+        # PUT, so its removal comes after the PUT anyway, while Compose gets going.
+        task = self._pending.pop(project, None)
+        if task is not None:
+            self._dropping.add(project)
+        try:
+            await self._runner.down(project, project_dir)
+        finally:
+            if task is not None:
+                await asyncio.wait([task])
+                self._dropping.discard(project)
+            self._owned.discard(project)
 
     async def version(self) -> str:
         return await self._runner.version()
