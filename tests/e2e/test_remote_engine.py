@@ -318,3 +318,35 @@ def test_a_refused_upload_writes_nothing_on_a_remote_engine(
         if cuid is not None:
             admin.delete(f"/containers/{cuid}")
         admin.close()
+
+
+def test_images_are_checked_on_the_engine_the_create_goes_to(
+    serve: ServeFactory, extra_engines: ExtraEngines
+) -> None:
+    """An image only that engine has is fine there; one it lacks is the same clear 400
+    as on the local engine, with nothing made there (no pull)."""
+    server = serve()
+    admin = httpx.Client(base_url=server.url, headers=basic(*ADMIN), timeout=120)
+    only_there = f"dockyard-test/remote-only:{os.getpid()}"
+    assert engine_docker(extra_engines, "tag", BUSYBOX, only_there).returncode == 0
+    cuid = None
+    try:
+        added = admin.post("/engines", json={"id": ENGINE, "addr": extra_engines.addr(1)})
+        assert added.status_code == 201, added.text
+        missing = admin.post(
+            "/containers", json={"image": "dockyard-test/nowhere:1", "engine": ENGINE}
+        )
+        assert missing.status_code == 400, missing.text
+        body = missing.json()
+        assert body["code"] == "IMAGE_NOT_FOUND" and body["details"]["engine"] == ENGINE
+        assert f"engine {ENGINE}" in body["message"]
+        assert admin.get("/containers").json()["containers"] == []
+        made = admin.post("/containers", json={"image": only_there, "engine": ENGINE})
+        assert made.status_code == 201, made.text
+        cuid = made.json()["cuid"]
+        assert made.json()["engine"] == ENGINE
+    finally:
+        if cuid is not None:
+            admin.delete(f"/containers/{cuid}")
+        engine_docker(extra_engines, "rmi", only_there)
+        admin.close()

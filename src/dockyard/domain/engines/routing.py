@@ -137,6 +137,10 @@ class EngineRoutes:
                 parts = self._parts[engine_id] = await self._factory.open(engine_id)
         return parts
 
+    async def image_exists(self, engine_id: str, ref: str) -> bool:
+        """Whether that engine has the image (a create placed there is checked so)."""
+        return await (await self.parts_of(engine_id)).engine.image_exists(ref)
+
     def opened(self) -> list[EngineParts]:
         """The other engines' parts built so far."""
         return [p for engine_id, p in self._parts.items() if engine_id != LOCAL]
