@@ -112,6 +112,9 @@ def test_the_whole_cycle_on_a_remote_engine(
             return "remote-says-hi" in admin.get(f"/containers/{cuid}/logs").text
 
         wait_for(logs, what="the remote container's logs")
+        # /app, a volume there, is given to the containers' user (right after the up).
+        volume = Path(f"/var/lib/dockyard-engines/eng-1/data/volumes/{app_volume_name(cuid)}/_data")
+        wait_for(lambda: volume.stat().st_uid != 0, what="/app owned by the containers' user")
 
         # Files: a ZIP in, then listing, download and ZIP out, all through that engine.
         up = admin.post(
@@ -254,4 +257,96 @@ def test_a_script_provisions_a_remote_containers_volume(
     finally:
         if cuid is not None:
             admin.delete(f"/containers/{cuid}")
+        admin.close()
+
+
+def corrupt_zip() -> bytes:
+    """A good first entry and a second whose data fails its CRC: the central directory
+    reads well, so only a check of the data finds it (before anything is sent)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("first.txt", HELLO)
+        archive.writestr("second.bin", os.urandom(4096))
+    data = bytearray(buffer.getvalue())
+    second = data.index(b"PK\x03\x04", 4)
+    data[second + 30 + len("second.bin") + 10] ^= 0xFF
+    return bytes(data)
+
+
+def hostile_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("first.txt", HELLO)
+        archive.writestr("../escape.txt", HELLO)
+    return buffer.getvalue()
+
+
+def test_a_refused_upload_writes_nothing_on_a_remote_engine(
+    serve: ServeFactory, extra_engines: ExtraEngines
+) -> None:
+    server = serve()
+    admin = httpx.Client(base_url=server.url, headers=basic(*ADMIN), timeout=120)
+    cuid = None
+    try:
+        added = admin.post("/engines", json={"id": ENGINE, "addr": extra_engines.addr(1)})
+        assert added.status_code == 201, added.text
+        resp = admin.post("/containers", json={"image": BUSYBOX, "engine": ENGINE})
+        assert resp.status_code == 201, resp.text
+        cuid = resp.json()["cuid"]
+        volume = Path(f"/var/lib/dockyard-engines/eng-1/data/volumes/{app_volume_name(cuid)}/_data")
+        for body, reason in ((corrupt_zip(), "corrupt data"), (hostile_zip(), "'..'")):
+            up = admin.post(
+                f"/containers/{cuid}/upload-zip",
+                params={"path": "/app/site"},
+                content=body,
+                headers={"Content-Type": "application/zip"},
+            )
+            assert up.status_code == 400, up.text
+            assert up.json()["code"] == "UNSAFE_ARCHIVE_ENTRY"
+            assert reason in up.json()["details"]["reason"]
+            assert sorted(p.name for p in volume.rglob("*")) == []
+        # The same container takes a good upload.
+        good = admin.post(
+            f"/containers/{cuid}/upload-zip",
+            params={"path": "/app/site"},
+            content=site_zip(),
+            headers={"Content-Type": "application/zip"},
+        )
+        assert good.status_code in (200, 201), good.text
+        assert (volume / "site" / "hello.txt").read_bytes() == HELLO
+    finally:
+        if cuid is not None:
+            admin.delete(f"/containers/{cuid}")
+        admin.close()
+
+
+def test_images_are_checked_on_the_engine_the_create_goes_to(
+    serve: ServeFactory, extra_engines: ExtraEngines
+) -> None:
+    """An image only that engine has is fine there; one it lacks is the same clear 400
+    as on the local engine, with nothing made there (no pull)."""
+    server = serve()
+    admin = httpx.Client(base_url=server.url, headers=basic(*ADMIN), timeout=120)
+    only_there = f"dockyard-test/remote-only:{os.getpid()}"
+    assert engine_docker(extra_engines, "tag", BUSYBOX, only_there).returncode == 0
+    cuid = None
+    try:
+        added = admin.post("/engines", json={"id": ENGINE, "addr": extra_engines.addr(1)})
+        assert added.status_code == 201, added.text
+        missing = admin.post(
+            "/containers", json={"image": "dockyard-test/nowhere:1", "engine": ENGINE}
+        )
+        assert missing.status_code == 400, missing.text
+        body = missing.json()
+        assert body["code"] == "IMAGE_NOT_FOUND" and body["details"]["engine"] == ENGINE
+        assert f"engine {ENGINE}" in body["message"]
+        assert admin.get("/containers").json()["containers"] == []
+        made = admin.post("/containers", json={"image": only_there, "engine": ENGINE})
+        assert made.status_code == 201, made.text
+        cuid = made.json()["cuid"]
+        assert made.json()["engine"] == ENGINE
+    finally:
+        if cuid is not None:
+            admin.delete(f"/containers/{cuid}")
+        engine_docker(extra_engines, "rmi", only_there)
         admin.close()

@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import ADMIN
 from tests.docker_helpers import remove_projects, require_engine, wait_for
+from tests.engines import ExtraEngines
 from tests.server import Server, serve_env
 
 PG_URL = os.environ.get("DOCKYARD_TEST_PG_URL")
@@ -100,10 +101,8 @@ def test_two_processes_share_the_work_and_hand_over_the_duties(
     for server in (holder, other):
         with _client(server) as http:
             held[server.port] = set(http.get("/healthz").json()["duties"])
-    # The remote engines' followers (engines:remote) are a duty of their own: either's.
     assert {"engine:local", "deliveries"} <= held[holder.port]
-    assert held[other.port] <= {"engines:remote"}
-    assert held[holder.port] | held[other.port] == {"engine:local", "deliveries", "engines:remote"}
+    assert held[holder.port] | held[other.port] == {"engine:local", "deliveries"}
 
     # Made through one, seen and changed through the other, read back at once.
     with _client(other) as http:
@@ -199,3 +198,50 @@ def test_a_quota_holds_across_processes(pair: tuple[Server, Server, str]) -> Non
     with _client(b) as http:
         listed = http.get("/containers", params={"owner": "quinn"}).json()["containers"]
         assert len(listed) == 3
+
+
+def _duties(server: Server) -> set[str]:
+    with _client(server) as http:
+        return set(http.get("/healthz").json()["duties"])
+
+
+def test_each_remote_engine_is_a_duty_of_its_own(
+    pair: tuple[Server, Server, str], extra_engines: ExtraEngines
+) -> None:
+    """``engine:<id>`` per remote engine: held by one process each, gained when the
+    engine is added and let go when it is removed; a dead holder's pass to the other."""
+    a, b, url = pair
+    wanted = {"engine:eng1", "engine:eng2"}
+    with _client(a) as http:
+        for k in (1, 2):
+            resp = http.post("/engines", json={"id": f"eng{k}", "addr": extra_engines.addr(k)})
+            assert resp.status_code == 201, resp.text
+
+    def every_engine_leased() -> dict[str, str] | None:
+        found = asyncio.run(_leases(url))
+        return found if wanted <= set(found) else None
+
+    leases = wait_for(every_engine_leased, timeout=30, what="a lease for each remote engine")
+    assert _duties(a) & _duties(b) == set()  # each duty runs in one process
+    assert wanted <= _duties(a) | _duties(b)
+
+    with _client(b) as http:
+        assert http.delete("/engines/eng2").status_code == 204
+    wait_for(
+        lambda: (
+            "engine:eng2" not in _duties(a) | _duties(b)
+            and "engine:eng2" not in asyncio.run(_leases(url))
+        ),
+        timeout=30,
+        what="the removed engine's duty and lease gone",
+    )
+
+    ids = {_instance(a): a, _instance(b): b}
+    holder = ids[leases["engine:eng1"]]
+    other = b if holder is a else a
+    holder.kill()
+    wait_for(
+        lambda: "engine:eng1" in _duties(other) or None,
+        timeout=30,
+        what="the survivor to take engine:eng1",
+    )

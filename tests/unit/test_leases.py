@@ -162,3 +162,46 @@ async def test_the_keeper_runs_a_duty_while_it_holds_its_lease() -> None:
     await keeper.stop()
     assert log[-1] == "stop deliveries"
     assert repo.holders == {"engine:local": "other"}  # its own leases let go at once
+
+
+async def test_duties_that_come_and_go_gain_and_lose_their_leases() -> None:
+    """One duty per remote engine (``engine:<id>``): two keepers split them, and an
+    engine removed from the registry loses its duty and its lease at the next round."""
+    repo, log_a, log_b = _Leases(), [], []
+    engines = ["e1", "e2"]
+
+    def keeper(name: str, log: list[str]) -> LeaseKeeper:
+        async def more() -> list[Duty]:
+            return [_duty(f"engine:{one}", log) for one in engines]
+
+        made = LeaseKeeper(repo, name, [], ttl=9)
+        made.more = more
+        return made
+
+    a, b = keeper("a", log_a), keeper("b", log_b)
+    repo.holders["engine:e2"] = "b"  # b was first to e2
+    await a.tick()
+    await b.tick()
+    assert a.held() == ["engine:e1"] and b.held() == ["engine:e2"]
+    assert log_a == ["start engine:e1"] and log_b == ["start engine:e2"]
+
+    engines.append("e3")  # added at run time: whoever looks first takes it
+    await b.tick()
+    await a.tick()
+    assert b.held() == ["engine:e2", "engine:e3"] and a.held() == ["engine:e1"]
+
+    engines.remove("e2")  # removed: stopped, and its lease let go at once
+    await b.tick()
+    assert log_b[-1] == "stop engine:e2" and b.held() == ["engine:e3"]
+    assert "engine:e2" not in repo.holders
+
+    async def broken() -> list[Duty]:
+        raise OSError("store down")
+
+    b.more = broken  # the registry cannot be read: the duties stay as they were
+    await b.tick()
+    assert b.held() == ["engine:e3"]
+    await a.stop()
+    await b.stop()
+    assert log_a[-1] == "stop engine:e1" and log_b[-1] == "stop engine:e3"
+    assert repo.holders == {}

@@ -3,6 +3,7 @@ the policy allows exactly that one volume (issue 12, compose_doc.py, policy.py).
 
 from __future__ import annotations
 
+import asyncio
 import io
 import tarfile
 from pathlib import Path
@@ -11,11 +12,11 @@ from typing import Any
 import pytest
 
 from dockyard.adapters.compose import CliComposeRunner
-from dockyard.adapters.engine.remote import compose_env, owner_tar
+from dockyard.adapters.engine.remote import VolumeCompose, compose_env, owner_tar
 from dockyard.domain.containers.compose_doc import Placement, app_volume_name, compose_document
 from dockyard.domain.containers.policy import check_document
 from dockyard.domain.models import ContainerSpec
-from dockyard.errors import ValidationError
+from dockyard.errors import EngineError, ValidationError
 
 APP = Path("/data/containers/c1/app")
 PLACEMENT = Placement(network="dockyard", user="1000:1000", stop_timeout=5)
@@ -93,3 +94,81 @@ def test_the_owner_tar_is_one_folder_of_the_containers_user() -> None:
         1001,
         0o755,
     )
+
+
+class FakeRunner:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def up(self, project: str, project_dir: Path) -> None:
+        self.calls.append("up")
+
+    async def action(self, project: str, project_dir: Path, verb: str) -> None:
+        self.calls.append(verb)
+
+
+class SlowArchives:
+    """The engine's archive PUT, held until ``release`` (or failing once)."""
+
+    def __init__(self, runner: FakeRunner, fail_first: bool = False) -> None:
+        self.runner = runner
+        self.release = asyncio.Event()
+        self.fail_first = fail_first
+
+    async def put_archive(self, cuid: str, path: str, tar: bytes) -> None:
+        await self.release.wait()
+        if self.fail_first:
+            self.fail_first = False
+            raise EngineError("the engine broke")
+        self.runner.calls.append(f"owner {path}")
+
+
+async def test_the_volume_is_owned_after_up_in_the_background_before_the_next_call() -> None:
+    runner = FakeRunner()
+    engine = SlowArchives(runner)
+    compose = VolumeCompose(runner, engine, owner_tar(1000, 1000))  # type: ignore[arg-type]
+    await compose.up("c1", Path("/x"))  # returns while the owner PUT is held
+    assert runner.calls == ["up"]
+    stop = asyncio.create_task(compose.action("c1", Path("/x"), "stop"))
+    await asyncio.sleep(0)
+    assert runner.calls == ["up"]  # the stop waits for the ownership step
+    engine.release.set()
+    await stop
+    assert runner.calls == ["up", "owner /", "stop"]
+    await compose.up("c1", Path("/x"))  # owned already: no second PUT
+    await compose.close()
+    assert runner.calls == ["up", "owner /", "stop", "up"]
+
+
+async def test_a_failed_ownership_step_is_tried_again_at_the_next_up() -> None:
+    runner = FakeRunner()
+    engine = SlowArchives(runner, fail_first=True)
+    engine.release.set()
+    compose = VolumeCompose(runner, engine, owner_tar(1000, 1000))  # type: ignore[arg-type]
+    await compose.up("c1", Path("/x"))
+    await compose.action("c1", Path("/x"), "stop")  # waits; the PUT failed (logged)
+    await compose.up("c1", Path("/x"))
+    await compose.action("c1", Path("/x"), "stop")
+    assert runner.calls == ["up", "stop", "up", "owner /", "stop"]
+
+
+async def test_down_runs_beside_an_ownership_step_and_then_forgets_it() -> None:
+    runner = FakeRunner()
+    runner_down: list[str] = []
+
+    async def down(project: str, project_dir: Path) -> None:
+        runner_down.append(project)
+
+    runner.down = down  # type: ignore[attr-defined]
+    engine = SlowArchives(runner)
+    compose = VolumeCompose(runner, engine, owner_tar(1000, 1000))  # type: ignore[arg-type]
+    await compose.up("c1", Path("/x"))
+    removal = asyncio.create_task(compose.down("c1", Path("/x")))
+    while not runner_down:  # Compose's down is under way while the PUT is held
+        await asyncio.sleep(0)
+    assert not removal.done()  # ... and the call ends once the PUT has ended
+    engine.release.set()
+    await removal
+    await compose.up("c1", Path("/x"))  # a new project of that name is owned again
+    await compose.action("c1", Path("/x"), "stop")
+    assert runner.calls == ["up", "owner /", "up", "owner /", "stop"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Protocol
@@ -81,10 +81,19 @@ class LeaseKeeper:
         self._clock = clock
         self._duties = [Duty(INSTANCE + holder, _nothing, _nothing), *duties]
         self._renewed: dict[str, float] = {}  # lease -> when it was last taken or renewed
+        self._running: dict[str, Duty] = {}  # lease -> its duty, started here
         self._task: asyncio.Task[None] | None = None
+        # Duties that come and go (one per remote engine of the registry), asked for at
+        # each round; a duty no longer listed is stopped and its lease let go.
+        self.more: Callable[[], Awaitable[Sequence[Duty]]] | None = None
+        self._more: Sequence[Duty] = ()
 
     def holds(self, lease: str) -> bool:
         return lease in self._renewed
+
+    def held(self) -> list[str]:
+        """The leases of the duties this process runs now (not its instance's)."""
+        return [lease for lease in self._renewed if not lease.startswith(INSTANCE)]
 
     async def live_instances(self) -> set[str]:
         """The ids of the Dockyard processes that run now (this one included)."""
@@ -97,9 +106,30 @@ class LeaseKeeper:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="leases")
 
+    async def _current(self) -> list[Duty]:
+        if self.more is not None:
+            try:
+                self._more = list(await self.more())
+            except Exception as exc:  # the registry cannot be read: as last time
+                log.warning("lease.duties_unknown", exc_type=type(exc).__name__)
+        return [*self._duties, *self._more]
+
+    async def _let_go(self, lease: str) -> None:
+        del self._renewed[lease]
+        duty = self._running.pop(lease, None)
+        if duty is not None:
+            await duty.stop()
+        with suppress(Exception):  # the store is down: the lease simply expires
+            await self._repo.release(lease, self.holder)
+
     async def tick(self) -> None:
         """One round: renew or take each lease; start or stop duties to match."""
-        for duty in self._duties:
+        duties = await self._current()
+        wanted = {duty.lease for duty in duties}
+        for lease in [lease for lease in self._renewed if lease not in wanted]:
+            log.info("lease.dropped", lease=lease, holder=self.holder)  # its duty is gone
+            await self._let_go(lease)
+        for duty in duties:
             try:
                 held = await self._repo.hold(duty.lease, self.holder, self._ttl)
             except Exception as exc:  # the store is down: held only while surely valid
@@ -113,11 +143,12 @@ class LeaseKeeper:
                 self._renewed[duty.lease] = self._clock()
                 if gained:
                     log.info("lease.taken", lease=duty.lease, holder=self.holder)
+                    self._running[duty.lease] = duty
                     await duty.start()
             elif duty.lease in self._renewed:
                 del self._renewed[duty.lease]
                 log.warning("lease.lost", lease=duty.lease, holder=self.holder)
-                await duty.stop()
+                await self._running.pop(duty.lease, duty).stop()
 
     async def _run(self) -> None:
         while True:
@@ -135,10 +166,5 @@ class LeaseKeeper:
             with suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        for duty in reversed(self._duties):
-            if duty.lease not in self._renewed:
-                continue
-            del self._renewed[duty.lease]
-            await duty.stop()
-            with suppress(Exception):  # the store is down: the lease simply expires
-                await self._repo.release(duty.lease, self.holder)
+        for lease in reversed(list(self._renewed)):
+            await self._let_go(lease)

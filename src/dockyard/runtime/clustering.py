@@ -94,4 +94,5 @@ def routes(
     )
     routes = EngineRoutes(local, where=where, factory=factory, reachable=engines.reachable)
     engines.on_change = routes.drop
+    engines.has_image = routes.image_exists
     return routes

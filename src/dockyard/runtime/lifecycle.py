@@ -7,6 +7,7 @@ import time
 from collections.abc import Coroutine
 from contextlib import suppress
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import structlog
@@ -86,6 +87,7 @@ class Runtime:
                 await self._follow_remote()
                 await self._deliver()
             else:  # several may share the database: each duty where its lease is
+                self.leases.more = self.engine_duties  # one per remote engine, as they come
                 await self.leases.start()
                 await services.builds.recover(running=await self.leases.live_instances())
             await services.engines.start()  # the local engine's record; the watcher
@@ -103,17 +105,28 @@ class Runtime:
         """What a lease guards when several processes share the database."""
         return [
             Duty(f"engine:{LOCAL}", self._follow_local, self._unfollow_local),
-            # Every remote engine's follower and reconcile, under one lease for now.
-            Duty("engines:remote", self._follow_remote, self._unfollow_remote),
             Duty("deliveries", self._deliver, self._undeliver),
+        ]
+
+    async def engine_duties(self) -> list[Duty]:
+        """One duty per remote engine of the registry, ``engine:<id>``: its follower and
+        reconcile, so that processes on one database split the engines between them."""
+        followers = self.followers
+        if followers is None:
+            return []
+        return [
+            Duty(f"engine:{one}", partial(followers.follow, one), partial(followers.unfollow, one))
+            for one in await followers.engine_ids()
         ]
 
     def duties_held(self) -> list[str]:
         """The duties this process runs now (``/healthz``)."""
-        names = [duty.lease for duty in self.duties()]
-        if self.leases is None:
-            return names if self.started else []
-        return [name for name in names if self.leases.holds(name)]
+        if self.leases is not None:
+            return self.leases.held()
+        if not self.started:
+            return []
+        remote = self.followers.following if self.followers is not None else []
+        return [duty.lease for duty in self.duties()] + [f"engine:{one}" for one in remote]
 
     async def _follow_local(self) -> None:
         """The local engine: the reconcile (once now, then on an interval), its events
@@ -150,6 +163,8 @@ class Runtime:
             task.cancel()
             with suppress(asyncio.CancelledError):
                 await task
+        if self.followers is not None:  # those started by their leases' duties
+            await self.followers.stop()
 
     async def _reload_timers(self, timers: TimerScheduler) -> None:
         while True:

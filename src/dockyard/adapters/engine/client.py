@@ -213,9 +213,11 @@ class DockerEngine:
         finally:
             response.close()
 
-    async def put_archive(self, cuid: str, path: str, tar: Path | bytes) -> None:
-        """Extract the tar (a file, or bytes) ``tar`` into the container's ``path`` (a folder that
-        exists); works on created and stopped containers too."""
+    async def put_archive(
+        self, cuid: str, path: str, tar: Path | bytes | AsyncIterator[bytes]
+    ) -> None:
+        """Extract the tar (a file, bytes, or a stream) ``tar`` into the container's
+        ``path`` (a folder that exists); works on created and stopped containers too."""
 
         def missing() -> NotFoundError:
             return NotFoundError(
@@ -226,7 +228,7 @@ class DockerEngine:
 
         http = self._http()
         with contextlib.ExitStack() as stack:
-            body = tar if isinstance(tar, bytes) else stack.enter_context(tar.open("rb"))
+            body = stack.enter_context(tar.open("rb")) if isinstance(tar, Path) else tar
             response = await http.open(
                 f"containers/{await self._target(cuid)}/archive",
                 what="the archive upload",

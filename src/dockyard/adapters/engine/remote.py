@@ -10,12 +10,13 @@ clients are closed). Argv lists as always, no shell.
 On such an engine ``/app`` is the container's named volume; a volume starts owned by
 root, so right after Compose first creates the project, the volume's root is given to
 the containers' user by a one-entry tar (``app/``, that uid:gid, 0755) put at ``/``
-through the archive endpoint - before ``start`` when Compose only creates, within
-milliseconds of it when Compose starts too (docs/engines.md).
+through the archive endpoint - before ``start`` when Compose only creates, in the
+background right after it when Compose starts too (docs/engines.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import shutil
@@ -27,13 +28,17 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from dockyard.adapters.compose import CliComposeRunner
 from dockyard.adapters.engine.client import DockerEngine
 from dockyard.adapters.engine.probe import tls_context
 from dockyard.adapters.engine.swarm import SwarmEngine, SwarmStack
 from dockyard.domain.engines.models import EngineKind, EngineRecord, TlsFiles
 from dockyard.domain.engines.routing import EngineParts
-from dockyard.errors import EngineUnavailableError
+from dockyard.errors import DockyardError, EngineUnavailableError
+
+log = structlog.get_logger("dockyard.engine")
 
 Connection = Callable[[str], Awaitable[tuple[EngineRecord, TlsFiles | None] | None]]
 ComposeFactory = Callable[[dict[str, str]], CliComposeRunner]
@@ -81,39 +86,82 @@ def owner_tar(uid: int, gid: int) -> bytes:
 
 class VolumeCompose:
     """A remote engine's Compose runner: after a project's first create (or up), its
-    ``/app`` volume is given to the containers' user."""
+    ``/app`` volume is given to the containers' user.
+
+    After ``create`` that happens before it returns (nothing runs yet). After ``up`` it
+    happens in the background: the archive PUT costs the engine a process of its own
+    (80-170 ms, most of what a remote create added to Compose's own time), and the
+    create's answer need not wait for it; the project's next Compose call (start,
+    stop, ...) waits for it (``down`` runs beside it), and a failed one is tried again
+    at the next create or up."""
 
     def __init__(self, runner: CliComposeRunner, engine: DockerEngine, owner: bytes) -> None:
         self._runner = runner
         self._engine = engine
         self._owner = owner
         self._owned: set[str] = set()
+        self._pending: dict[str, asyncio.Task[None]] = {}
+        self._dropping: set[str] = set()
 
     async def _own(self, project: str) -> None:
         if project not in self._owned:
             await self._engine.put_archive(project, "/", self._owner)
             self._owned.add(project)
 
+    async def _own_later(self, project: str) -> None:
+        try:
+            await self._own(project)
+        except DockyardError as exc:
+            if project in self._dropping:
+                return  # removed meanwhile: nothing to own
+            log.warning("engine.volume_owner_failed", project=project, error=exc.code)
+
+    async def _settled(self, project: str) -> None:
+        """Wait for the project's ownership step still under way, if any."""
+        task = self._pending.pop(project, None)
+        if task is not None:
+            await asyncio.wait([task])
+
     async def write(self, project_dir: Path, document: dict[str, Any]) -> None:
         await self._runner.write(project_dir, document)
 
     async def create(self, project: str, project_dir: Path) -> None:
+        await self._settled(project)
         await self._runner.create(project, project_dir)
         await self._own(project)
 
     async def up(self, project: str, project_dir: Path) -> None:
+        await self._settled(project)
         await self._runner.up(project, project_dir)
-        await self._own(project)
+        if project not in self._owned:
+            self._pending[project] = asyncio.create_task(self._own_later(project))
 
     async def action(self, project: str, project_dir: Path, verb: str) -> None:
+        await self._settled(project)
         await self._runner.action(project, project_dir, verb)
 
     async def down(self, project: str, project_dir: Path) -> None:
-        await self._runner.down(project, project_dir)
-        self._owned.discard(project)
+        # Not waited for first: the engine holds the container's lock through an archive
+        # PUT, so its removal comes after the PUT anyway, while Compose gets going.
+        task = self._pending.pop(project, None)
+        if task is not None:
+            self._dropping.add(project)
+        try:
+            await self._runner.down(project, project_dir)
+        finally:
+            if task is not None:
+                await asyncio.wait([task])
+                self._dropping.discard(project)
+            self._owned.discard(project)
 
     async def version(self) -> str:
         return await self._runner.version()
+
+    async def close(self) -> None:
+        for task in self._pending.values():
+            task.cancel()
+        await asyncio.gather(*self._pending.values(), return_exceptions=True)
+        self._pending.clear()
 
 
 class RemoteEngines:
@@ -186,6 +234,8 @@ class RemoteEngines:
         return EngineParts(engine_id, engine, compose, remote=True)
 
     async def close(self, parts: EngineParts) -> None:
+        if isinstance(parts.compose, VolumeCompose):
+            await parts.compose.close()
         await parts.engine.close()
         certs = self._certs.pop(parts.engine_id, None)
         if certs is not None:

@@ -30,7 +30,8 @@ from dockyard.domain.containers.specs import (
     patched,
     status_action,
 )
-from dockyard.domain.engines.placement import PlacementRequest
+from dockyard.domain.engines.models import LOCAL
+from dockyard.domain.engines.placement import PlacementRequest, image_missing
 from dockyard.domain.models import ContainerRecord, ContainerSpec, Port, Status, new_cuid
 from dockyard.domain.recording import Change
 from dockyard.errors import ConflictError, DockyardError, ForbiddenError, ValidationError
@@ -67,12 +68,10 @@ class ContainerService(AutomaticActions, ScalingActions, Recreation):
         principal.require(Permission.CONTAINERS_CREATE)
         spec, wanted = _host_access(principal, spec, placement or PlacementRequest())
         owner = await self._owner_for(principal, owner)
-        if not await self._engine.image_exists(spec.image):
-            raise ValidationError(
-                f"image {spec.image} is not on the engine; build or pull it first",
-                code="IMAGE_NOT_FOUND",
-                details={"field": "image", "provided": spec.image},
-            )
+        # The local engine's image check; a create placed elsewhere is checked there
+        # (placer.admit's ``image``), and one naming another engine only there.
+        if wanted.engine in (None, LOCAL) and not await self._engine.image_exists(spec.image):
+            raise image_missing(spec.image, LOCAL)
         spec = self.with_defaults(spec)
         check_host_ports(
             spec.ports, self._config.reserved_ports, host_access=self._config.host_access
@@ -84,7 +83,7 @@ class ContainerService(AutomaticActions, ScalingActions, Recreation):
         record = ContainerRecord(cuid=new_cuid(), owner=owner, spec=spec)
         self._start_lifetime(record, timers or {})
         try:  # 409 NO_CAPACITY: the decision holds until the record is stored
-            async with self.placer.admit(wanted, spec.resources) as engine:
+            async with self.placer.admit(wanted, spec.resources, image=spec.image) as engine:
                 record.engine = engine
                 self.pin(record.cuid, engine)  # its calls go to that engine (routing.py)
                 ports, _ = await self.ports.claim(record.cuid, record.engine, spec.ports)

@@ -5,7 +5,9 @@ of the registry, ``RemoteFollowers`` runs a ``StateFollower`` on that engine's e
 stream (statuses, the events history, metrics and timers hear its containers' events)
 and a ``Reconciler`` of that engine's records: on each (re)connect of the stream, so an
 engine that comes back is caught up without a restart of Dockyard, and every reconcile
-interval. Engines added or removed are picked up within ``interval``. The engine's
+interval. Engines added or removed are picked up within ``interval`` (one process), or
+as each engine's duty ``engine:<id>`` comes and goes with its lease (several processes
+on one PostgreSQL: runtime/lifecycle.py, domain/leases.py). The engine's
 clients come from the routes (``EngineFeed``), so they are the ones the containers'
 calls use, rebuilt when the engine changes, refused at once while it is unreachable.
 """
@@ -77,18 +79,34 @@ class RemoteFollowers:
         finally:
             await self._cancel(list(self._tasks))
 
+    async def engine_ids(self) -> Sequence[str]:
+        """The registry's remote engines now."""
+        return await self._engine_ids()
+
     async def sync(self) -> None:
-        """Follow the registry's remote engines now (and no others)."""
+        """Follow the registry's remote engines now (and no others): one process."""
         try:
             wanted = set(await self._engine_ids())
         except DockyardError as exc:  # the store is busy: as before, until next time
             log.warning("engines.followers_sync_failed", error=exc.code)
             return
         for engine_id in sorted(wanted - set(self._tasks)):
+            await self.follow(engine_id)
+        await self._cancel(sorted(set(self._tasks) - wanted))
+
+    async def follow(self, engine_id: str) -> None:
+        """Start following one engine (its lease's duty, with several processes)."""
+        if engine_id not in self._tasks:
             self._tasks[engine_id] = asyncio.create_task(
                 self._follow(engine_id), name=f"follow-engine-{engine_id}"
             )
-        await self._cancel(sorted(set(self._tasks) - wanted))
+
+    async def unfollow(self, engine_id: str) -> None:
+        if engine_id in self._tasks:
+            await self._cancel([engine_id])
+
+    async def stop(self) -> None:
+        await self._cancel(list(self._tasks))
 
     async def _cancel(self, engine_ids: list[str]) -> None:
         for engine_id in engine_ids:

@@ -222,8 +222,16 @@ class Placer(Protocol):
     """What the create path asks: hold the decision while the record is stored."""
 
     def admit(
-        self, request: PlacementRequest, resources: Resources, *, count: int = 1
-    ) -> AbstractAsyncContextManager[str]: ...
+        self,
+        request: PlacementRequest,
+        resources: Resources,
+        *,
+        count: int = 1,
+        image: str | None = None,
+    ) -> AbstractAsyncContextManager[str]:
+        """``image``: a create's image, checked on the chosen engine when that is not
+        the local one (whose check the create makes itself)."""
+        ...
 
 
 class LocalOnly:
@@ -232,7 +240,27 @@ class LocalOnly:
 
     @asynccontextmanager
     async def admit(
-        self, request: PlacementRequest, resources: Resources, *, count: int = 1
+        self,
+        request: PlacementRequest,
+        resources: Resources,
+        *,
+        count: int = 1,
+        image: str | None = None,
     ) -> AsyncIterator[str]:
         room = EngineRoom(LOCAL, EngineKind.LOCAL, EngineStatus.HEALTHY, {}, None, None)
         yield choose([room], request, Need.of(resources, count))
+
+
+def image_missing(image: str, engine: str) -> ValidationError:
+    """The create's answer for an image its engine lacks (the local one's, as ever)."""
+    if engine == LOCAL:
+        return ValidationError(
+            f"image {image} is not on the engine; build or pull it first",
+            code="IMAGE_NOT_FOUND",
+            details={"field": "image", "provided": image},
+        )
+    return ValidationError(
+        f"image {image} is not on engine {engine}; build or pull it there first",
+        code="IMAGE_NOT_FOUND",
+        details={"field": "image", "provided": image, "engine": engine},
+    )

@@ -45,10 +45,13 @@ from dockyard.errors import EngineError, EngineUnavailableError
 _KNOWN_IDS = 10_000  # container ids remembered for stats_once (metrics), newest kept
 
 
+TarSource = Path | bytes | AsyncIterator[bytes]  # a tar: a file, bytes, or a stream
+
+
 class ArchiveEngine(Protocol):
     """What a remote ``/app`` needs beyond ``Engine``: a tar extracted into a path."""
 
-    async def put_archive(self, cuid: str, path: str, tar: Path | bytes) -> None: ...
+    async def put_archive(self, cuid: str, path: str, tar: TarSource) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,10 @@ class EngineRoutes:
                 parts = self._parts[engine_id] = await self._factory.open(engine_id)
         return parts
 
+    async def image_exists(self, engine_id: str, ref: str) -> bool:
+        """Whether that engine has the image (a create placed there is checked so)."""
+        return await (await self.parts_of(engine_id)).engine.image_exists(ref)
+
     def opened(self) -> list[EngineParts]:
         """The other engines' parts built so far."""
         return [p for engine_id, p in self._parts.items() if engine_id != LOCAL]
@@ -174,7 +181,7 @@ class RoutingEngine:
     async def archive_to(self, cuid: str, path: str, dest: Path, limit: int) -> None:
         await (await self._on(cuid)).archive_to(cuid, path, dest, limit)
 
-    async def put_archive(self, cuid: str, path: str, tar: Path | bytes) -> None:
+    async def put_archive(self, cuid: str, path: str, tar: TarSource) -> None:
         engine = await self._on(cuid)
         put = getattr(engine, "put_archive", None)  # DockerEngine's; not every Engine has it
         if put is None:

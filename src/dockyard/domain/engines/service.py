@@ -40,6 +40,7 @@ from dockyard.domain.engines.placement import (
     Need,
     PlacementRequest,
     choose,
+    image_missing,
     rooms_of,
     sums_matter,
     worth_polling,
@@ -147,6 +148,8 @@ class EngineService:
         self._host_access: dict[str, bool] = {}  # engine id -> its switch (``rooms`` reads)
         # Told of an engine added or removed (its clients are built again: routing.py).
         self.on_change: Callable[[str], Awaitable[None]] | None = None
+        # (engine id, image) -> whether that engine has the image (routing.py sets it).
+        self.has_image: Callable[[str, str], Awaitable[bool]] | None = None
 
     # -- start and stop (Runtime) ------------------------------------------------------
 
@@ -204,12 +207,18 @@ class EngineService:
 
     @asynccontextmanager
     async def admit(
-        self, request: PlacementRequest, resources: Resources, *, count: int = 1
+        self,
+        request: PlacementRequest,
+        resources: Resources,
+        *,
+        count: int = 1,
+        image: str | None = None,
     ) -> AsyncIterator[str]:
         """The engine a container of ``resources`` (its defaults filled) times ``count``
         goes to; the decision holds until the caller's block (its insert) ends, so two
         creates never both take the last room, in this process or another on the same
-        database (``exclusive``: an advisory lock on PostgreSQL)."""
+        database (``exclusive``: an advisory lock on PostgreSQL). ``image``: checked on
+        the chosen engine unless it is the local one (400 ``IMAGE_NOT_FOUND``)."""
         need = Need.of(resources, count)
         async with self._placing, self._exclusive("placement"):
             rooms = await self.rooms(for_placement=True)
@@ -221,6 +230,9 @@ class EngineService:
                     raise
                 await asyncio.gather(*(self.watcher.poll(engine_id) for engine_id in stale))
                 engine = choose(await self.rooms(for_placement=True), request, need)
+            if image is not None and engine != LOCAL and self.has_image is not None:
+                if not await self.has_image(engine, image):
+                    raise image_missing(image, engine)
             yield engine
 
     async def rooms(self, *, for_placement: bool = False) -> Sequence[EngineRoom]:

@@ -1,21 +1,21 @@
 """Where a container's ``/app`` lives: one Protocol, two places (issue 12).
 
 ``HostApp``: on the local engine, ``/app`` is a folder of this host (``app/`` of the
-project), written by the journaled move of ``hostfs.Transaction`` (all or nothing) and
-read through ``HostTree``. ``EngineApp``: on another engine, ``/app`` is the container's
-named volume there; nothing of it is on this host. Both take the same staged upload:
-the archive is checked and unpacked under the same rules (archives.py, tars.py: no
-links, no paths out, the entry, size and ratio limits, owned by the containers' user)
-into a private staging folder first, so a refused upload never reaches ``/app``.
-``EngineApp`` then sends the staged files as one tar to the engine's archive endpoint
-(it works on created and stopped containers too), which extracts it below ``/app``.
+project): the upload is checked and unpacked into a private staging folder beside it,
+then moved in by the journaled ``hostfs.Transaction`` (all or nothing), and read through
+``HostTree``. ``EngineApp``: on another engine, ``/app`` is the container's named volume
+there; nothing of it is on this host. The upload is checked whole first under the same
+rules (uploads.py: no links, no paths out, the entry, size and ratio limits, every ZIP
+entry's data and CRC), then its entries are streamed, in one pass, as the tar body of
+the engine's archive PUT (it works on created and stopped containers too), owned by the
+containers' user.
 
-Atomicity on an engine: everything that can refuse an upload (the archive's checks,
-limits, a file where a folder is wanted) is decided before a byte goes to the engine;
-the engine's extraction itself is one request but not a transaction - if the engine or
-the connection dies in the middle, part of the files may be there (the 503 says so; the
-same upload again completes it). The engine resolves every path inside the container's
-own file system, so nothing outside the container can be reached.
+Atomicity on an engine: everything that can refuse an upload is decided before a byte
+goes to the engine, so a refused upload changes nothing there; the engine's extraction
+itself is one request but not a transaction - if the engine or the connection dies in
+the middle (or a spooled file changed under us), part of the files may be there (the
+503 says so; the same upload again completes it). The engine resolves every path inside
+the container's own file system, so nothing outside the container can be reached.
 """
 
 from __future__ import annotations
@@ -23,13 +23,9 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import stat
-import tarfile
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -40,20 +36,13 @@ from dockyard.domain.engines.routing import ArchiveEngine
 from dockyard.domain.files.downloads import Download, Downloads
 from dockyard.domain.files.hostfs import Entry, HostTree, Transaction
 from dockyard.domain.files.paths import ContainerPath
+from dockyard.domain.files.uploads import Staged, Upload, tar_chunks
 from dockyard.domain.models import ContainerRecord
 from dockyard.errors import EngineError, StorageIOError
 
 log = structlog.get_logger("dockyard.files")
 
 APP = "/app"
-
-
-@dataclass(frozen=True)
-class Staged:
-    """What a staging step left in the staging folder: regular files and their bytes."""
-
-    files: int
-    bytes: int
 
 
 Stager = Callable[[int], Staged]  # given the staging folder's descriptor
@@ -63,7 +52,7 @@ class AppFiles(Protocol):
     """A container's ``/app``: staged uploads in, listings and downloads out."""
 
     async def apply(
-        self, record: ContainerRecord, target: tuple[str, ...], stage: Stager
+        self, record: ContainerRecord, target: tuple[str, ...], upload: Upload
     ) -> Staged: ...
     async def listing(self, record: ContainerRecord, path: ContainerPath) -> list[Entry]: ...
     async def file(self, record: ContainerRecord, path: ContainerPath) -> Download: ...
@@ -94,10 +83,11 @@ class HostApp:
         return HostTree(str(self._containers.app_dir(record.cuid)), self._uid, self._gid)
 
     async def apply(
-        self, record: ContainerRecord, target: tuple[str, ...], stage: Stager
+        self, record: ContainerRecord, target: tuple[str, ...], upload: Upload
     ) -> Staged:
         project = self._containers.project_dir(record.cuid)
-        return await asyncio.to_thread(self._apply, project, self.tree(record), target, stage)
+        tree = self.tree(record)
+        return await asyncio.to_thread(self._apply, project, tree, target, upload.stage)
 
     def _apply(
         self, project: Path, tree: HostTree, target: tuple[str, ...], stage: Stager
@@ -138,6 +128,45 @@ class HostApp:
         return await self._downloads.zip(record.cuid, self.tree(record), path)
 
 
+class TarBody:
+    """A blocking iterator of chunks as a request body: each next chunk is read in a
+    thread while the one before is sent. A failure of ours (a file that changed under
+    us) is kept, so that it, not the broken request, is what the caller sees."""
+
+    def __init__(self, chunks: Generator[bytes, None, None]) -> None:
+        self._chunks = chunks
+        self._next: asyncio.Future[bytes | None] | None = None
+        self._failure: Exception | None = None
+
+    def _read(self) -> bytes | None:
+        return next(self._chunks, None)
+
+    def _ahead(self) -> asyncio.Future[bytes | None]:
+        self._next = asyncio.ensure_future(asyncio.to_thread(self._read))
+        return self._next
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        try:
+            pending = self._ahead()
+            while (chunk := await pending) is not None:
+                pending = self._ahead()
+                yield chunk
+        except Exception as exc:
+            self._failure = exc
+            raise
+
+    def raise_own(self, exc: BaseException) -> None:
+        if self._failure is not None and self._failure is not exc:
+            raise self._failure from exc
+
+    async def close(self) -> None:
+        """Wait for a read still under way (never two threads in the generator), then
+        close the generator (and the entry it was reading)."""
+        if self._next is not None and not self._next.done():
+            await asyncio.wait([self._next])
+        await asyncio.to_thread(self._chunks.close)
+
+
 class EngineApp:
     """``/app`` as the container's volume on its engine, through the archive endpoint."""
 
@@ -145,73 +174,35 @@ class EngineApp:
         self,
         engine: ArchiveEngine | None,
         downloads: Downloads,
-        tmp_dir: Path,
         uid: int,
         gid: int,
     ) -> None:
         self._engine = engine
         self._downloads = downloads
-        self._tmp = tmp_dir
         self._uid = uid
         self._gid = gid
 
     async def apply(
-        self, record: ContainerRecord, target: tuple[str, ...], stage: Stager
+        self, record: ContainerRecord, target: tuple[str, ...], upload: Upload
     ) -> Staged:
+        """Check the whole upload, then stream its entries as the PUT's tar body."""
         if self._engine is None:
             raise EngineError("this service cannot write to another engine's /app")
-        await asyncio.to_thread(self._tmp.mkdir, parents=True, exist_ok=True)
-        staging = await asyncio.to_thread(tempfile.mkdtemp, dir=self._tmp, prefix="staging-")
+        opened = upload.checked()
         try:
-            staged, spool = await asyncio.to_thread(self._stage, staging, target, stage)
-            await self._engine.put_archive(record.cuid, APP, spool)
+            checked = await asyncio.to_thread(opened.__enter__)
         except OSError as exc:
             raise StorageIOError(f"upload failed: {exc.strerror}") from exc
+        body = TarBody(tar_chunks(checked, target, self._uid, self._gid))
+        try:
+            await self._engine.put_archive(record.cuid, APP, body.stream())
+        except BaseException as exc:
+            body.raise_own(exc)
+            raise
         finally:
-            await asyncio.to_thread(shutil.rmtree, staging, True)
-        return staged
-
-    def _stage(self, staging: str, target: tuple[str, ...], stage: Stager) -> tuple[Staged, Path]:
-        """Unpack into ``staging/files``, then write ``staging/upload.tar`` of it."""
-        files = os.path.join(staging, "files")
-        os.mkdir(files, 0o700)
-        with dir_fd(files) as files_fd:
-            staged = stage(files_fd)
-        spool = Path(staging) / "upload.tar"
-        with tarfile.open(spool, "w", format=tarfile.PAX_FORMAT) as tar:
-            for depth in range(1, len(target) + 1):  # the target's folders, made if missing
-                tar.addfile(self._info("/".join(target[:depth]), None))
-            self._add_tree(tar, files, "/".join(target))
-        return staged, spool
-
-    def _add_tree(self, tar: tarfile.TarFile, root: str, prefix: str) -> None:
-        """Folders and regular files only (staging holds nothing else; a link is skipped)."""
-        for folder, dirs, names in os.walk(root):
-            rel = os.path.relpath(folder, root)
-            base = "/".join(p for p in (prefix, "" if rel == "." else rel) if p)
-            for name in sorted(dirs):
-                info = os.lstat(os.path.join(folder, name))
-                if stat.S_ISDIR(info.st_mode):
-                    tar.addfile(self._info(f"{base}/{name}".lstrip("/"), info))
-            for name in sorted(names):
-                full = os.path.join(folder, name)
-                info = os.lstat(full)
-                if not stat.S_ISREG(info.st_mode):
-                    continue
-                with open(full, "rb") as handle:
-                    tar.addfile(self._info(f"{base}/{name}".lstrip("/"), info), handle)
-
-    def _info(self, name: str, st: os.stat_result | None) -> tarfile.TarInfo:
-        info = tarfile.TarInfo(name)
-        if st is None or stat.S_ISDIR(st.st_mode):
-            info.type = tarfile.DIRTYPE
-            info.mode = 0o755 if st is None else stat.S_IMODE(st.st_mode)
-        else:
-            info.size = st.st_size
-            info.mode = stat.S_IMODE(st.st_mode)
-        info.uid, info.gid = self._uid, self._gid
-        info.mtime = int(st.st_mtime) if st is not None else int(time.time())
-        return info
+            await body.close()
+            await asyncio.to_thread(opened.__exit__, None, None, None)
+        return checked.staged
 
     async def listing(self, record: ContainerRecord, path: ContainerPath) -> list[Entry]:
         return await self._downloads.listing(record.cuid, path)

@@ -14,11 +14,9 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +27,16 @@ from dockyard.domain.containers.provision import BOOT_PY, Provision, file_name
 from dockyard.domain.containers.reads import on_volume
 from dockyard.domain.containers.service import ContainerService
 from dockyard.domain.engines.routing import ArchiveEngine
-from dockyard.domain.files.archives import ArchiveLimits, inspect, unpack
-from dockyard.domain.files.backends import AppFiles, EngineApp, HostApp, Staged, Stager
+from dockyard.domain.files.archives import ArchiveLimits
+from dockyard.domain.files.backends import AppFiles, EngineApp, HostApp
 from dockyard.domain.files.downloads import CHUNK, Download, Downloads, discard
 from dockyard.domain.files.hostfs import Entry
 from dockyard.domain.files.paths import parse, parse_under_app
-from dockyard.domain.files.tars import archive_kind, inspect_tar, open_tar, unpack_tar
+from dockyard.domain.files.tars import archive_kind
+from dockyard.domain.files.uploads import FileUpload, TarUpload, Upload, ZipUpload
 from dockyard.domain.models import ContainerRecord
 from dockyard.domain.ports import Engine, UrlFetcher
-from dockyard.errors import PayloadTooLargeError, StorageIOError, ValidationError
+from dockyard.errors import PayloadTooLargeError, ValidationError
 
 __all__ = ["Download", "FileLimits", "FileService"]
 
@@ -74,7 +73,7 @@ class FileService:
         self._fetcher = fetcher
         self._downloads = Downloads(engine, tmp_dir, lambda: self.limits.max_download_zip_bytes)
         self._host = HostApp(containers, self._downloads, uid, gid)
-        self._volume = EngineApp(archives, self._downloads, tmp_dir, uid, gid)
+        self._volume = EngineApp(archives, self._downloads, uid, gid)
 
     def _app(self, record: ContainerRecord) -> AppFiles:
         """Where this container's /app is: a host folder, or a volume on its engine."""
@@ -130,49 +129,14 @@ class FileService:
             record = await self._record(principal, cuid, Permission.FILES_WRITE)
             self._containers.activity.touch(record.cuid)  # an upload is activity
             target = parse_under_app(raw_path)
-            stage = partial(self._stage_zip, archive_path, source="the body")
+            upload = ZipUpload(archive_path, self.limits.archive, self._uid, self._gid)
             async with self._containers.locked(record.cuid):
-                staged = await self._app(record).apply(record, target.app_parts, stage)
+                staged = await self._app(record).apply(record, target.app_parts, upload)
         finally:
             await asyncio.to_thread(archive_path.unlink, True)
         result = {"files": staged.files, "bytes": staged.bytes}
         log.info("files.uploaded", cuid=cuid, **result)
         return result
-
-    def _stage_zip(self, archive_path: Path, staging_fd: int, source: str) -> Staged:
-        try:
-            archive = zipfile.ZipFile(archive_path)
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise ValidationError(
-                f"{source} is not a valid ZIP archive",
-                code="INVALID_ZIP",
-                details={"reason": str(exc)[:200]},
-            ) from None
-        limits = self.limits.archive
-        with archive:
-            plan = inspect(archive, limits)
-            try:
-                written = unpack(archive, plan, staging_fd, self._uid, self._gid, limits)
-            except OSError as exc:
-                raise StorageIOError(f"cannot unpack: {exc.strerror}") from exc
-        return Staged(len(plan.files), written)
-
-    def _stage_tar(self, archive_path: Path, staging_fd: int) -> Staged:
-        limits = self.limits.archive
-        with open_tar(archive_path, limits) as tar:
-            plan = inspect_tar(tar, limits)
-            try:
-                written = unpack_tar(tar, plan, staging_fd, self._uid, self._gid, limits)
-            except OSError as exc:
-                raise StorageIOError(f"cannot unpack: {exc.strerror}") from exc
-        return Staged(len(plan.files), written)
-
-    def _stage_file(self, source: Path, name: str, staging_fd: int) -> Staged:
-        os.rename(source, name, dst_dir_fd=staging_fd)
-        os.chown(name, self._uid, self._gid, dir_fd=staging_fd, follow_symlinks=False)
-        os.chmod(name, 0o644, dir_fd=staging_fd)
-        size = os.stat(name, dir_fd=staging_fd, follow_symlinks=False).st_size
-        return Staged(1, size)
 
     # -- provisioning (create's script, script_url, data_url) ------------------
 
@@ -193,8 +157,8 @@ class FileService:
                 spool = await asyncio.to_thread(_spool_bytes, project, wanted.script)
                 steps.append(("script", spool, (), None))
             for field_name, spool, target, url in steps:
-                stage = await asyncio.to_thread(self._stager, spool, url)
-                staged = await self._app(record).apply(record, target, stage)
+                upload = await asyncio.to_thread(self._upload_of, spool, url)
+                staged = await self._app(record).apply(record, target, upload)
                 log.info(
                     "files.provisioned",
                     cuid=record.cuid,
@@ -221,15 +185,16 @@ class FileService:
             raise
         return spool
 
-    def _stager(self, spool: Path, url: str | None) -> Stager:
+    def _upload_of(self, spool: Path, url: str | None) -> Upload:
         """A fetched data file is unpacked if it is an archive, else kept under the URL's
         last path segment; a script (``url`` None) becomes boot.py."""
         kind = archive_kind(spool) if url is not None else None
+        limits, uid, gid = self.limits.archive, self._uid, self._gid
         if kind == "zip":
-            return partial(self._stage_zip, spool, source="data_url")
+            return ZipUpload(spool, limits, uid, gid, source="data_url")
         if kind == "tar":
-            return partial(self._stage_tar, spool)
-        return partial(self._stage_file, spool, file_name(url) if url else BOOT_PY)
+            return TarUpload(spool, limits, uid, gid)
+        return FileUpload(spool, file_name(url) if url else BOOT_PY, uid, gid)
 
     # -- reads (downloads.py) -------------------------------------------------
 
