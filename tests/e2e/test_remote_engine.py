@@ -97,7 +97,7 @@ def test_the_whole_cycle_on_a_remote_engine(
         resp = admin.post(
             "/containers",
             json={"image": BUSYBOX, "engine": ENGINE, "start": True,
-                  "command": "echo remote-says-hi; sleep 600"},
+                  "command": "echo first > /app/first && echo remote-says-hi; sleep 600"},
         )  # fmt: skip
         assert resp.status_code == 201, resp.text
         cuid = resp.json()["cuid"]
@@ -112,9 +112,11 @@ def test_the_whole_cycle_on_a_remote_engine(
             return "remote-says-hi" in admin.get(f"/containers/{cuid}/logs").text
 
         wait_for(logs, what="the remote container's logs")
-        # /app, a volume there, is given to the containers' user (right after the up).
+        # /app, a volume there, was given to the containers' user before it started: its
+        # command's first moment wrote there.
         volume = Path(f"/var/lib/dockyard-engines/eng-1/data/volumes/{app_volume_name(cuid)}/_data")
-        wait_for(lambda: volume.stat().st_uid != 0, what="/app owned by the containers' user")
+        assert volume.stat().st_uid != 0
+        assert (volume / "first").read_text() == "first\n"
 
         # Files: a ZIP in, then listing, download and ZIP out, all through that engine.
         up = admin.post(

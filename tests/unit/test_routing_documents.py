@@ -3,7 +3,6 @@ the policy allows exactly that one volume (issue 12, compose_doc.py, policy.py).
 
 from __future__ import annotations
 
-import asyncio
 import io
 import tarfile
 from pathlib import Path
@@ -100,75 +99,57 @@ class FakeRunner:
     def __init__(self) -> None:
         self.calls: list[str] = []
 
+    async def create(self, project: str, project_dir: Path) -> None:
+        self.calls.append("create")
+
     async def up(self, project: str, project_dir: Path) -> None:
         self.calls.append("up")
 
     async def action(self, project: str, project_dir: Path, verb: str) -> None:
         self.calls.append(verb)
 
+    async def down(self, project: str, project_dir: Path) -> None:
+        self.calls.append("down")
 
-class SlowArchives:
-    """The engine's archive PUT, held until ``release`` (or failing once)."""
+
+class Archives:
+    """The engine's archive PUT (failing once when asked)."""
 
     def __init__(self, runner: FakeRunner, fail_first: bool = False) -> None:
         self.runner = runner
-        self.release = asyncio.Event()
         self.fail_first = fail_first
 
     async def put_archive(self, cuid: str, path: str, tar: bytes) -> None:
-        await self.release.wait()
         if self.fail_first:
             self.fail_first = False
             raise EngineError("the engine broke")
         self.runner.calls.append(f"owner {path}")
 
 
-async def test_the_volume_is_owned_after_up_in_the_background_before_the_next_call() -> None:
+async def test_a_new_projects_volume_is_owned_before_its_workload_starts() -> None:
     runner = FakeRunner()
-    engine = SlowArchives(runner)
-    compose = VolumeCompose(runner, engine, owner_tar(1000, 1000))  # type: ignore[arg-type]
-    await compose.up("c1", Path("/x"))  # returns while the owner PUT is held
-    assert runner.calls == ["up"]
-    stop = asyncio.create_task(compose.action("c1", Path("/x"), "stop"))
-    await asyncio.sleep(0)
-    assert runner.calls == ["up"]  # the stop waits for the ownership step
-    engine.release.set()
-    await stop
-    assert runner.calls == ["up", "owner /", "stop"]
-    await compose.up("c1", Path("/x"))  # owned already: no second PUT
-    await compose.close()
-    assert runner.calls == ["up", "owner /", "stop", "up"]
-
-
-async def test_a_failed_ownership_step_is_tried_again_at_the_next_up() -> None:
-    runner = FakeRunner()
-    engine = SlowArchives(runner, fail_first=True)
-    engine.release.set()
-    compose = VolumeCompose(runner, engine, owner_tar(1000, 1000))  # type: ignore[arg-type]
+    compose = VolumeCompose(runner, Archives(runner), owner_tar(1000, 1000))  # type: ignore[arg-type]
     await compose.up("c1", Path("/x"))
-    await compose.action("c1", Path("/x"), "stop")  # waits; the PUT failed (logged)
-    await compose.up("c1", Path("/x"))
+    assert runner.calls == ["create", "owner /", "start"]
     await compose.action("c1", Path("/x"), "stop")
-    assert runner.calls == ["up", "stop", "up", "owner /", "stop"]
+    await compose.up("c1", Path("/x"))  # owned already: one Compose call, no second PUT
+    assert runner.calls == ["create", "owner /", "start", "stop", "up"]
 
 
-async def test_down_runs_beside_an_ownership_step_and_then_forgets_it() -> None:
+async def test_a_failed_ownership_step_starts_nothing_and_is_tried_again() -> None:
     runner = FakeRunner()
-    runner_down: list[str] = []
-
-    async def down(project: str, project_dir: Path) -> None:
-        runner_down.append(project)
-
-    runner.down = down  # type: ignore[attr-defined]
-    engine = SlowArchives(runner)
-    compose = VolumeCompose(runner, engine, owner_tar(1000, 1000))  # type: ignore[arg-type]
+    compose = VolumeCompose(runner, Archives(runner, fail_first=True), owner_tar(1000, 1000))  # type: ignore[arg-type]
+    with pytest.raises(EngineError):
+        await compose.up("c1", Path("/x"))
+    assert runner.calls == ["create"]  # created, never started with a root-owned /app
     await compose.up("c1", Path("/x"))
-    removal = asyncio.create_task(compose.down("c1", Path("/x")))
-    while not runner_down:  # Compose's down is under way while the PUT is held
-        await asyncio.sleep(0)
-    assert not removal.done()  # ... and the call ends once the PUT has ended
-    engine.release.set()
-    await removal
+    assert runner.calls == ["create", "create", "owner /", "start"]
+
+
+async def test_down_forgets_the_ownership_of_a_project() -> None:
+    runner = FakeRunner()
+    compose = VolumeCompose(runner, Archives(runner), owner_tar(1000, 1000))  # type: ignore[arg-type]
+    await compose.create("c1", Path("/x"))
+    await compose.down("c1", Path("/x"))
     await compose.up("c1", Path("/x"))  # a new project of that name is owned again
-    await compose.action("c1", Path("/x"), "stop")
-    assert runner.calls == ["up", "owner /", "up", "owner /", "stop"]
+    assert runner.calls == ["create", "owner /", "down", "create", "owner /", "start"]

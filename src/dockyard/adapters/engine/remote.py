@@ -16,7 +16,6 @@ background right after it when Compose starts too (docs/engines.md).
 
 from __future__ import annotations
 
-import asyncio
 import io
 import os
 import shutil
@@ -36,7 +35,7 @@ from dockyard.adapters.engine.probe import tls_context
 from dockyard.adapters.engine.swarm import SwarmEngine, SwarmStack
 from dockyard.domain.engines.models import EngineKind, EngineRecord, TlsFiles
 from dockyard.domain.engines.routing import EngineParts
-from dockyard.errors import DockyardError, EngineUnavailableError
+from dockyard.errors import EngineUnavailableError
 
 log = structlog.get_logger("dockyard.engine")
 
@@ -85,83 +84,55 @@ def owner_tar(uid: int, gid: int) -> bytes:
 
 
 class VolumeCompose:
-    """A remote engine's Compose runner: after a project's first create (or up), its
-    ``/app`` volume is given to the containers' user.
+    """A remote engine's Compose runner: a project's ``/app`` volume is given to the
+    containers' user before anything runs in it.
 
-    After ``create`` that happens before it returns (nothing runs yet). After ``up`` it
-    happens in the background: the archive PUT costs the engine a process of its own
-    (80-170 ms, most of what a remote create added to Compose's own time), and the
-    create's answer need not wait for it; the project's next Compose call (start,
-    stop, ...) waits for it (``down`` runs beside it), and a failed one is tried again
-    at the next create or up."""
+    A new volume is root's. So the first ``create`` or ``up`` of a project is Compose's
+    ``create``, then one tar entry (``app/``, the containers' uid:gid) put at ``/``
+    through the archive endpoint, then (for ``up``) Compose's ``start``: the workload's
+    first moment already finds ``/app`` writable. That costs one more Compose call and
+    an archive PUT on a remote create; the same ``up`` later is one call."""
 
     def __init__(self, runner: CliComposeRunner, engine: DockerEngine, owner: bytes) -> None:
         self._runner = runner
         self._engine = engine
         self._owner = owner
         self._owned: set[str] = set()
-        self._pending: dict[str, asyncio.Task[None]] = {}
-        self._dropping: set[str] = set()
 
     async def _own(self, project: str) -> None:
         if project not in self._owned:
             await self._engine.put_archive(project, "/", self._owner)
             self._owned.add(project)
 
-    async def _own_later(self, project: str) -> None:
-        try:
-            await self._own(project)
-        except DockyardError as exc:
-            if project in self._dropping:
-                return  # removed meanwhile: nothing to own
-            log.warning("engine.volume_owner_failed", project=project, error=exc.code)
-
-    async def _settled(self, project: str) -> None:
-        """Wait for the project's ownership step still under way, if any."""
-        task = self._pending.pop(project, None)
-        if task is not None:
-            await asyncio.wait([task])
-
     async def write(self, project_dir: Path, document: dict[str, Any]) -> None:
         await self._runner.write(project_dir, document)
 
     async def create(self, project: str, project_dir: Path) -> None:
-        await self._settled(project)
         await self._runner.create(project, project_dir)
         await self._own(project)
 
     async def up(self, project: str, project_dir: Path) -> None:
-        await self._settled(project)
-        await self._runner.up(project, project_dir)
-        if project not in self._owned:
-            self._pending[project] = asyncio.create_task(self._own_later(project))
+        if project in self._owned:
+            await self._runner.up(project, project_dir)
+            return
+        await self._runner.create(project, project_dir)
+        await self._own(project)
+        await self._runner.action(project, project_dir, "start")
 
     async def action(self, project: str, project_dir: Path, verb: str) -> None:
-        await self._settled(project)
         await self._runner.action(project, project_dir, verb)
 
     async def down(self, project: str, project_dir: Path) -> None:
-        # Not waited for first: the engine holds the container's lock through an archive
-        # PUT, so its removal comes after the PUT anyway, while Compose gets going.
-        task = self._pending.pop(project, None)
-        if task is not None:
-            self._dropping.add(project)
         try:
             await self._runner.down(project, project_dir)
         finally:
-            if task is not None:
-                await asyncio.wait([task])
-                self._dropping.discard(project)
             self._owned.discard(project)
 
     async def version(self) -> str:
         return await self._runner.version()
 
     async def close(self) -> None:
-        for task in self._pending.values():
-            task.cancel()
-        await asyncio.gather(*self._pending.values(), return_exceptions=True)
-        self._pending.clear()
+        """Nothing runs in the background (kept for the parts' close)."""
 
 
 class RemoteEngines:
