@@ -250,7 +250,17 @@ def test_completion_scripts_name_every_command(capsys: pytest.CaptureFixture[str
 
 
 def test_build_steps_are_read_from_the_log() -> None:
-    from dockyard.cli.output import build_step
+    from dockyard.client.progress import StepTracker, build_step
 
     assert build_step("Step 2/5 : RUN echo hi") == (2, 5)
     assert build_step(" ---> Running in 1234") is None
+    steps = StepTracker()
+    lines = [
+        steps.line(t) for t in ("Pulling x", "Step 1/2 : FROM x", " ---> 12", "Step 2/2 : RUN y")
+    ]
+    assert [(ln.step, ln.total_steps, ln.starts_step) for ln in lines] == [
+        (None, None, False),
+        (1, 2, True),
+        (1, 2, False),
+        (2, 2, True),
+    ]
