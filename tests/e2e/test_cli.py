@@ -173,6 +173,38 @@ def test_exec_it_through_a_pseudo_terminal(cli: Cli, tmp_path: Path) -> None:
     assert cli("rm", "-f", cuid).returncode == 0
 
 
+def test_exec_i_gives_the_process_its_input_and_its_end(cli: Cli, tmp_path: Path) -> None:
+    cuid = cli("run", "-d", BUSYBOX, "sleep", "600").stdout.strip()
+    try:
+        # a pipe: cat reads "hi", then EOF, and ends; its status is the command's
+        piped = subprocess.run(
+            ["bash", "-c", f'echo hi | "{DOCKYARD}" exec -i {cuid} cat'],
+            env=cli_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (piped.returncode, piped.stdout, piped.stderr) == (0, "hi\n", "")
+        # a regular file (epoll refuses it: read in a thread), and the process's own code
+        source = tmp_path / "lines.txt"
+        source.write_text("one\ntwo\nthree\n")
+        with source.open() as stdin:
+            counted = subprocess.run(
+                [DOCKYARD, "exec", "-i", cuid, "sh", "-c", "wc -l; exit 4"],
+                env=cli_env(tmp_path),
+                stdin=stdin,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        assert (counted.returncode, counted.stdout.strip()) == (4, "3")
+        # without -i, like docker's exec: the process's stdin is empty at once
+        quiet = cli("exec", cuid, "cat")
+        assert (quiet.returncode, quiet.stdout) == (0, "")
+    finally:
+        assert cli("rm", "-f", cuid).returncode == 0
+
+
 def test_the_readme_cli_tour_runs(server: Server, tmp_path: Path) -> None:
     text = (Path(__file__).parents[2] / "README.md").read_text()
     block = text.split("<!-- cli-tour:start -->")[1].split("<!-- cli-tour:end -->")[0]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -19,6 +20,7 @@ from dockyard.client import (
     STDERR,
     STDOUT,
     AsyncDockyard,
+    Conflict,
     Dockyard,
     InvalidState,
     NotFound,
@@ -28,6 +30,7 @@ from dockyard.client import (
 )
 from tests.conftest import ADMIN, basic
 from tests.docker_helpers import BUSYBOX, docker, wait_for
+from tests.registry import REGISTRY, REGISTRY_PASS, REGISTRY_USER, require_registry
 from tests.server import ServeFactory, Server
 
 
@@ -145,6 +148,46 @@ def test_images_and_a_build_with_its_log(dy: Dockyard) -> None:
             dy.images.get(tag)
     finally:
         docker("rmi", "-f", tag, check=False)
+
+
+def test_a_build_is_followed_step_by_step(dy: Dockyard) -> None:
+    tag = f"dockyard-e2e/sdk-steps-{uuid.uuid4().hex[:8]}:1"
+    dockerfile = f"FROM {BUSYBOX}\nRUN echo one-{tag}\nRUN echo two\n"
+    try:
+        job = dy.builds.create(dockerfile=dockerfile, tags=[tag])
+        lines = list(dy.builds.follow(job.job_id))
+        starts = [(ln.step, ln.total_steps) for ln in lines if ln.starts_step]
+        assert starts == [(1, 3), (2, 3), (3, 3)]
+        echoed = next(ln for ln in lines if ln.text == f"one-{tag}")
+        assert (echoed.step, echoed.total_steps) == (2, 3)
+        seen = list(dy.builds.watch(job.job_id, interval=0.1))
+        assert seen[-1].status == "succeeded" and seen[-1].step == 3
+        assert seen[-1].total_steps == 3 and tag in seen[-1].tags
+    finally:
+        docker("rmi", "-f", tag, check=False)
+
+
+def test_a_pull_is_followed_to_its_end_with_its_layers(dy: Dockyard) -> None:
+    require_registry()
+    image = f"{REGISTRY}/dockyard-e2e/sdk-pull-{uuid.uuid4().hex[:8]}:1"
+    auth = {"server": REGISTRY, "username": REGISTRY_USER, "password": REGISTRY_PASS}
+    try:
+        dockerfile = f"FROM {BUSYBOX}\nRUN echo pulled > /p\n"
+        pushed = dy.builds.create(dockerfile=dockerfile, tags=[image], push=True, auth=auth)
+        assert dy.builds.wait(pushed.job_id).status == "succeeded"
+        with contextlib.suppress(Conflict):  # the pull finds the credential by its host
+            dy.http.request("POST", "/registries", json=auth)
+        docker("rmi", image)
+        job = dy.images.pull(image)
+        lines = [ln.text for ln in dy.builds.follow(job.job_id)]
+        assert lines[0] == f"Pulling {image}"
+        assert lines[-1].startswith(f"Pulled {image} (sha256:")
+        final = list(dy.builds.watch(job.job_id, interval=0.1))[-1]
+        assert final.status == "succeeded" and final.kind == "pull"
+        assert final.progress and all("status" in layer for layer in final.progress.values())
+        assert image in dy.images.get(image).tags
+    finally:
+        docker("rmi", "-f", image, check=False)
 
 
 def test_a_429_is_retried_after_its_retry_after(serve: ServeFactory) -> None:

@@ -7,7 +7,10 @@ import json
 import stat
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -158,31 +161,62 @@ def test_client_commands_never_load_the_server_stack(argv: list[str], tmp_path: 
     assert lines[-2:] == ["[]", "False"], done.stdout + done.stderr
 
 
-def test_ps_never_builds_a_model(tmp_path: Path) -> None:
-    """``ps`` lists raw JSON (``list_data``): the models (pydantic and the domain, ~300 ms)
-    stay unloaded. The answer comes from an httpx mock transport."""
+PS_PAGE = {
+    "containers": [
+        {
+            "cuid": "c1",
+            "image": "img",
+            "command": "sleep 9",
+            "created_at": "2026-01-01T00:00:00+00:00",
+            "status": "running",
+            "ports": [{"host": 8080, "container": 80, "protocol": "tcp"}],
+            "name": None,
+        }
+    ],
+    "next_cursor": None,
+}
+
+
+class PsHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        data = json.dumps(PS_PAGE).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+def test_ps_loads_neither_models_nor_an_http_stack(tmp_path: Path) -> None:
+    """``ps`` over plain http lists raw JSON read with the stdlib (``client/quick.py``):
+    pydantic, the models (~300 ms) and httpx (~100 ms) stay unloaded."""
     probe = (
-        "import sys, json, httpx\n"
-        "page = {'containers': [{'cuid': 'c1', 'image': 'img', 'command': 'sleep 9',"
-        " 'created_at': '2026-01-01T00:00:00+00:00', 'status': 'running',"
-        " 'ports': [{'host': 8080, 'container': 80, 'protocol': 'tcp'}], 'name': None}],"
-        " 'next_cursor': None}\n"
-        "real = httpx.Client.__init__\n"
-        "def init(self, *a, **k):\n"
-        "    k['transport'] = httpx.MockTransport(lambda r: httpx.Response(200, json=page))\n"
-        "    real(self, *a, **k)\n"
-        "httpx.Client.__init__ = init\n"
+        "import sys\n"
         "from dockyard.cli.session import run\n"
         "from dockyard.cli.parser import build_parser\n"
         "code = run(build_parser().parse_args(['ps', '--format', 'json']))\n"
-        "print(code, 'pydantic' in sys.modules, 'dockyard.client.models' in sys.modules)\n"
+        "mods = ('pydantic', 'dockyard.client.models', 'httpx')\n"
+        "print(code, *(m in sys.modules for m in mods))\n"
     )
-    env = {"DOCKYARD_CONFIG": str(tmp_path / "none.json"), "DOCKYARD_URL": "http://x"}
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60
-    )
+    server = ThreadingHTTPServer(("127.0.0.1", 0), PsHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    env = {"DOCKYARD_CONFIG": str(tmp_path / "none.json")}
+    env["DOCKYARD_URL"] = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
     out, _, last = done.stdout.strip().rpartition("\n")
-    assert last == "0 False False", done.stdout + done.stderr
+    assert last == "0 False False False", done.stdout + done.stderr
     assert json.loads(out)[0]["cuid"] == "c1"
 
 
@@ -216,7 +250,17 @@ def test_completion_scripts_name_every_command(capsys: pytest.CaptureFixture[str
 
 
 def test_build_steps_are_read_from_the_log() -> None:
-    from dockyard.cli.output import build_step
+    from dockyard.client.progress import StepTracker, build_step
 
     assert build_step("Step 2/5 : RUN echo hi") == (2, 5)
     assert build_step(" ---> Running in 1234") is None
+    steps = StepTracker()
+    lines = [
+        steps.line(t) for t in ("Pulling x", "Step 1/2 : FROM x", " ---> 12", "Step 2/2 : RUN y")
+    ]
+    assert [(ln.step, ln.total_steps, ln.starts_step) for ln in lines] == [
+        (None, None, False),
+        (1, 2, True),
+        (1, 2, False),
+        (2, 2, True),
+    ]

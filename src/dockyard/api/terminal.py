@@ -33,6 +33,7 @@ from dockyard.api.errors import (
     ws_refuse,
 )
 from dockyard.domain.terminal import wire
+from dockyard.domain.terminal.batching import batched_frames
 from dockyard.domain.terminal.framing import SIGNALS, Utf8Framer
 from dockyard.domain.terminal.service import Connection
 from dockyard.errors import DockyardError, NotFoundError, StateError, ValidationError
@@ -80,9 +81,9 @@ async def _run(websocket: WebSocket, conn: Connection, *, binary: bool) -> None:
 
     async def pump_out() -> None:
         if binary:
-            while (out := await conn.read()) is not None:
-                for chunk in wire.output_frames(out.stream, out.data):
-                    await websocket.send_bytes(chunk)
+            # Chunks that queued up while a frame was being sent go out joined as one.
+            async for frame in batched_frames(conn.read):
+                await websocket.send_bytes(frame)  # type: ignore[arg-type]
         else:
             await _pump_json(websocket, conn)
         outcome["stream_ended"] = True
@@ -235,7 +236,8 @@ async def _handle(conn: Connection, text: str) -> bool:
 
 
 async def _handle_binary(conn: Connection, frame: bytes) -> bool:
-    """Apply one binary client frame: only stdin (channel 0) travels this way."""
+    """Apply one binary client frame: only stdin (channel 0) travels this way; an empty
+    one (the channel byte alone) is the end of input (``wire.STDIN_EOF``)."""
     channel, data = wire.split(frame)
     if channel != wire.STDIN:
         raise ValidationError("a binary frame is stdin (channel 0)", code="INVALID_FRAME")
@@ -243,6 +245,8 @@ async def _handle_binary(conn: Connection, frame: bytes) -> bool:
         raise ValidationError("stdin frame too large", code="FRAME_TOO_LARGE")
     if data:
         await conn.write(data)
+    else:
+        await conn.close_stdin()
     return False
 
 

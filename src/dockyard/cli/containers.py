@@ -21,14 +21,14 @@ RUNNING = ("running", "restarting", "creating")
 
 
 def ps(args: argparse.Namespace, session: Session) -> int:
-    """The containers as the server sent them (``list_data``: the SDK's models are not
-    loaded, which keeps ``ps`` well under 200 ms)."""
+    """The containers as the server sent them (no model is built, and over plain http
+    no HTTP stack is loaded: ``ps`` starts in well under 200 ms)."""
     filters = parse_filters(args.filter)
     status: list[str] | None = filters.get("status") or (None if args.all else ["running"])
     tag = filters.get("tag", [None])[0]
     image = filters.get("image", [None])[0]
-    with session.client() as dy:
-        boxes = list(dy.containers.list_data(status=status, tag=tag, image=image))
+    params = {"status": status, "tag": tag, "image": image}
+    boxes = list(session.pages("/containers", "containers", params))
     if args.quiet:
         for box in boxes:
             print(box["cuid"])

@@ -59,7 +59,7 @@ def follow_job(dy: Dockyard, job: Job, label: str) -> int:
     status 1 when it failed or was cancelled."""
     print(f"job {job.job_id}", file=sys.stderr)
     with job_log(label) as show:
-        for line in dy.builds.logs(job.job_id, follow=True):
+        for line in dy.builds.follow(job.job_id):
             show(line)
     done = dy.builds.wait(job.job_id)
     if done.status != "succeeded":

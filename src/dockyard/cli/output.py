@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dockyard.client.progress import JobLine
 
 Row = Sequence[Any]
 
@@ -132,23 +134,14 @@ def progress_bar(label: str) -> Iterator[Progress]:
         yield advance
 
 
-STEP = re.compile(r"^Step (\d+)/(\d+)\b")
-
-
-def build_step(line: str) -> tuple[int, int] | None:
-    """``Step 2/5 : RUN …`` (the build log's step lines) as ``(2, 5)``."""
-    found = STEP.match(line)
-    return (int(found.group(1)), int(found.group(2))) if found else None
-
-
 @contextmanager
-def job_log(label: str) -> Iterator[Callable[[str], None]]:
-    """A job's live log: each line printed as it comes; on a terminal, below it a bar of
-    the build's steps (from ``Step N/M`` lines) or a spinner. Yields ``show(line)``."""
+def job_log(label: str) -> Iterator[Callable[[JobLine], None]]:
+    """A job's live log (``builds.follow``'s lines): each line printed as it comes; on a
+    terminal, below it a bar of the build's steps or a spinner. Yields ``show(line)``."""
     if not is_tty(sys.stderr):
 
-        def plain(line: str) -> None:
-            print(line, flush=True)
+        def plain(line: JobLine) -> None:
+            print(line.text, flush=True)
 
         yield plain
         return
@@ -160,11 +153,10 @@ def job_log(label: str) -> Iterator[Callable[[str], None]]:
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(label, total=None)
 
-        def show(line: str) -> None:
-            bar.console.print(line, markup=False)
-            step = build_step(line)
-            if step is not None:
-                bar.update(task, completed=step[0] - 1, total=step[1])
+        def show(line: JobLine) -> None:
+            bar.console.print(line.text, markup=False)
+            if line.starts_step and line.step is not None:
+                bar.update(task, completed=line.step - 1, total=line.total_steps)
 
         yield show
 

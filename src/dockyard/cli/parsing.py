@@ -4,8 +4,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class UsageError(Exception):
@@ -69,8 +68,7 @@ def parse_filters(items: list[str]) -> dict[str, list[str]]:
     return found
 
 
-@dataclass(frozen=True)
-class CopyEnd:
+class CopyEnd(NamedTuple):
     """One side of ``cp``: a local path, or ``cuid`` and a path in the container."""
 
     path: str

@@ -18,7 +18,7 @@ import sys
 import termios
 import tty
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 from dockyard.cli.parsing import UsageError
@@ -119,27 +119,42 @@ async def _pump(
         loop.add_signal_handler(signal.SIGWINCH, lambda: later(term.resize(*window_size())))
         if not tty:  # no raw mode: Ctrl-C is a signal here, sent on to the process
             loop.add_signal_handler(signal.SIGINT, lambda: later(term.signal("INT")))
-        inputs: asyncio.Queue[bytes] = asyncio.Queue()
-        reading = stdin and _read_stdin(loop, inputs)
+        inputs: asyncio.Queue[bytes | None] = asyncio.Queue()
+        if stdin:
+            reader = _read_stdin(loop, inputs)
+        else:  # like docker's exec without -i: the process's stdin is empty
+            reader = None
+            if not tty:
+                inputs.put_nowait(None)
         writer = loop.create_task(_send_input(term, inputs))
         try:
             await _copy_output(term)
         finally:
             writer.cancel()
-            if reading:
+            if reader is not None:
+                reader.cancel()
+            with suppress(ValueError, OSError):
                 loop.remove_reader(sys.stdin.fileno())
             loop.remove_signal_handler(signal.SIGWINCH)
             loop.remove_signal_handler(signal.SIGINT)
     return term.exit_code if term.exit_code is not None else 0
 
 
-async def _send_input(term: Terminal, inputs: asyncio.Queue[bytes]) -> None:
-    """Local input to the remote process, in order."""
-    while True:
-        await term.send(await inputs.get())
+async def _send_input(term: Terminal, inputs: asyncio.Queue[bytes | None]) -> None:
+    """Local input to the remote process, in order; at its end (None) the process's
+    stdin is closed, so that it reads EOF (``echo hi | dockyard exec -i CUID cat``)."""
+    while (data := await inputs.get()) is not None:
+        await term.send(data)
+    if term.binary:  # the JSON frames have no end of input
+        await term.close_stdin()
 
 
-def _read_stdin(loop: asyncio.AbstractEventLoop, inputs: asyncio.Queue[bytes]) -> bool:
+def _read_stdin(
+    loop: asyncio.AbstractEventLoop, inputs: asyncio.Queue[bytes | None]
+) -> asyncio.Future[None] | None:
+    """Local stdin into ``inputs`` as it comes, then None at its end: a terminal or a
+    pipe is watched by the loop; a regular file (which epoll refuses) is read in a
+    thread. The thread's future, to cancel, or None."""
     fd = sys.stdin.fileno()
 
     def on_input() -> None:
@@ -147,16 +162,25 @@ def _read_stdin(loop: asyncio.AbstractEventLoop, inputs: asyncio.Queue[bytes]) -
             data = os.read(fd, READ_CHUNK)
         except OSError:
             data = b""
-        if not data:  # end of input: nothing more to send
+        if not data:  # end of input
             loop.remove_reader(fd)
+            inputs.put_nowait(None)
             return
         inputs.put_nowait(data)
 
     try:
         loop.add_reader(fd, on_input)
-    except (OSError, ValueError, PermissionError):  # a regular file: epoll refuses it
-        return False
-    return True
+    except (OSError, ValueError, PermissionError):
+        return loop.run_in_executor(None, _read_file, loop, fd, inputs)
+    return None
+
+
+def _read_file(
+    loop: asyncio.AbstractEventLoop, fd: int, inputs: asyncio.Queue[bytes | None]
+) -> None:
+    while data := os.read(fd, READ_CHUNK):
+        loop.call_soon_threadsafe(inputs.put_nowait, data)
+    loop.call_soon_threadsafe(inputs.put_nowait, None)
 
 
 async def _copy_output(term: Terminal) -> None:

@@ -46,12 +46,14 @@ from dockyard.client.retry import RetryPolicy
 if TYPE_CHECKING:
     from dockyard.client._async_client import AsyncDockyard
     from dockyard.client._sync_client import Dockyard
+    from dockyard.client.progress import JobLine
     from dockyard.client.terminal import STDERR, STDOUT, Output, Terminal
 
 _LAZY = {
     "Dockyard": "dockyard.client._sync_client",
     "AsyncDockyard": "dockyard.client._async_client",
     "Terminal": "dockyard.client.terminal",
+    "JobLine": "dockyard.client.progress",
     "Output": "dockyard.client.terminal",
     "STDOUT": "dockyard.client.terminal",
     "STDERR": "dockyard.client.terminal",
@@ -69,6 +71,7 @@ __all__ = [
     "Forbidden",
     "InsufficientStorage",
     "InvalidState",
+    "JobLine",
     "MethodNotAllowed",
     "NotFound",
     "Output",

@@ -12,6 +12,7 @@ from dockyard.client import _async_io as io
 from dockyard.client import archives
 from dockyard.client._async_resources import accepted, paginate
 from dockyard.client._async_transport import STREAM_TIMEOUT, AsyncTransport, new_idempotency_key
+from dockyard.client.progress import JobLine, StepTracker
 
 if TYPE_CHECKING:
     from dockyard.client.models import Job
@@ -117,6 +118,26 @@ class AsyncBuilds:
         ) as resp:
             async for line in resp.aiter_lines():
                 yield line
+
+    async def follow(self, job_id: str) -> AsyncIterator[JobLine]:
+        """The job's log as it is written, from its first line to the job's end, each line
+        with the build step it belongs to (``JobLine``: ``text``, ``step``,
+        ``total_steps``; what ``dockyard build`` shows as its log and step bar). For a
+        build or a pull; ``wait`` then says how it ended."""
+        steps = StepTracker()
+        async for text in self.logs(job_id, follow=True):
+            yield steps.line(text)
+
+    async def watch(self, job_id: str, *, interval: float = 0.5) -> AsyncIterator[Job]:
+        """The job every ``interval`` seconds until it has ended (the last one yielded is
+        final): its status, ``step``/``total_steps`` and, for a pull or push, each layer's
+        bytes in ``progress`` (``{"status", "current", "total"}`` per layer)."""
+        while True:
+            job = await self.get(job_id)
+            yield job
+            if job.status in FINAL_STATES:
+                return
+            await io.sleep(interval)
 
     async def wait(self, job_id: str) -> Job:
         """The job once it has ended (``succeeded``, ``failed`` or ``cancelled``): its log

@@ -14,6 +14,7 @@ from dockyard.client import _sync_io as io
 from dockyard.client import archives
 from dockyard.client._sync_resources import accepted, paginate
 from dockyard.client._sync_transport import STREAM_TIMEOUT, Transport, new_idempotency_key
+from dockyard.client.progress import JobLine, StepTracker
 
 if TYPE_CHECKING:
     from dockyard.client.models import Job
@@ -118,6 +119,26 @@ class Builds:
             timeouts=STREAM_TIMEOUT,
         ) as resp:
             yield from resp.iter_lines()
+
+    def follow(self, job_id: str) -> Iterator[JobLine]:
+        """The job's log as it is written, from its first line to the job's end, each line
+        with the build step it belongs to (``JobLine``: ``text``, ``step``,
+        ``total_steps``; what ``dockyard build`` shows as its log and step bar). For a
+        build or a pull; ``wait`` then says how it ended."""
+        steps = StepTracker()
+        for text in self.logs(job_id, follow=True):
+            yield steps.line(text)
+
+    def watch(self, job_id: str, *, interval: float = 0.5) -> Iterator[Job]:
+        """The job every ``interval`` seconds until it has ended (the last one yielded is
+        final): its status, ``step``/``total_steps`` and, for a pull or push, each layer's
+        bytes in ``progress`` (``{"status", "current", "total"}`` per layer)."""
+        while True:
+            job = self.get(job_id)
+            yield job
+            if job.status in FINAL_STATES:
+                return
+            io.sleep(interval)
 
     def wait(self, job_id: str) -> Job:
         """The job once it has ended (``succeeded``, ``failed`` or ``cancelled``): its log

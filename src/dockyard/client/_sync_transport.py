@@ -16,6 +16,7 @@ import httpx
 
 from dockyard.client import _sync_io as io
 from dockyard.client.errors import TransportError, error_for
+from dockyard.client.quick import clean_params
 from dockyard.client.retry import RetryPolicy, may_retry, parse_retry_after
 
 # Short calls get a deadline; lifecycle actions wait on Compose; follows may be quiet.
@@ -95,7 +96,7 @@ class Transport:
         request = self.http.build_request(
             method,
             path,
-            params=_clean(params),
+            params=clean_params(params),
             json=json,
             content=content,
             headers=headers,
@@ -133,22 +134,6 @@ class Transport:
 def _is_stream(content: Any) -> bool:
     """A body read from an iterator cannot be sent twice."""
     return content is not None and not isinstance(content, bytes | str)
-
-
-def _clean(params: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Query parameters without the unset ones; booleans as the API spells them."""
-    if params is None:
-        return None
-    out: dict[str, Any] = {}
-    for key, value in params.items():
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            value = "true" if value else "false"
-        elif isinstance(value, list | tuple | set | frozenset):
-            value = ",".join(str(v) for v in value)
-        out[key] = value
-    return out
 
 
 def _body(response: httpx.Response) -> Any:

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class ServiceKey:
+class ServiceKey(NamedTuple):
     """A key from ``POST /servicekeys`` (``dyk_…``), sent as ``X-Service-Key``."""
 
     key: str
 
 
-@dataclass(frozen=True)
-class BearerToken:
+class BearerToken(NamedTuple):
     """A token from ``POST /auth/token`` (``dyt.…``), sent as ``Authorization: Bearer``."""
 
     token: str
@@ -28,12 +26,12 @@ def auth_headers(auth: Auth) -> dict[str, str]:
     key when it starts with ``dyk_``, else a bearer token; None sends nothing."""
     if auth is None:
         return {}
-    if isinstance(auth, tuple):
-        user, password = auth
-        raw = base64.b64encode(f"{user}:{password}".encode()).decode()
-        return {"Authorization": f"Basic {raw}"}
     if isinstance(auth, str):
         auth = ServiceKey(auth) if auth.startswith("dyk_") else BearerToken(auth)
     if isinstance(auth, ServiceKey):
         return {"X-Service-Key": auth.key}
-    return {"Authorization": f"Bearer {auth.token}"}
+    if isinstance(auth, BearerToken):
+        return {"Authorization": f"Bearer {auth.token}"}
+    user, password = auth
+    raw = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {raw}"}

@@ -8,9 +8,10 @@
 
 Output arrives as ``(channel, bytes)``: ``STDOUT`` (1) or ``STDERR`` (2, only with
 ``tty=False``). The iteration ends with the session: ``exit_code`` is then the process's
-code (None when the client detached from a container's main process). An ``error`` frame
-raises the matching exception of ``errors.py`` with the server's body. A server that does
-not speak the binary subprotocol is read in its JSON frames instead.
+code (None when the client detached from a container's main process). ``close_stdin()``
+is the end of input: an exec process reads EOF. An ``error`` frame raises the matching
+exception of ``errors.py`` with the server's body. A server that does not speak the
+binary subprotocol is read in its JSON frames instead.
 """
 
 from __future__ import annotations
@@ -99,6 +100,17 @@ class Terminal:
             else:
                 text = base64.b64encode(piece).decode()
                 await self._control({"type": "stdin", "data": text, "encoding": "base64"})
+
+    async def close_stdin(self) -> None:
+        """End of input: an exec process reads EOF on its stdin (its output and exit
+        code still come). Binary mode only (``wire.STDIN_EOF``); attached to a
+        container's main process the server ignores it."""
+        if not self.binary:
+            raise DockyardError("this server's terminal has no end-of-input frame")
+        try:
+            await self.ws.send(wire.STDIN_EOF)
+        except ConnectionClosed as exc:
+            raise TransportError("the terminal session has ended") from exc
 
     async def resize(self, cols: int, rows: int) -> None:
         await self._control({"type": "resize", "cols": cols, "rows": rows})

@@ -76,6 +76,17 @@ class _StreamSession:
         with self._mapped(f"the {self._name} stream"):
             await self._stream.write_in(data)
 
+    async def close_stdin(self) -> None:
+        """End of input: the hijacked connection is half-closed (what ``docker exec -i``
+        does at EOF); the engine closes the process's stdin, and output still flows.
+        aiodocker has no public half-close: its response holds the connection."""
+        response = self._stream._resp
+        connection = response.connection if response is not None else None
+        transport = connection.transport if connection is not None else None
+        if transport is not None and transport.can_write_eof() and not transport.is_closing():
+            with self._mapped(f"the {self._name} stream"):
+                transport.write_eof()
+
     async def close(self) -> None:
         with suppress(Exception):
             await self._stack.aclose()

@@ -64,6 +64,13 @@ class Connection:
             self._on_input()
         await self._target().write(data)
 
+    async def close_stdin(self) -> None:
+        """End of input (the binary protocol's empty stdin frame): an exec process reads
+        EOF. Attached to the main process, it is ignored: its stdin is every attached
+        client's, and it stays open while the container runs."""
+        if self._stream is not None:
+            await self._stream.close_stdin()
+
     async def resize(self, cols: int, rows: int) -> None:
         await self._target().resize(cols, rows)
 
