@@ -71,7 +71,7 @@ def test_one_service_with_replicas_limits_restart_and_labels() -> None:
 
 def test_constraints_become_node_label_constraints() -> None:
     doc = stack(constraints={"region": "eu", "disk": "ssd"})
-    check_stack(doc, CUID, NET)
+    check_stack(doc, CUID, NET, {"region": "eu", "disk": "ssd"})
     assert doc["services"]["app"]["deploy"]["placement"] == {
         "constraints": ["node.labels.disk == ssd", "node.labels.region == eu"]
     }

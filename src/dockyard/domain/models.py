@@ -285,6 +285,9 @@ class ContainerRecord(BaseModel):
     # host ports of replicas 2..N (replica 1's are the spec's ``ports``).
     replicas: int = 1
     replica_ports: dict[int, list[Port]] = Field(default_factory=dict)
+    # Placement (issue 12): the create's label constraints, kept (a swarm engine turns
+    # them into node.labels constraints, domain/containers/swarm_doc.py).
+    constraints: dict[str, str] = Field(default_factory=dict)
 
 
 class LiveState(BaseModel):

@@ -75,6 +75,7 @@ def _row_values(record: ContainerRecord) -> dict[str, Any]:
         "idle_timeout": record.idle_timeout,
         "expires_at": record.expires_at,
         "checkin_token_hash": record.checkin_token_hash,
+        "constraints": dict(record.constraints) or None,
     }
 
 
@@ -99,6 +100,7 @@ def _record(row: Any) -> ContainerRecord:
         idle_timeout=row.idle_timeout,
         expires_at=row.expires_at,
         checkin_token_hash=row.checkin_token_hash,
+        constraints=row.constraints or {},
     )
 
 

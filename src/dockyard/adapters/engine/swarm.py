@@ -32,7 +32,12 @@ from dockyard.adapters.compose.runner import COMPOSE_FILE
 from dockyard.adapters.engine.client import MANAGED, DockerEngine
 from dockyard.adapters.engine.parsing import parse_time
 from dockyard.domain.containers.compose_doc import APP_MOUNT, SERVICE, app_volume_name
-from dockyard.domain.containers.swarm_doc import check_stack, replicas_of, stack_document
+from dockyard.domain.containers.swarm_doc import (
+    check_stack,
+    constraints_of,
+    replicas_of,
+    stack_document,
+)
 from dockyard.domain.models import LiveState, Port, Status
 from dockyard.domain.ports import ReplicaState
 from dockyard.errors import EngineError, EngineUnavailableError, StateError
@@ -268,15 +273,20 @@ class SwarmStack:
         self._owner = owner
         self._timeout = timeout
         self._replicas: dict[str, int] = {}  # cuid -> the document's replicas
+        self._constraints: dict[str, dict[str, str]] = {}  # cuid -> the record's
         self._ready: set[str] = set()  # stacks whose network and volume exist
 
     async def write(self, project_dir: Path, document: dict[str, Any]) -> None:
         """The stack document, checked (nothing reaches the engine if it is refused)."""
         cuid = str(document["name"])
         replicas = replicas_of(document)
-        stack = stack_document(document, network=self._network, replicas=replicas)
-        check_stack(stack, cuid, self._network)
+        constraints = constraints_of(document)  # the record's (400 INVALID_CONSTRAINT)
+        stack = stack_document(
+            document, network=self._network, replicas=replicas, constraints=constraints
+        )
+        check_stack(stack, cuid, self._network, constraints)
         self._replicas[cuid] = replicas
+        self._constraints[cuid] = constraints
         await self._cli.write(project_dir, stack)
 
     async def create(self, project: str, project_dir: Path) -> None:
@@ -319,6 +329,7 @@ class SwarmStack:
         await self._engine.remove_volume(project)
         self._ready.discard(project)
         self._replicas.pop(project, None)
+        self._constraints.pop(project, None)
 
     async def version(self) -> str:
         return await self._engine.version()
@@ -339,7 +350,7 @@ class SwarmStack:
         stack["services"][SERVICE]["deploy"]["replicas"] = replicas
         if replicas:
             await self._reaped(project)
-        check_stack(stack, project, self._network)
+        check_stack(stack, project, self._network, self._constraints.get(project))
         await self._cli.write(project_dir, stack)
         self._replicas[project] = wanted
         argv = ["stack", "deploy", "--prune", "--resolve-image", "never", "-c", str(path)]
