@@ -303,6 +303,9 @@ class LiveState(BaseModel):
     container_id: str | None = None
     image_id: str | None = None  # the image it runs (sha256:…)
     replicas: int = 1
+    # Why it does not run, when the engine says (a swarm task's "no suitable node"):
+    # the record's ``error``; "" clears it; None: this engine does not say.
+    detail: str | None = None
 
 
 class Role(StrEnum):

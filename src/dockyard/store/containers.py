@@ -169,6 +169,7 @@ class SqlContainerRepository:
                     started_at=record.started_at,
                     finished_at=record.finished_at,
                     restart_count=record.restart_count,
+                    error=record.error,  # an engine's word on why it does not run
                 )
             )
             cached = self._cache.get(record.cuid)
@@ -178,6 +179,7 @@ class SqlContainerRepository:
                 cached.started_at = record.started_at
                 cached.finished_at = record.finished_at
                 cached.restart_count = record.restart_count
+                cached.error = record.error
 
     async def save_activity(self, marks: dict[str, datetime]) -> None:
         """Each container's ``last_activity_at``, in one transaction."""

@@ -69,6 +69,7 @@ class Task:
     container_id: str | None
     exit_code: int | None
     at: datetime | None
+    error: str = ""  # the swarm's word on it: "no suitable node (...)", "task: non-zero exit"
 
 
 def task_of(row: dict[str, Any]) -> Task:
@@ -82,7 +83,14 @@ def task_of(row: dict[str, Any]) -> Task:
         container_id=container.get("ContainerID") or None,
         exit_code=container.get("ExitCode"),
         at=parse_time(status.get("Timestamp")),
+        error=str(status.get("Err") or ""),
     )
+
+
+def unschedulable(task: Task) -> bool:
+    """A task the swarm cannot place (no node matches its constraints, or none has
+    room): it stays pending until a node changes, not a thing to wait for."""
+    return task.state == "pending" and task.desired == "running" and bool(task.error)
 
 
 def status_of_tasks(wanted: int, tasks: list[Task]) -> LiveState:
@@ -92,19 +100,23 @@ def status_of_tasks(wanted: int, tasks: list[Task]) -> LiveState:
     if running:
         first = min(running, key=lambda t: t.slot)
         return LiveState(
-            status=Status.RUNNING, started_at=first.at, container_id=first.container_id
+            status=Status.RUNNING, started_at=first.at, container_id=first.container_id, detail=""
         )
     last = newest[-1] if newest else None
     if last is None:
-        return LiveState(status=Status.RESTARTING if wanted else Status.CREATED)
+        return LiveState(status=Status.RESTARTING if wanted else Status.CREATED, detail="")
+    stuck = [t for t in newest if unschedulable(t)]
+    if wanted and stuck:  # not started: the swarm has no node for it (status created)
+        return LiveState(status=Status.CREATED, detail=f"task pending: {stuck[-1].error}")
     if wanted and any(t.state in _PENDING and t.desired == "running" for t in newest):
         # Swarm is (re)starting one (its restart policy): transitional.
-        return LiveState(status=Status.RESTARTING, container_id=last.container_id)
+        return LiveState(status=Status.RESTARTING, container_id=last.container_id, detail="")
     return LiveState(
         status=Status.EXITED,
         exit_code=last.exit_code if last.exit_code is not None else 0,
         finished_at=last.at,
         container_id=last.container_id,
+        detail="",
     )
 
 
@@ -141,7 +153,7 @@ class SwarmEngine(DockerEngine):
         state = status_of_tasks(_wanted(service), await self.tasks(cuid))
         if state.status is Status.CREATED and _ran_before(service):
             # Stopped, and its tasks already reaped by the swarm.
-            return LiveState(status=Status.EXITED, exit_code=0)
+            return LiveState(status=Status.EXITED, exit_code=0, detail="")
         return state
 
     async def list_replicas(self, cuid: str) -> list[ReplicaState]:
@@ -370,8 +382,8 @@ class SwarmStack:
         while time.monotonic() < deadline:
             tasks = await self._engine.tasks(project)
             new = [t for t in tasks if t.id not in before]
-            if new and all(t.state not in _PENDING for t in new):
-                return
+            if new and all(t.state not in _PENDING or unschedulable(t) for t in new):
+                return  # started, ended, or no node for them (the status says so)
             live = [t for t in tasks if t.desired == "running"]
             running = sum(1 for t in live if t.state == "running")
             pending = any(t.state in _PENDING for t in live)

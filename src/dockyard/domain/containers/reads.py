@@ -287,6 +287,7 @@ class ContainerReads:
             record.started_at,
             record.finished_at,
             record.restart_count,
+            record.error,
         )
         if state is None:
             record.status = Status.MISSING
@@ -303,12 +304,15 @@ class ContainerReads:
             record.started_at = state.started_at or record.started_at
             record.finished_at = state.finished_at
             record.restart_count = state.restart_count
+            if state.detail is not None:  # the engine's word on why it does not run
+                record.error = state.detail or None
         changed = before != (
             record.status,
             record.exit_code,
             record.started_at,
             record.finished_at,
             record.restart_count,
+            record.error,
         )
         if persist and changed:
             await self._repo.save_state(record)
