@@ -92,7 +92,7 @@ async def test_the_container_object_keeps_its_keys_order_and_nulls(
         '"env":{"K":"v"},"tags":[],"labels":{},"command":null,'
         '"resources":{"cpus":1.0,"memory":"64m","pids":256},'
         '"ports":[],"publish_all":false,"auto_remove":false,"restart":"no","restart_count":0,"network":"default",'
-        '"owner":"admin","engine":"local","engine_last_seen":null,"host":null,'
+        '"owner":"admin","engine":"local","constraints":{},"engine_last_seen":null,"host":null,'
         f'"created_at":"{ISO}","started_at":null,"finished_at":null,"exit_code":null,'
         '"error":null,"last_activity_at":null,"idle_timeout":null,"expires_at":null,'
         '"replicas":[{"index":1,"status":"created","ports":[]}]}'

@@ -126,3 +126,20 @@ async def test_sqlite_durability_is_full_unless_relaxed(
 def test_an_unknown_durability_level_is_refused() -> None:
     with pytest.raises(ValueError, match="FULL"):
         Database("sqlite+aiosqlite:///x.db", sqlite_synchronous="SOMETIMES")
+
+
+async def test_a_creates_constraints_are_kept_on_the_record(db: Database) -> None:
+    """Migration 0011: the create's label constraints survive the store (no cache)."""
+    repo = SqlContainerRepository(db, cache=False)
+    asked = record()
+    asked.constraints = {"region": "eu", "disk": "ssd"}
+    saved = await repo.insert(asked)
+    plain = await repo.insert(record())
+    loaded = await repo.get(saved.cuid)
+    assert loaded is not None and loaded.constraints == {"region": "eu", "disk": "ssd"}
+    none = await repo.get(plain.cuid)
+    assert none is not None and none.constraints == {}
+    loaded.status = Status.RUNNING
+    await repo.save(loaded)
+    again = await repo.get(saved.cuid)
+    assert again is not None and again.constraints == {"region": "eu", "disk": "ssd"}

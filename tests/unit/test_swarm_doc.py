@@ -71,7 +71,7 @@ def test_one_service_with_replicas_limits_restart_and_labels() -> None:
 
 def test_constraints_become_node_label_constraints() -> None:
     doc = stack(constraints={"region": "eu", "disk": "ssd"})
-    check_stack(doc, CUID, NET)
+    check_stack(doc, CUID, NET, {"region": "eu", "disk": "ssd"})
     assert doc["services"]["app"]["deploy"]["placement"] == {
         "constraints": ["node.labels.disk == ssd", "node.labels.region == eu"]
     }
@@ -162,3 +162,20 @@ def test_status_from_tasks() -> None:
     assert stopped.status is Status.EXITED and stopped.exit_code == 143
     done = status_of_tasks(1, [task(1, "shutdown", "complete", 0)])
     assert done.status is Status.EXITED and done.exit_code == 0
+
+
+def test_a_task_no_node_can_take_is_created_and_says_why() -> None:
+    stuck = Task(
+        "t1",
+        1,
+        "running",
+        "pending",
+        None,
+        None,
+        None,
+        "no suitable node (scheduling constraints not satisfied on 1 node)",
+    )
+    state = status_of_tasks(1, [stuck])
+    assert state.status is Status.CREATED
+    assert state.detail == f"task pending: {stuck.error}"
+    assert status_of_tasks(1, [task(1, "running", "running")]).detail == ""  # cleared

@@ -306,6 +306,9 @@ class ContainerRecord(BaseModel):
     # host ports of replicas 2..N (replica 1's are the spec's ``ports``).
     replicas: int = 1
     replica_ports: dict[int, list[Port]] = Field(default_factory=dict)
+    # Placement (issue 12): the create's label constraints, kept (a swarm engine turns
+    # them into node.labels constraints, domain/containers/swarm_doc.py).
+    constraints: dict[str, str] = Field(default_factory=dict)
 
 
 class LiveState(BaseModel):
@@ -321,6 +324,9 @@ class LiveState(BaseModel):
     container_id: str | None = None
     image_id: str | None = None  # the image it runs (sha256:…)
     replicas: int = 1
+    # Why it does not run, when the engine says (a swarm task's "no suitable node"):
+    # the record's ``error``; "" clears it; None: this engine does not say.
+    detail: str | None = None
 
 
 class Role(StrEnum):

@@ -75,6 +75,7 @@ def _row_values(record: ContainerRecord) -> dict[str, Any]:
         "idle_timeout": record.idle_timeout,
         "expires_at": record.expires_at,
         "checkin_token_hash": record.checkin_token_hash,
+        "constraints": dict(record.constraints) or None,
     }
 
 
@@ -99,6 +100,7 @@ def _record(row: Any) -> ContainerRecord:
         idle_timeout=row.idle_timeout,
         expires_at=row.expires_at,
         checkin_token_hash=row.checkin_token_hash,
+        constraints=row.constraints or {},
     )
 
 
@@ -172,6 +174,7 @@ class SqlContainerRepository:
                     started_at=record.started_at,
                     finished_at=record.finished_at,
                     restart_count=record.restart_count,
+                    error=record.error,  # an engine's word on why it does not run
                 )
             )
             cached = self._cache.get(record.cuid)
@@ -181,6 +184,7 @@ class SqlContainerRepository:
                 cached.started_at = record.started_at
                 cached.finished_at = record.finished_at
                 cached.restart_count = record.restart_count
+                cached.error = record.error
 
     async def save_activity(self, marks: dict[str, datetime]) -> None:
         """Each container's ``last_activity_at``, in one transaction."""

@@ -86,6 +86,8 @@ containers = Table(
     Column("expires_at", UTCDateTime),  # ttl; None: never deleted for age
     Column("checkin_token_hash", String(128)),
     Column("restart_count", Integer),
+    # placement (0011): the create's label constraints; null: none
+    Column("constraints", JSON),
     Index("ix_containers_owner_seq", "owner", "seq"),
     Index("ix_containers_status_seq", "status", "seq"),
     Index("ix_containers_engine", "engine", "status"),  # 0007

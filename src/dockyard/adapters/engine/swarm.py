@@ -19,10 +19,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Collection
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Collection, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -30,18 +29,33 @@ import yaml
 from dockyard.adapters.compose import CliComposeRunner
 from dockyard.adapters.compose.runner import COMPOSE_FILE
 from dockyard.adapters.engine.client import MANAGED, DockerEngine
-from dockyard.adapters.engine.parsing import parse_time
+from dockyard.adapters.engine.swarm_tasks import (
+    EPOCH,
+    PENDING,
+    Service,
+    Task,
+    published_of,
+    reach_task,
+    service_row,
+    state_of_service,
+    status_of_tasks,
+    task_events,
+    task_of,
+    unschedulable,
+)
 from dockyard.domain.containers.compose_doc import APP_MOUNT, SERVICE, app_volume_name
-from dockyard.domain.containers.swarm_doc import check_stack, replicas_of, stack_document
-from dockyard.domain.models import LiveState, Port, Status
-from dockyard.domain.ports import ReplicaState
+from dockyard.domain.containers.swarm_doc import (
+    check_stack,
+    constraints_of,
+    replicas_of,
+    stack_document,
+)
+from dockyard.domain.models import LiveState, Status
+from dockyard.domain.ports import EngineEvent, ManagedContainer, ReplicaState
 from dockyard.errors import EngineError, EngineUnavailableError, StateError
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _POLL = 0.1  # between two looks at the tasks while waiting for a state
-_PENDING = frozenset(
-    {"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
-)
+FOLLOW_INTERVAL = 1.0  # between two looks of the follower at the tasks of all services
 
 
 def service_of(cuid: str) -> str:
@@ -53,58 +67,19 @@ def files_name(cuid: str) -> str:
     return f"dockyard-{cuid}-files"
 
 
-@dataclass(frozen=True)
-class Task:
-    """One task of a container's service, as the engine lists it."""
-
-    id: str
-    slot: int
-    desired: str
-    state: str
-    container_id: str | None
-    exit_code: int | None
-    at: datetime | None
-
-
-def task_of(row: dict[str, Any]) -> Task:
-    status = row.get("Status") or {}
-    container = status.get("ContainerStatus") or {}
-    return Task(
-        id=str(row.get("ID", "")),
-        slot=int(row.get("Slot") or 0),
-        desired=str(row.get("DesiredState", "")),
-        state=str(status.get("State", "")),
-        container_id=container.get("ContainerID") or None,
-        exit_code=container.get("ExitCode"),
-        at=parse_time(status.get("Timestamp")),
-    )
-
-
-def status_of_tasks(wanted: int, tasks: list[Task]) -> LiveState:
-    """A container's status from its service's tasks (``wanted``: the replicas asked)."""
-    newest = sorted(tasks, key=lambda t: t.at or _EPOCH)
-    running = [t for t in newest if t.state == "running"]
-    if running:
-        first = min(running, key=lambda t: t.slot)
-        return LiveState(
-            status=Status.RUNNING, started_at=first.at, container_id=first.container_id
-        )
-    last = newest[-1] if newest else None
-    if last is None:
-        return LiveState(status=Status.RESTARTING if wanted else Status.CREATED)
-    if wanted and any(t.state in _PENDING and t.desired == "running" for t in newest):
-        # Swarm is (re)starting one (its restart policy): transitional.
-        return LiveState(status=Status.RESTARTING, container_id=last.container_id)
-    return LiveState(
-        status=Status.EXITED,
-        exit_code=last.exit_code if last.exit_code is not None else 0,
-        finished_at=last.at,
-        container_id=last.container_id,
-    )
-
-
 class SwarmEngine(DockerEngine):
     """``Engine`` of a Swarm manager: a container is the tasks of its service."""
+
+    # Swarm node id -> the registered engine that is that node (none known yet).
+    node_engines: Mapping[str, str] = MappingProxyType({})
+    _own_node: str | None = None
+
+    async def own_node(self) -> str:
+        """The manager's own swarm node id (``/info``, asked once)."""
+        if self._own_node is None:
+            info = await self._http().call("GET", "info")
+            self._own_node = str(((info or {}).get("Swarm") or {}).get("NodeID") or "")
+        return self._own_node
 
     async def tasks(self, cuid: str) -> list[Task]:
         filters = json.dumps({"service": [service_of(cuid)]})
@@ -119,13 +94,22 @@ class SwarmEngine(DockerEngine):
         tasks = [t for t in await self.tasks(cuid) if t.container_id]
         ranked = sorted(
             tasks,
-            key=lambda t: (t.state == "running", t.slot == replica, t.at or _EPOCH),
+            key=lambda t: (t.state == "running", t.slot == replica, t.at or EPOCH),
             reverse=True,
         )
         mine = [t for t in ranked if t.slot == replica] or (ranked if replica == 1 else [])
         running = [t for t in mine if t.state == "running"]
         for chosen in running or mine:
             if chosen.container_id:
+                # Another node's container is not this engine's (409 unless an engine
+                # of that node is known; none is yet: docs/engines.md "Swarm").
+                if reach_task(chosen.node, await self.own_node(), self.node_engines):
+                    raise StateError(
+                        f"the task runs on swarm node {chosen.node}, reached through"
+                        " another engine: not supported yet",
+                        code="SWARM_NODE_UNREACHABLE",
+                        details={"node": chosen.node},
+                    )
                 return chosen.container_id
         return files_name(cuid)  # /app with no task: the helper (archives only)
 
@@ -133,18 +117,56 @@ class SwarmEngine(DockerEngine):
         service = await self.service(cuid)
         if service is None:
             return None
-        state = status_of_tasks(_wanted(service), await self.tasks(cuid))
-        if state.status is Status.CREATED and _ran_before(service):
-            # Stopped, and its tasks already reaped by the swarm.
-            return LiveState(status=Status.EXITED, exit_code=0)
-        return state
+        return state_of_service(service, await self.tasks(cuid))
+
+    # -- the follower and the reconcile (swarm_tasks.py) ------------------------------
+
+    async def managed(self) -> tuple[dict[str, Service], list[dict[str, Any]], list[Task]]:
+        """Dockyard's services (by id; and as listed), and their tasks: two calls."""
+        filters = json.dumps({"label": [MANAGED]})
+        rows = await self._http().call("GET", "services", params={"filters": filters})
+        services: dict[str, Service] = {}
+        for row in rows or []:
+            found = service_row(row)
+            if found is not None:
+                services[found.id] = found
+        tasks = await self._http().call("GET", "tasks") if services else []
+        mine = [t for t in map(task_of, tasks or []) if t.service in services]
+        return services, list(rows or []), mine
+
+    async def list_managed(self) -> list[ManagedContainer]:
+        """One per service of Dockyard's (its status from its tasks), not the task
+        containers: those on other nodes are not this engine's to list."""
+        services, rows, tasks = await self.managed()
+        out = []
+        for row in rows:
+            found = services.get(str(row.get("ID", "")))
+            if found is None:
+                continue
+            state = state_of_service(row, [t for t in tasks if t.service == found.id])
+            labels = ((row.get("Spec") or {}).get("Labels")) or {}
+            out.append(ManagedContainer(found.cuid, dict(labels), state.status))
+        return out
+
+    async def stream_events(self) -> AsyncIterator[EngineEvent]:
+        """The tasks' changes as container events, polled every ``FOLLOW_INTERVAL``
+        (each look within the engine's deadline; an engine error ends the stream and the
+        follower reconnects, as for an event stream)."""
+        seen = {t.id: t for t in (await self.managed())[2]}
+        yield EngineEvent(cuid="", action="connected")
+        while True:
+            await asyncio.sleep(FOLLOW_INTERVAL)  # the poll's period, not a synchronisation
+            services, _, tasks = await self.managed()
+            for event in task_events(seen, tasks, services):
+                yield event
+            seen = {t.id: t for t in tasks}
 
     async def list_replicas(self, cuid: str) -> list[ReplicaState]:
         """One state per slot wanted running; every replica shares the mesh's ports."""
         service = await self.service(cuid)
         if service is None:
             return []
-        ports = _published(service)
+        ports = published_of(service)
         by_slot: dict[int, list[Task]] = {}
         for task in await self.tasks(cuid):
             if task.desired == "running":
@@ -226,26 +248,6 @@ class SwarmEngine(DockerEngine):
         await self._http().call("DELETE", f"volumes/{app_volume_name(cuid)}", missing_ok=True)
 
 
-def _wanted(service: dict[str, Any]) -> int:
-    mode = (service.get("Spec") or {}).get("Mode") or {}
-    return int((mode.get("Replicated") or {}).get("Replicas") or 0)
-
-
-def _ran_before(service: dict[str, Any]) -> bool:
-    """Whether the spec before the last deploy wanted tasks (a stop, not a create)."""
-    mode = (service.get("PreviousSpec") or {}).get("Mode") or {}
-    return bool((mode.get("Replicated") or {}).get("Replicas"))
-
-
-def _published(service: dict[str, Any]) -> list[Port]:
-    ports = ((service.get("Endpoint") or {}).get("Ports")) or []
-    return [
-        Port(host=int(p["PublishedPort"]), container=int(p["TargetPort"]), protocol=p["Protocol"])
-        for p in ports
-        if p.get("PublishedPort") and p.get("Protocol") in ("tcp", "udp")
-    ]
-
-
 class SwarmStack:
     """``ComposeRunner`` of a swarm engine: each project is a stack."""
 
@@ -268,15 +270,20 @@ class SwarmStack:
         self._owner = owner
         self._timeout = timeout
         self._replicas: dict[str, int] = {}  # cuid -> the document's replicas
+        self._constraints: dict[str, dict[str, str]] = {}  # cuid -> the record's
         self._ready: set[str] = set()  # stacks whose network and volume exist
 
     async def write(self, project_dir: Path, document: dict[str, Any]) -> None:
         """The stack document, checked (nothing reaches the engine if it is refused)."""
         cuid = str(document["name"])
         replicas = replicas_of(document)
-        stack = stack_document(document, network=self._network, replicas=replicas)
-        check_stack(stack, cuid, self._network)
+        constraints = constraints_of(document)  # the record's (400 INVALID_CONSTRAINT)
+        stack = stack_document(
+            document, network=self._network, replicas=replicas, constraints=constraints
+        )
+        check_stack(stack, cuid, self._network, constraints)
         self._replicas[cuid] = replicas
+        self._constraints[cuid] = constraints
         await self._cli.write(project_dir, stack)
 
     async def create(self, project: str, project_dir: Path) -> None:
@@ -319,6 +326,7 @@ class SwarmStack:
         await self._engine.remove_volume(project)
         self._ready.discard(project)
         self._replicas.pop(project, None)
+        self._constraints.pop(project, None)
 
     async def version(self) -> str:
         return await self._engine.version()
@@ -339,7 +347,7 @@ class SwarmStack:
         stack["services"][SERVICE]["deploy"]["replicas"] = replicas
         if replicas:
             await self._reaped(project)
-        check_stack(stack, project, self._network)
+        check_stack(stack, project, self._network, self._constraints.get(project))
         await self._cli.write(project_dir, stack)
         self._replicas[project] = wanted
         argv = ["stack", "deploy", "--prune", "--resolve-image", "never", "-c", str(path)]
@@ -359,11 +367,11 @@ class SwarmStack:
         while time.monotonic() < deadline:
             tasks = await self._engine.tasks(project)
             new = [t for t in tasks if t.id not in before]
-            if new and all(t.state not in _PENDING for t in new):
-                return
+            if new and all(t.state not in PENDING or unschedulable(t) for t in new):
+                return  # started, ended, or no node for them (the status says so)
             live = [t for t in tasks if t.desired == "running"]
             running = sum(1 for t in live if t.state == "running")
-            pending = any(t.state in _PENDING for t in live)
+            pending = any(t.state in PENDING for t in live)
             if not fresh and running >= wanted and not pending:
                 return
             await asyncio.sleep(_POLL)  # polling the engine's state, with a deadline

@@ -190,6 +190,11 @@ class ContainerOut(Out):
     network: Literal["default", "none"]
     owner: str
     engine: str
+    constraints: dict[str, str] = Field(
+        default_factory=dict,
+        description="the engine labels asked at create (on a swarm engine also the"
+        " nodes' labels: node.labels.K == V)",
+    )
     engine_last_seen: Instant | None = Field(
         default=None, description="while its engine cannot be reached: when it last answered"
     )
@@ -241,6 +246,7 @@ class ContainerOut(Out):
             network=spec.network,
             owner=record.owner,
             engine=record.engine,
+            constraints=record.constraints,
             engine_last_seen=iso_or_none(last_seen) if unreachable else None,
             host=spec.host,
             created_at=iso(record.created_at),

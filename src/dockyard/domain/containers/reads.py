@@ -7,6 +7,7 @@ Compose documents, and the live state the engine reports (the engine is the trut
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import defaultdict
 from collections.abc import Callable
 from contextlib import asynccontextmanager
@@ -17,10 +18,16 @@ from typing import Any, Protocol
 from dockyard.domain.access.permissions import Permission, Principal, not_found
 from dockyard.domain.automation.activity import ActivitySink, NoActivity
 from dockyard.domain.automation.checkin import CheckinTokens
-from dockyard.domain.containers.compose_doc import APP_MOUNT, Placement, compose_document
+from dockyard.domain.containers.compose_doc import (
+    APP_MOUNT,
+    Placement,
+    compose_document,
+    escape,
+)
 from dockyard.domain.containers.policy import check_document
 from dockyard.domain.containers.ports import PortAllocator
 from dockyard.domain.containers.quotas import NoQuotas, QuotaGuard
+from dockyard.domain.containers.swarm_doc import CONSTRAINTS_LABEL
 from dockyard.domain.engines.models import LOCAL
 from dockyard.domain.images.ports import ImageEngine
 from dockyard.domain.leases import Exclusive, alone
@@ -160,6 +167,10 @@ class ContainerReads:
             volume=volume,
             host=host,
         )
+        if record.constraints:  # a swarm engine makes them node constraints (swarm_doc)
+            label = json.dumps(record.constraints, sort_keys=True, separators=(",", ":"))
+            for service in doc["services"].values():
+                service["labels"][CONSTRAINTS_LABEL] = escape(label)
         check_document(
             doc,
             app_dir,
@@ -276,6 +287,7 @@ class ContainerReads:
             record.started_at,
             record.finished_at,
             record.restart_count,
+            record.error,
         )
         if state is None:
             record.status = Status.MISSING
@@ -292,12 +304,15 @@ class ContainerReads:
             record.started_at = state.started_at or record.started_at
             record.finished_at = state.finished_at
             record.restart_count = state.restart_count
+            if state.detail is not None:  # the engine's word on why it does not run
+                record.error = state.detail or None
         changed = before != (
             record.status,
             record.exit_code,
             record.started_at,
             record.finished_at,
             record.restart_count,
+            record.error,
         )
         if persist and changed:
             await self._repo.save_state(record)

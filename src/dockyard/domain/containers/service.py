@@ -80,7 +80,9 @@ class ContainerService(AutomaticActions, ScalingActions, Recreation):
             info = await self._images.inspect_image(spec.image)
             exposed = exposed_ports(info.exposed_ports if info else ())
             spec = spec.model_copy(update={"ports": with_exposed(spec.ports, exposed)})
-        record = ContainerRecord(cuid=new_cuid(), owner=owner, spec=spec)
+        record = ContainerRecord(
+            cuid=new_cuid(), owner=owner, spec=spec, constraints=dict(wanted.constraints)
+        )
         self._start_lifetime(record, timers or {})
         try:  # 409 NO_CAPACITY: the decision holds until the record is stored
             async with self.placer.admit(wanted, spec.resources, image=spec.image) as engine:

@@ -9,7 +9,9 @@ service, ``app``, made from the same checked Compose document (``compose_doc.py`
   path, where each replica has host ports of its own;
 - ``deploy.resources.limits`` {cpus, memory, pids} from ``cpus``/``mem_limit``/``pids_limit``;
 - ``deploy.restart_policy`` from ``restart``;
-- ``deploy.placement.constraints`` ``node.labels.K == V`` from ``constraints``;
+- ``deploy.placement.constraints`` ``node.labels.K == V`` from the record's
+  ``constraints`` (carried by the document's ``dockyard.constraints`` label; a key or
+  value that could make another expression is refused, 400 ``INVALID_CONSTRAINT``);
 - ``deploy.labels`` and the containers' ``labels`` both carry ``dockyard.managed``,
   ``dockyard.cuid`` and ``dockyard.owner``;
 - ``/app`` is the container's named volume (external: Dockyard makes it first and gives
@@ -28,6 +30,8 @@ host`` ports, global services, unknown keys) is refused here the same way.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -57,6 +61,14 @@ _LIMIT_KEYS = frozenset({"cpus", "memory", "pids"})
 _PORT_KEYS = frozenset({"target", "published", "protocol", "mode"})
 _RESTART_KEYS = frozenset({"condition", "max_attempts"})
 _OWN_LABELS = ("dockyard.managed", "dockyard.cuid", "dockyard.owner")
+# The record's constraints ride to the stack in this label of the Compose document
+# (``reads.document``; a user's labels cannot start with ``dockyard.``).
+CONSTRAINTS_LABEL = "dockyard.constraints"
+# A node label in a constraint: swarmkit's key grammar (no ``:``/``/``), and a value of
+# plain characters only, so that nothing can end one expression and start another
+# (``==``, ``!=``, ``,``, spaces, newlines, swarmkit's pattern characters).
+_NODE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,62}")
+_NODE_VALUE = re.compile(r"[A-Za-z0-9_.:/-]{1,255}")
 
 
 def replicas_of(document: Mapping[str, Any]) -> int:
@@ -77,6 +89,36 @@ def restart_policy(restart: str) -> dict[str, Any]:
     return {"condition": "any"}  # always, unless-stopped
 
 
+def node_constraints(constraints: Mapping[str, str]) -> list[str]:
+    """The swarm's ``node.labels.K == V`` for each constraint, sorted; 400
+    ``INVALID_CONSTRAINT`` for one that is not a plain node label and value."""
+    out = []
+    for key, value in sorted(constraints.items()):
+        if not _NODE_KEY.fullmatch(key) or not _NODE_VALUE.fullmatch(value):
+            raise ValidationError(
+                f"constraint {key[:64]!r}={value[:64]!r} cannot be a swarm node constraint:"
+                " a key of letters, digits and _.- (starting with a letter or _), a value"
+                " of 1 to 255 letters, digits and _.:/- (no spaces, no '==', '!=', ',')",
+                code="INVALID_CONSTRAINT",
+                details={"field": "constraints", "provided": key[:64]},
+            )
+        out.append(f"node.labels.{key} == {value}")
+    return out
+
+
+def constraints_of(compose: Mapping[str, Any]) -> dict[str, str]:
+    """The record's constraints that ``compose`` carries (``CONSTRAINTS_LABEL``)."""
+    services = compose.get("services") or {}
+    first = services.get(SERVICE) or {}
+    raw = (first.get("labels") or {}).get(CONSTRAINTS_LABEL)
+    if not raw:
+        return {}
+    loaded = json.loads(str(raw))
+    if not isinstance(loaded, dict):
+        raise host_access_denied(f"labels.{CONSTRAINTS_LABEL}")
+    return {str(k): str(v) for k, v in loaded.items()}
+
+
 def stack_document(
     compose: Mapping[str, Any],
     *,
@@ -85,7 +127,8 @@ def stack_document(
     constraints: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The stack of ``compose`` (a document of ``compose_document(..., volume=True)``)
-    with ``replicas`` tasks wanted; ``network``: the swarm engine's overlay network."""
+    with ``replicas`` tasks wanted; ``network``: the swarm engine's overlay network;
+    ``constraints``: the record's (None: those ``compose`` carries)."""
     cuid = str(compose["name"])
     first: dict[str, Any] = compose["services"][SERVICE]
     if first.get("network_mode") == "none":
@@ -99,7 +142,8 @@ def stack_document(
     service["networks"] = [network]
     if first.get("ports"):
         service["ports"] = [_port(p) for p in first["ports"]]
-    service["deploy"] = _deploy(first, cuid, replicas, constraints or {})
+    wanted = constraints_of(compose) if constraints is None else constraints
+    service["deploy"] = _deploy(first, cuid, replicas, wanted)
     return {
         "services": {SERVICE: service},
         "volumes": {APP_VOLUME_KEY: {"external": True, "name": app_volume_name(cuid)}},
@@ -135,17 +179,22 @@ def _deploy(
     if limits:
         deploy["resources"] = {"limits": limits}
     if constraints:
-        deploy["placement"] = {
-            "constraints": [f"node.labels.{k} == {v}" for k, v in sorted(constraints.items())]
-        }
+        deploy["placement"] = {"constraints": node_constraints(constraints)}
     return deploy
 
 
 # -- the policy on the final stack document -------------------------------------------
 
 
-def check_stack(document: Mapping[str, Any], cuid: str, network: str) -> None:
-    """Refuse (400 ``HOST_ACCESS_DENIED``) anything in the stack that is not known safe."""
+def check_stack(
+    document: Mapping[str, Any],
+    cuid: str,
+    network: str,
+    constraints: Mapping[str, str] | None = None,
+) -> None:
+    """Refuse (400 ``HOST_ACCESS_DENIED``) anything in the stack that is not known safe;
+    the placement constraints are exactly ``node_constraints(constraints)`` (None: the
+    ones the service's ``CONSTRAINTS_LABEL`` names), nothing else."""
     extra = set(document) - {"services", "volumes", "networks"}
     if extra:
         raise host_access_denied(sorted(extra)[0])
@@ -158,10 +207,17 @@ def check_stack(document: Mapping[str, Any], cuid: str, network: str) -> None:
     services = document.get("services") or {}
     if set(services) != {SERVICE}:
         raise host_access_denied("services")
-    _check_service(services[SERVICE], network)
+    service = services[SERVICE]
+    wanted = constraints_of(service_doc(service)) if constraints is None else constraints
+    _check_service(service, network, node_constraints(wanted))
 
 
-def _check_service(service: Mapping[str, Any], network: str) -> None:
+def service_doc(service: Mapping[str, Any]) -> dict[str, Any]:
+    """A document with ``service`` as its only service (what ``constraints_of`` reads)."""
+    return {"services": {SERVICE: service}}
+
+
+def _check_service(service: Mapping[str, Any], network: str, constraints: list[str]) -> None:
     for key in service:
         if key not in _SERVICE_KEYS:
             raise host_access_denied(key)
@@ -180,10 +236,10 @@ def _check_service(service: Mapping[str, Any], network: str) -> None:
             raise host_access_denied("ports")
         if port.get("mode", "ingress") != "ingress":  # `host` binds the node's own port
             raise host_access_denied("ports.mode")
-    _check_deploy(service.get("deploy") or {})
+    _check_deploy(service.get("deploy") or {}, constraints)
 
 
-def _check_deploy(deploy: Mapping[str, Any]) -> None:
+def _check_deploy(deploy: Mapping[str, Any], constraints: list[str]) -> None:
     for key in deploy:
         if key not in _DEPLOY_KEYS:  # mode: global, endpoint_mode, update_config, ...
             raise host_access_denied(f"deploy.{key}")
@@ -195,6 +251,5 @@ def _check_deploy(deploy: Mapping[str, Any]) -> None:
     placement = deploy.get("placement") or {}
     if set(placement) - {"constraints"}:
         raise host_access_denied("deploy.placement")
-    for constraint in placement.get("constraints") or []:
-        if not str(constraint).startswith("node.labels."):
-            raise host_access_denied("deploy.placement")
+    if list(placement.get("constraints") or []) != constraints:
+        raise host_access_denied("deploy.placement.constraints")

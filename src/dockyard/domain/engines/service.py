@@ -197,7 +197,8 @@ class EngineService:
 
     async def remote_ids(self) -> Sequence[str]:
         """The engines Dockyard runs containers on besides the local one."""
-        return [r.id for r in await self._repo.all() if r.kind is EngineKind.REMOTE]
+        kinds = (EngineKind.REMOTE, EngineKind.SWARM)  # a swarm's: swarm.py's follower
+        return [r.id for r in await self._repo.all() if r.kind in kinds]
 
     def reachable(self, engine_id: str) -> bool | None:
         """The watcher's word: False only after a poll that failed."""
