@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -98,22 +99,20 @@ class Server:
 ServeFactory = Callable[..., Server]
 
 
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator[ServeFactory]:
-    """``serve(start=True, **settings)``: a real server with the test admin and its own
-    DATA_DIR below ``tmp_path``; stopped, and its containers removed, afterwards."""
+@contextmanager
+def _servers(workdir: Path) -> Iterator[ServeFactory]:
     require_engine()
     servers: list[Server] = []
 
     def factory(*, start: bool = True, **overrides: object) -> Server:
         env = serve_env(
-            tmp_path,
+            workdir,
             app_user=ADMIN[0],
             app_pass=ADMIN[1],
             network_name="dockyard-test",
             **overrides,
         )
-        srv = Server(tmp_path, env)
+        srv = Server(workdir, env)
         servers.append(srv)
         if start:
             srv.start()
@@ -124,7 +123,24 @@ def serve(tmp_path: Path) -> Iterator[ServeFactory]:
     finally:
         for srv in servers:
             srv.stop()
-        remove_projects(tmp_path / "data" / "containers")
+        remove_projects(workdir / "data" / "containers")
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[ServeFactory]:
+    """``serve(start=True, **settings)``: a real server with the test admin and its own
+    DATA_DIR below ``tmp_path``; stopped, and its containers removed, afterwards."""
+    with _servers(tmp_path) as factory:
+        yield factory
+
+
+@pytest.fixture(scope="module")
+def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One real server with the default settings for a whole module, whose tests each
+    make their own containers and leave the server running (a module overrides
+    ``server`` with it: the start-up is ~3 s of the suite per test otherwise)."""
+    with _servers(tmp_path_factory.mktemp("module-server")) as factory:
+        yield factory()
 
 
 @pytest.fixture

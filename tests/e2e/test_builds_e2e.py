@@ -25,6 +25,13 @@ from tests.server import ServeFactory, Server
 SLEEPY = f"FROM {BUSYBOX}\nLABEL run={{run}}\nRUN sleep 60\n"
 
 
+@pytest.fixture(scope="module")
+def server(module_server: Server) -> Server:
+    """One server for the module: each test makes its own builds and tags (the deadline
+    and queue tests have their own servers, with settings)."""
+    return module_server
+
+
 @pytest.fixture
 def tags() -> Iterator[list[str]]:
     """Tags a test builds; removed afterwards."""

@@ -34,6 +34,13 @@ from tests.registry import REGISTRY, REGISTRY_PASS, REGISTRY_USER, require_regis
 from tests.server import ServeFactory, Server
 
 
+@pytest.fixture(scope="module")
+def server(module_server: Server) -> Server:
+    """One server for the module: each test makes its own containers, keys and accounts
+    (the 429 test has its own, with a setting)."""
+    return module_server
+
+
 @pytest.fixture
 def dy(server: Server) -> Iterator[Dockyard]:
     with Dockyard(server.url, auth=ADMIN) as client:

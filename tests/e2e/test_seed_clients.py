@@ -38,6 +38,12 @@ def node_modules() -> Path:
     return NODE_DIR / "node_modules"
 
 
+@pytest.fixture(scope="module")
+def server(module_server: Server) -> Server:
+    """One server for the module: each test makes its own containers."""
+    return module_server
+
+
 def node_env(server: Server, cuid: str) -> dict[str, str]:
     return {
         **os.environ,

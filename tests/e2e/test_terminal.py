@@ -18,9 +18,16 @@ from websockets.asyncio.client import ClientConnection
 from dockyard.domain.containers.compose_doc import container_name
 from tests.conftest import ADMIN, basic
 from tests.docker_helpers import BUSYBOX, docker, wait_for
-from tests.server import Server
+from tests.server import ServeFactory, Server
 
 HEADERS = basic(*ADMIN)
+
+
+@pytest.fixture(scope="module")
+def server(module_server: Server) -> Server:
+    """One server for the module: each test makes its own containers (the shutdown test
+    has its own server)."""
+    return module_server
 
 
 def create(server: Server, **body: Any) -> str:
@@ -223,7 +230,8 @@ async def test_vanished_client_has_its_exec_killed(server: Server) -> None:
     )
 
 
-async def test_shutdown_ends_sessions_with_an_error_frame(server: Server) -> None:
+async def test_shutdown_ends_sessions_with_an_error_frame(serve: ServeFactory) -> None:
+    server = serve()
     cuid = create(server, command="sleep 600")
     async with websockets.connect(ws_url(server, cuid, "cmd=sh"), additional_headers=HEADERS) as ws:
         await ws.send(json.dumps({"type": "stdin", "data": "echo ready\n"}))

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.typing import Subprotocol
@@ -20,6 +21,12 @@ from tests.server import Server
 
 HEADERS = basic(*ADMIN)
 BINARY = [Subprotocol("dockyard.v1.binary")]
+
+
+@pytest.fixture(scope="module")
+def server(module_server: Server) -> Server:
+    """One server for the module: each test makes its own container."""
+    return module_server
 
 
 def create(server: Server, **body: Any) -> str:
