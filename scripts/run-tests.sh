@@ -31,4 +31,5 @@ cov=(--cov=dockyard --cov-report=term --cov-fail-under=89)
 for arg in "$@"; do
   if [ -e "${arg%%::*}" ]; then cov=(); fi
 done
-.venv/bin/pytest "${cov[@]}" "$@"
+# The slowest tests are listed at the end, so that a CI log shows where its time goes.
+.venv/bin/pytest --durations=25 "${cov[@]}" "$@"
