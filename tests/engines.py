@@ -16,11 +16,15 @@ import os
 import signal
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
+from tests.conftest import ADMIN, basic
 from tests.docker_helpers import require_engine
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "extra-engines.sh"
@@ -110,3 +114,22 @@ def swarm_engine() -> Iterator[SwarmEngine]:
     finally:
         if ours:
             _run("stop")
+
+
+@contextmanager
+def swarm_client(url: str, engine: SwarmEngine, engine_id: str, **body: Any) -> Iterator[Any]:
+    """``(http, cuids)``: the admin's client of the server at ``url`` with ``engine``
+    added as swarm engine ``engine_id`` (``body``: more of the engine's fields); each cuid
+    appended to ``cuids`` is deleted afterwards."""
+    http = httpx.Client(base_url=url, headers=basic(*ADMIN), timeout=120)
+    added = http.post(
+        "/engines", json={"id": engine_id, "addr": engine.addr, "kind": "swarm", **body}
+    )
+    assert added.status_code == 201, added.text
+    cuids: list[str] = []
+    try:
+        yield http, cuids
+    finally:
+        for cuid in cuids:
+            http.delete(f"/containers/{cuid}")
+        http.close()

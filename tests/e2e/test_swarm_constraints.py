@@ -13,10 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ADMIN, basic
 from tests.docker_helpers import BUSYBOX, wait_for
 from tests.e2e.test_swarm import running_tasks, swarm_docker
-from tests.engines import SwarmEngine
+from tests.engines import SwarmEngine, swarm_client
 from tests.server import ServeFactory
 
 ENGINE = "swarm-c"
@@ -38,17 +37,8 @@ def labelled(swarm_engine: SwarmEngine) -> Iterator[str]:
 @pytest.fixture
 def client(serve: ServeFactory, swarm_engine: SwarmEngine, labelled: str) -> Iterator[Any]:
     server = serve(engine_poll_interval=0.5, engine_poll_timeout=3)
-    http = httpx.Client(base_url=server.url, headers=basic(*ADMIN), timeout=120)
-    body = {"id": ENGINE, "addr": swarm_engine.addr, "kind": "swarm", "labels": LABELS}
-    added = http.post("/engines", json=body)
-    assert added.status_code == 201, added.text
-    cuids: list[str] = []
-    try:
-        yield http, cuids
-    finally:
-        for cuid in cuids:
-            http.delete(f"/containers/{cuid}")
-        http.close()
+    with swarm_client(server.url, swarm_engine, ENGINE, labels=LABELS) as made:
+        yield made
 
 
 def create(http: httpx.Client, cuids: list[str], constraints: dict[str, str]) -> Any:

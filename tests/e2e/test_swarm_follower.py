@@ -10,9 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ADMIN, basic
 from tests.docker_helpers import BUSYBOX, wait_for
-from tests.engines import SwarmEngine
+from tests.engines import SwarmEngine, swarm_client
 from tests.server import ServeFactory
 
 ENGINE = "swarm-f"
@@ -21,16 +20,8 @@ ENGINE = "swarm-f"
 @pytest.fixture
 def client(serve: ServeFactory, swarm_engine: SwarmEngine) -> Iterator[Any]:
     server = serve(engine_poll_interval=0.5, engine_poll_timeout=3)
-    http = httpx.Client(base_url=server.url, headers=basic(*ADMIN), timeout=120)
-    added = http.post("/engines", json={"id": ENGINE, "addr": swarm_engine.addr, "kind": "swarm"})
-    assert added.status_code == 201, added.text
-    cuids: list[str] = []
-    try:
-        yield http, cuids
-    finally:
-        for cuid in cuids:
-            http.delete(f"/containers/{cuid}")
-        http.close()
+    with swarm_client(server.url, swarm_engine, ENGINE) as made:
+        yield made
 
 
 def listed(http: httpx.Client, cuid: str) -> dict[str, Any]:
