@@ -53,3 +53,26 @@ def test_a_task_that_fails_reaches_the_status_and_the_events(client: Any) -> Non
     wait_for(died, what="the task's die event with its exit code")
     started = http.get("/events", params={"cuid": cuid, "type": "start"}).json()["events"]
     assert started, "the task's start was heard"
+
+
+def test_an_auto_remove_container_on_a_swarm_is_removed_after_its_task_ends(client: Any) -> None:
+    """The follower's ``die`` drives ``auto_remove`` there as on a local engine: the stack
+    is removed and the container answers 404, with ``container.auto_removed`` in the
+    audit trail (actor ``system``)."""
+    http, cuids = client
+    resp = http.post(
+        "/containers",
+        json={"image": BUSYBOX, "engine": ENGINE, "start": True, "auto_remove": True,
+              "command": "sh -c 'sleep 2; exit 0'"},
+    )  # fmt: skip
+    assert resp.status_code == 201, resp.text
+    cuid = resp.json()["cuid"]
+    cuids.append(cuid)
+    wait_for(
+        lambda: http.get(f"/containers/{cuid}").status_code == 404,
+        what="the auto-removal on the swarm",
+        timeout=90,
+    )
+    audit = http.get("/audit", params={"resource": cuid}).json()["entries"]
+    removed = [e for e in audit if e["action"] == "container.auto_removed"]
+    assert len(removed) == 1 and removed[0]["user"] == "system", audit
