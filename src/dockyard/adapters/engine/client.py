@@ -150,17 +150,24 @@ class DockerEngine:
 
     async def ensure_network(self, name: str) -> None:
         """One shared bridge, inter-container traffic off (SPEC §1)."""
+        await self.make_network(
+            name, "bridge", Options={"com.docker.network.bridge.enable_icc": "false"}
+        )
+
+    async def make_network(self, name: str, driver: str, **config: Any) -> None:
+        """Dockyard's network ``name`` of ``driver`` (made once; ``config``: more of the
+        engine's network fields)."""
         if await self._http().call("GET", f"networks/{name}", missing_ok=True) is not None:
             return
-        config = {
+        body = {
             "Name": name,
-            "Driver": "bridge",
+            "Driver": driver,
             "CheckDuplicate": True,
-            "Options": {"com.docker.network.bridge.enable_icc": "false"},
             "Labels": {"dockyard.managed": "true"},
+            **config,
         }
         try:
-            await self._http().call("POST", "networks/create", body=config)
+            await self._http().call("POST", "networks/create", body=body)
         except EngineError as exc:
             if "already exists" not in exc.message:
                 raise

@@ -183,20 +183,7 @@ class SwarmEngine(DockerEngine):
 
     async def ensure_overlay(self, name: str) -> None:
         """Dockyard's attachable overlay network on this swarm (made once)."""
-        if await self._http().call("GET", f"networks/{name}", missing_ok=True) is not None:
-            return
-        config = {
-            "Name": name,
-            "Driver": "overlay",
-            "Attachable": True,
-            "CheckDuplicate": True,
-            "Labels": {"dockyard.managed": "true"},
-        }
-        try:
-            await self._http().call("POST", "networks/create", body=config)
-        except EngineError as exc:
-            if "already exists" not in exc.message:
-                raise
+        await self.make_network(name, "overlay", Attachable=True)
 
     async def ensure_volume(self, cuid: str, image: str, owner: bytes) -> None:
         """The ``/app`` volume, given to the containers' user through the helper."""
