@@ -17,9 +17,9 @@ from dockyard.domain.engines.models import (
     EngineHealth,
     EngineKind,
     EngineRecord,
+    EngineView,
     check_addr,
 )
-from dockyard.domain.engines.service import EngineView
 from dockyard.domain.engines.watcher import EngineWatcher
 from dockyard.domain.models import Resources
 from dockyard.domain.recording import Change

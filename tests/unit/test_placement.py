@@ -17,6 +17,7 @@ from dockyard.domain.engines.models import (
     EngineKind,
     EngineRecord,
     EngineStatus,
+    EngineView,
 )
 from dockyard.domain.engines.placement import (
     EngineRoom,
@@ -26,7 +27,6 @@ from dockyard.domain.engines.placement import (
     rooms_of,
     sums_matter,
 )
-from dockyard.domain.engines.service import EngineView
 from dockyard.domain.models import Resources
 from dockyard.errors import ConflictError, ValidationError
 from tests.conftest import FakeWorld

@@ -13,8 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 
 from dockyard.api.schemas.common import Instant, Out, iso, iso_or_none
 from dockyard.domain.engines.cluster import ClusterInfo, EngineUsage
-from dockyard.domain.engines.models import EngineKind, TlsFiles, labels_of_list
-from dockyard.domain.engines.service import EngineChanges, EngineDraft, EngineView
+from dockyard.domain.engines.models import (
+    EngineChanges,
+    EngineDraft,
+    EngineKind,
+    EngineView,
+    TlsFiles,
+    labels_of_list,
+)
 from dockyard.domain.models import Resources, memory_bytes
 from dockyard.errors import ValidationError
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from dockyard.domain.models import Resources, Status, memory_bytes
 
 if TYPE_CHECKING:
-    from dockyard.domain.engines.service import EngineView
+    from dockyard.domain.engines.models import EngineView
 
 _HOLD_NOTHING = frozenset({Status.MISSING.value, Status.FAILED.value})
 

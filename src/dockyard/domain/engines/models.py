@@ -240,3 +240,55 @@ def check_tls(tls: TlsFiles) -> TlsFiles:
                 details={"field": f"tls.{name}"},
             )
     return tls
+
+
+@dataclass(frozen=True)
+class EngineView:
+    """An engine as the API shows it: its record and the watcher's latest word."""
+
+    record: EngineRecord
+    health: EngineHealth
+
+    @property
+    def status(self) -> EngineStatus:
+        if not self.health.reachable:
+            return EngineStatus.UNREACHABLE
+        return EngineStatus.DRAINING if self.record.draining else EngineStatus.HEALTHY
+
+    @property
+    def cpus(self) -> float | None:
+        """The declared capacity, else what the engine reports."""
+        if self.record.cpus is not None:
+            return self.record.cpus
+        return float(self.health.facts.cpus) if self.health.facts else None
+
+    @property
+    def memory(self) -> int | None:
+        if self.record.memory is not None:
+            return self.record.memory
+        return self.health.facts.memory if self.health.facts else None
+
+
+@dataclass(frozen=True)
+class EngineDraft:
+    """What ``POST /engines`` asks for (both its shapes end up here)."""
+
+    addr: str
+    id: str | None = None
+    kind: EngineKind | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    cpus: float | None = None
+    memory: int | None = None
+    tls: TlsFiles | None = None
+
+
+@dataclass(frozen=True)
+class EngineChanges:
+    """A PATCH: only the fields named in ``given`` change (a null capacity: the engine's)."""
+
+    given: frozenset[str]
+    labels: dict[str, str] | None = None
+    cpus: float | None = None
+    memory: int | None = None
+    draining: bool | None = None
+    host_access: bool | None = None

@@ -30,7 +30,7 @@ from dockyard.domain.models import Resources, memory_bytes
 from dockyard.errors import ConflictError, ValidationError
 
 if TYPE_CHECKING:
-    from dockyard.domain.engines.service import EngineView
+    from dockyard.domain.engines.models import EngineView
 
 # Engines Dockyard can run containers on: all kinds (a swarm's as stacks, issue 12). A
 # swarm's capacity is what is declared, else what its manager reports (the whole swarm
