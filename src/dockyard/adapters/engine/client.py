@@ -62,6 +62,12 @@ _ARCHIVE_CHUNK = 1024 * 1024
 _UPLOAD_DEADLINE = 600.0  # an upload's whole body goes before the engine's answer
 
 
+def _path_missing(path: str) -> NotFoundError:
+    return NotFoundError(
+        f"{path} does not exist in the container", code="PATH_NOT_FOUND", details={"path": path}
+    )
+
+
 def _container_missing() -> NotFoundError:
     return NotFoundError("the container is gone from the engine", code="CONTAINER_MISSING")
 
@@ -190,20 +196,13 @@ class DockerEngine:
     async def archive_to(self, cuid: str, path: str, dest: Path, limit: int) -> None:
         """Stream the engine's tar of ``path`` into ``dest``, at most ``limit`` bytes."""
 
-        def missing() -> NotFoundError:
-            return NotFoundError(
-                f"{path} does not exist in the container",
-                code="PATH_NOT_FOUND",
-                details={"path": path},
-            )
-
         http = self._http()
         response = await http.open(
             f"containers/{await self._target(cuid)}/archive",
             what="the archive request",
             params={"path": path},
             read_timeout=http.timeout,
-            not_found=missing,
+            not_found=lambda: _path_missing(path),
         )
         written = 0
         try:
@@ -226,13 +225,6 @@ class DockerEngine:
         """Extract the tar (a file, bytes, or a stream) ``tar`` into the container's
         ``path`` (a folder that exists); works on created and stopped containers too."""
 
-        def missing() -> NotFoundError:
-            return NotFoundError(
-                f"{path} does not exist in the container",
-                code="PATH_NOT_FOUND",
-                details={"path": path},
-            )
-
         http = self._http()
         with contextlib.ExitStack() as stack:
             body = stack.enter_context(tar.open("rb")) if isinstance(tar, Path) else tar
@@ -245,7 +237,7 @@ class DockerEngine:
                 headers={"Content-Type": "application/x-tar"},
                 read_timeout=http.timeout,
                 head_timeout=max(http.timeout, _UPLOAD_DEADLINE),
-                not_found=missing,
+                not_found=lambda: _path_missing(path),
             )
         response.close()
 
