@@ -4,6 +4,7 @@ file, output formatting, and that client commands never load the server's stack.
 from __future__ import annotations
 
 import json
+import os
 import stat
 import subprocess
 import sys
@@ -264,3 +265,19 @@ def test_build_steps_are_read_from_the_log() -> None:
         (1, 2, False),
         (2, 2, True),
     ]
+
+
+def test_a_terminal_that_reports_no_size_gets_a_usable_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pseudo-terminal nobody sized reports 0 x 0 (``script``, some CI runners); the
+    server refuses 0, so exec and run -it would fail there (found trying the README's
+    CLI tour under ``script``)."""
+    from dockyard.cli.terminal import window_size
+
+    monkeypatch.setattr(os, "get_terminal_size", lambda *_: os.terminal_size((0, 0)))
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)
+    assert window_size() == (80, 24)
+    monkeypatch.setattr(os, "get_terminal_size", lambda *_: os.terminal_size((132, 43)))
+    assert window_size() == (132, 43)

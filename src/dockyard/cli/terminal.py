@@ -43,12 +43,16 @@ def raw_mode(fd: int) -> Iterator[None]:
 
 
 def window_size() -> tuple[int, int]:
+    """The local terminal's columns and rows; a terminal that reports no size (0 x 0: a
+    pseudo-terminal nobody sized, as ``script`` or some CI runners make) counts as none,
+    and COLUMNS/LINES or 80 x 24 are used (the server takes 1..1000)."""
     for stream in (sys.stdout, sys.stdin, sys.stderr):
         try:
             size = os.get_terminal_size(stream.fileno())
-            return size.columns, size.lines
         except (OSError, ValueError):
             continue
+        if size.columns > 0 and size.lines > 0:
+            return size.columns, size.lines
     fallback = shutil.get_terminal_size()
     return fallback.columns, fallback.lines
 
