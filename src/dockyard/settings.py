@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     # Read deadlines of the HTTP server (issue 9: slow clients get 408 and are cut off).
     header_timeout: float = Field(default=10.0, gt=0, le=600)
     body_idle_timeout: float = Field(default=30.0, gt=0, le=3600)
+    # An idle keep-alive connection is closed after this; longer than the 5 s after which
+    # httpx (the SDK's client) drops its own idle connections, so that a client never
+    # sends a request on a connection the server is closing at that very moment.
+    keepalive_timeout: int = Field(default=20, ge=1, le=600)
     # Limits of a container created without `resources` (never unlimited; issue 9).
     default_cpus: float = Field(default=1.0, gt=0, le=1024)
     default_memory: str = "512m"

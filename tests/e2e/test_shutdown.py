@@ -47,7 +47,10 @@ def test_sigterm_writes_every_queued_event_and_audit_entry(tmp_path: Path, serve
     )
     assert created.status_code == 201, created.text
     cuid = created.json()["cuid"]
-    statuses = asyncio.run(_burst(srv.url, cuid))
+    try:
+        statuses = asyncio.run(_burst(srv.url, cuid))
+    except httpx.TransportError as exc:  # say what the server said (CI once saw one)
+        raise AssertionError(f"{exc!r}; server: {srv.output.read_text()[-3000:]}") from exc
     assert statuses == [200] * ACTIONS
     assert srv.proc is not None
     sent = time.monotonic()

@@ -82,3 +82,31 @@ def test_a_body_that_stops_coming_is_cut_off(server: Server, head: bytes) -> Non
     # Nothing was made.
     listed = httpx.get(f"{server.url}/containers", headers=basic(*ADMIN), timeout=10)
     assert listed.json()["containers"] == []
+
+
+def test_an_idle_keep_alive_connection_outlives_a_clients_pool_expiry(server: Server) -> None:
+    """A connection left idle for longer than httpx keeps its idle connections (5 s) is
+    still open, so a client never sends a request on a connection the server is closing
+    at that very moment (the 5 s of uvicorn's default raced httpx's 5 s). The idle time is
+    the behaviour under test, not a synchronisation."""
+    import time
+
+    request = b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n"
+
+    def answer(sock: socket.socket) -> bytes:
+        raw = b""
+        while b"\r\n\r\n" not in raw:
+            raw += sock.recv(65536) or b"<closed>\r\n\r\n"
+        head, _, body = raw.partition(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        while len(body) < length:
+            body += sock.recv(65536)
+        return head
+
+    with _connect(server) as sock:
+        sock.sendall(request)
+        assert answer(sock).startswith(b"HTTP/1.1 200")
+        time.sleep(6)  # idle past httpx's pool expiry and the 1 s header deadline
+        sock.sendall(request)
+        again = answer(sock)
+        assert again.startswith(b"HTTP/1.1 200"), again[:200]

@@ -50,6 +50,7 @@ def serve(settings: Settings) -> None:
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=settings.keepalive_timeout,
         http=deadline_protocol(settings.header_timeout, settings.body_idle_timeout),
         # Pings find a vanished terminal client within ~10 s (its exec is then killed).
         ws_ping_interval=5.0,
