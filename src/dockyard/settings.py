@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     network_name: str = "dockyard"
     max_concurrency: int = Field(default_factory=lambda: 2 * (os.cpu_count() or 1), ge=1)
     compose_timeout: float = Field(default=120.0, gt=0)
-    compose_nice: int = Field(default=10, ge=0, le=19)  # Compose's CPU priority (0 = as ours)
+    compose_nice: int = Field(default=0, ge=0, le=19)  # Compose's CPU priority (0 = as ours)
     engine_timeout: float = Field(default=30.0, gt=0)
     stop_timeout: int = Field(default=10, ge=0, le=600)
     reconcile_interval: float = Field(default=60.0, gt=0)
