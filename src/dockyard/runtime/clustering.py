@@ -52,7 +52,12 @@ def engines(
         ),
     )
     return EngineService(
-        SqlEngineRepository(database), box, watcher, config, recorder, database.exclusive
+        SqlEngineRepository(database, cache=not database.shared),
+        box,
+        watcher,
+        config,
+        recorder,
+        database.exclusive,
     )
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import Select, delete, insert, or_, select, update
 from dockyard.domain.models import ContainerRecord, ContainerSpec, Port, Status
 from dockyard.domain.ports import ContainerQuery
 from dockyard.store.database import Database
-from dockyard.store.tables import containers
+from dockyard.store.tables import containers, port_allocations
 
 
 def _tags_text(tags: list[str]) -> str:
@@ -211,8 +211,11 @@ class SqlContainerRepository:
         return [_record(row) for row in rows]
 
     async def delete(self, cuid: str) -> None:
+        """The record and its host-port claims, in one transaction (a delete path that
+        released the claims first paid a read or a commit more)."""
         async with self._db.writing() as conn:
             self._deletes += 1
+            await conn.execute(delete(port_allocations).where(port_allocations.c.cuid == cuid))
             await conn.execute(delete(containers).where(containers.c.cuid == cuid))
             self._cache.pop(cuid, None)
         self._deletes += 1  # committed: reads that began before now are stale

@@ -50,12 +50,25 @@ def _record(row: Any) -> EngineRecord:
 
 
 class SqlEngineRepository:
-    def __init__(self, db: Database) -> None:
+    """The engines table. With ``cache`` (SQLite: one Dockyard process owns the database,
+    so every change passes through here) the list is read once and kept until a change;
+    a placement then costs no read. Several processes (PostgreSQL) read it each time."""
+
+    def __init__(self, db: Database, *, cache: bool = False) -> None:
         self._db = db
+        self._caching = cache
+        self._all: list[EngineRecord] | None = None  # records are frozen: shared safely
+        self._generation = 0  # a read that began before a change must not be kept
+
+    def _changed(self) -> None:
+        self._all = None
+        self._generation += 1
 
     async def insert(self, record: EngineRecord) -> None:
+        self._changed()
         async with self._db.writing() as conn:
             await conn.execute(insert(engines).values(**_values(record)))
+        self._changed()
 
     async def get(self, engine_id: str) -> EngineRecord | None:
         async with self._db.reading() as conn:
@@ -63,21 +76,30 @@ class SqlEngineRepository:
         return None if row is None else _record(row)
 
     async def all(self) -> list[EngineRecord]:
+        if self._all is not None:
+            return list(self._all)
+        generation = self._generation
         async with self._db.reading() as conn:
             rows = (await conn.execute(select(engines).order_by(engines.c.created_at))).all()
         # The local engine first, then in the order they were added.
-        records = [_record(row) for row in rows]
-        return sorted(records, key=lambda r: r.id != "local")
+        records = sorted((_record(row) for row in rows), key=lambda r: r.id != "local")
+        if self._caching and generation == self._generation:
+            self._all = records
+        return list(records)
 
     async def save(self, record: EngineRecord) -> None:
         values = _values(record)
         del values["id"], values["created_at"]
+        self._changed()
         async with self._db.writing() as conn:
             await conn.execute(update(engines).where(engines.c.id == record.id).values(**values))
+        self._changed()
 
     async def delete(self, engine_id: str) -> None:
+        self._changed()
         async with self._db.writing() as conn:
             await conn.execute(delete(engines).where(engines.c.id == engine_id))
+        self._changed()
 
     async def containers_on(self, engine_id: str) -> int:
         stmt = (

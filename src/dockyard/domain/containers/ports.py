@@ -140,6 +140,8 @@ class PortAllocator:
         (held by ``cuid`` already is fine), a ``null`` one keeps the host port it had in
         ``current`` or gets a free one. Returns the ports and the keys newly claimed;
         on failure nothing new stays claimed."""
+        if not wanted:
+            return [], set()  # most containers publish nothing: no read
         held = {(a.host_port, a.protocol) for a in await self._store.held(cuid)}
         fresh: set[Key] = set()
         try:

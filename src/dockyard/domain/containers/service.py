@@ -68,15 +68,46 @@ class ContainerService(AutomaticActions, ScalingActions, Recreation):
         principal.require(Permission.CONTAINERS_CREATE)
         spec, wanted = _host_access(principal, spec, placement or PlacementRequest())
         owner = await self._owner_for(principal, owner)
-        # The local engine's image check; a create placed elsewhere is checked there
-        # (placer.admit's ``image``), and one naming another engine only there.
-        if wanted.engine in (None, LOCAL) and not await self._engine.image_exists(spec.image):
-            raise image_missing(spec.image, LOCAL)
+        # The local engine's image check, asked while placement reads the engines; a
+        # create placed elsewhere is checked there (placer.admit's ``image``), and one
+        # naming another engine only there.
+        local_image = (
+            asyncio.ensure_future(self._engine.image_exists(spec.image))
+            if wanted.engine in (None, LOCAL)
+            else None
+        )
+        try:
+            return await self._create(
+                principal, spec, wanted, owner, start, provision, timers, local_image
+            )
+        finally:
+            if local_image is not None:
+                if not local_image.done():
+                    local_image.cancel()
+                elif not local_image.cancelled():
+                    local_image.exception()  # retrieved: an answer refused before it
+
+    async def _create(
+        self,
+        principal: Principal,
+        spec: ContainerSpec,
+        wanted: PlacementRequest,
+        owner: str,
+        start: bool,
+        provision: Provisioner | None,
+        timers: dict[str, Any] | None,
+        local_image: asyncio.Future[bool] | None,
+    ) -> ContainerRecord:
+        async def image_checked() -> None:
+            if local_image is not None and not await local_image:
+                raise image_missing(spec.image, LOCAL)
+
         spec = self.with_defaults(spec)
         check_host_ports(
             spec.ports, self._config.reserved_ports, host_access=self._config.host_access
         )
         if spec.publish_all:
+            await image_checked()
             info = await self._images.inspect_image(spec.image)
             exposed = exposed_ports(info.exposed_ports if info else ())
             spec = spec.model_copy(update={"ports": with_exposed(spec.ports, exposed)})
@@ -86,6 +117,7 @@ class ContainerService(AutomaticActions, ScalingActions, Recreation):
         self._start_lifetime(record, timers or {})
         try:  # 409 NO_CAPACITY: the decision holds until the record is stored
             async with self.placer.admit(wanted, spec.resources, image=spec.image) as engine:
+                await image_checked()
                 record.engine = engine
                 self.pin(record.cuid, engine)  # its calls go to that engine (routing.py)
                 ports, _ = await self.ports.claim(record.cuid, record.engine, spec.ports)
@@ -374,8 +406,7 @@ class ContainerService(AutomaticActions, ScalingActions, Recreation):
         async with self._heavy:
             await self._compose.down(cuid, self.project_dir(cuid))
         await asyncio.to_thread(shutil.rmtree, self.project_dir(cuid), True)
-        await self.ports.release(cuid)  # before the record: a rerun releases them too
-        await self._repo.delete(cuid)
+        await self._repo.delete(cuid)  # with its host-port claims
         self._locks.pop(cuid, None)
         self._boots.pop(cuid, None)
         if self.timers is not None:
