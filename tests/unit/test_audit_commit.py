@@ -106,3 +106,48 @@ async def test_refusals_and_reads_never_wait_for_the_store(
         assert (await client.post("/refused")).status_code == 403
         assert (await client.get("/ok")).status_code == 201
     assert "audit.not_committed" not in capsys.readouterr().out
+
+
+def entries_of(world: FakeWorld, request_id: str) -> list[tuple[str, str | None, int]]:
+    db = sqlite3.connect(f"file:{world.settings.data_dir / 'dockyard.db'}?mode=ro", uri=True)
+    try:
+        rows = db.execute(
+            "SELECT action, resource, status FROM audit WHERE request_id = ?", (request_id,)
+        ).fetchall()
+    finally:
+        db.close()
+    return [(str(a), r, int(s)) for a, r, s in rows]
+
+
+async def test_a_create_and_a_delete_have_one_entry_each_written_with_their_change(
+    fake_world: FakeWorld, fake_client: httpx.AsyncClient
+) -> None:
+    """The entry goes into the store with the change's last write (domain/recording.py),
+    and the middleware does not write it a second time."""
+    created = await fake_client.post("/containers", json={"image": "busybox:test"})
+    assert created.status_code == 201, created.text
+    cuid = created.json()["cuid"]
+    assert entries_of(fake_world, created.headers["x-request-id"]) == [
+        ("create_container", cuid, 201)
+    ]
+    deleted = await fake_client.delete(f"/containers/{cuid}")
+    assert deleted.status_code == 204
+    assert entries_of(fake_world, deleted.headers["x-request-id"]) == [
+        ("delete_container", cuid, 204)
+    ]
+
+
+async def test_a_create_that_fails_has_only_its_failure_in_the_audit(
+    fake_world: FakeWorld, fake_client: httpx.AsyncClient
+) -> None:
+    """Its clean-up deletes the record, but never with the 201 entry the request would
+    have had: the audit says what the client was told."""
+    fake_world.compose.fail_next = "Error response from daemon: something broke"
+    failed = await fake_client.post("/containers", json={"image": "busybox:test"})
+    assert failed.status_code >= 400
+    audit = await fake_client.get("/audit", params={"action": "create_container"})
+    assert audit.status_code == 200, audit.text  # GET /audit reads the queue's entries too
+    mine = [e for e in audit.json()["entries"] if e["request_id"] == failed.headers["x-request-id"]]
+    assert [(e["action"], e["status"]) for e in mine] == [("create_container", failed.status_code)]
+    listed = await fake_client.get("/containers")
+    assert listed.json()["containers"] == []

@@ -8,6 +8,7 @@ import re
 import time
 import uuid
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -99,6 +100,8 @@ class RequestContextMiddleware:
         audit = self.audit if scope.get("method", "WS") not in _READS else None
         # The domain names the resource a change made or touched (domain/recording.py).
         changes = RequestScope()
+        if audit is not None:
+            changes.draft = partial(_success_entry, scope, state)
         token = request_scope.set(changes)
 
         async def send_with_id(message: Message) -> None:
@@ -113,8 +116,9 @@ class RequestContextMiddleware:
                 if not message.get("more_body", False):
                     sink, audit = audit, None
                     status = response["status"] or 500
+                    written = changes.written  # committed with the change already
                     entry = _entry(scope, state, status, changes.resource)
-                    if entry is not None:
+                    if entry is not None and (written is None or written.status != status):
                         await _audit(sink, entry, durable=200 <= status < 300)
             await send(message)
 
@@ -172,6 +176,13 @@ async def _audit(audit: AuditSink, entry: AuditEntry, *, durable: bool) -> None:
         audit.record(entry)
     elif not await audit.commit(entry):
         log.error("audit.not_committed", request_id=entry.request_id, action=entry.action)
+
+
+def _success_entry(scope: Scope, state: dict[str, Any], changed: str | None) -> AuditEntry | None:
+    """The entry this request will have if it answers with its route's own status (a
+    change writes it in its own transaction: domain/recording.py)."""
+    status = getattr(scope.get("route"), "status_code", None) or 200
+    return _entry(scope, state, status, changed)
 
 
 def _entry(

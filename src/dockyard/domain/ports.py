@@ -7,10 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dockyard.domain.models import Account, ContainerRecord, LiveState, Port, Status
 from dockyard.domain.terminal.framing import TerminalStream
+
+if TYPE_CHECKING:
+    from dockyard.domain.access.audit import AuditEntry
 
 
 class ComposeRunner(Protocol):
@@ -185,10 +188,13 @@ class ContainerQuery:
 class ContainerRepository(Protocol):
     async def insert(self, record: ContainerRecord) -> ContainerRecord: ...
     async def get(self, cuid: str) -> ContainerRecord | None: ...
-    async def save(self, record: ContainerRecord) -> None: ...
+    async def save(self, record: ContainerRecord, *, audit: AuditEntry | None = None) -> None:
+        """The whole record; ``audit``: an audit entry committed in the same transaction."""
+        ...
+
     async def save_state(self, record: ContainerRecord) -> None: ...
-    async def delete(self, cuid: str) -> None:
-        """The record and its host-port claims, in one transaction."""
+    async def delete(self, cuid: str, *, audit: AuditEntry | None = None) -> None:
+        """The record and its host-port claims (and ``audit``), in one transaction."""
         ...
 
     async def query(self, query: ContainerQuery) -> list[ContainerRecord]: ...

@@ -8,11 +8,17 @@ request, refusals and failures included, with the answer's status); the change t
 which resource the request made or touched, through the request's ``RequestScope``.
 Outside a request the recorder writes the audit entry itself, as the ``system`` actor
 with method ``SYSTEM`` and status 0 (no HTTP answer exists).
+
+The last write of a change a request asked for (a create's record, a delete's) carries
+the request's audit entry in its own transaction (``audit_in_change``): one commit where
+there were two, and the change and its entry are durable together. The middleware then
+has nothing left to commit for a success; any other outcome it records as before.
 """
 
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -30,6 +36,27 @@ class RequestScope:
     """What the request middleware wants to know of the changes its request made."""
 
     resource: str | None = None
+    # The middleware's entry for this request's success answer, for a resource (None: a
+    # request nobody authenticated); ``written`` is the one a change's transaction took.
+    draft: Callable[[str | None], AuditEntry | None] | None = None
+    written: AuditEntry | None = None
+
+
+def audit_in_change(resource: str) -> AuditEntry | None:
+    """The request's audit entry, for the transaction of the write that completes its
+    change (once per request; None outside a request). The caller hands it back with
+    ``audit_not_written`` if that transaction fails."""
+    scope = request_scope.get()
+    if scope is None or scope.draft is None or scope.written is not None:
+        return None
+    scope.written = scope.draft(resource)
+    return scope.written
+
+
+def audit_not_written(entry: AuditEntry | None) -> None:
+    scope = request_scope.get()
+    if entry is not None and scope is not None and scope.written is entry:
+        scope.written = None
 
 
 request_scope: contextvars.ContextVar[RequestScope | None] = contextvars.ContextVar(

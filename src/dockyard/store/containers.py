@@ -7,9 +7,11 @@ from typing import Any
 
 from sqlalchemy import Select, delete, insert, or_, select, update
 
+from dockyard.domain.access.audit import AuditEntry
 from dockyard.domain.models import ContainerRecord, ContainerSpec, Port, Status
 from dockyard.domain.ports import ContainerQuery
 from dockyard.store.database import Database
+from dockyard.store.journal import insert_audit
 from dockyard.store.tables import containers, port_allocations
 
 
@@ -151,7 +153,7 @@ class SqlContainerRepository:
             self._cache.setdefault(cuid, record.model_copy(deep=True))
         return record
 
-    async def save(self, record: ContainerRecord) -> None:
+    async def save(self, record: ContainerRecord, *, audit: AuditEntry | None = None) -> None:
         values = _row_values(record)
         values.pop("cuid")
         # Activity has its own writer (save_activity): a save never takes it back.
@@ -160,6 +162,8 @@ class SqlContainerRepository:
             await conn.execute(
                 update(containers).where(containers.c.cuid == record.cuid).values(**values)
             )
+            if audit is not None:
+                await insert_audit(conn, [audit])
             self._cache[record.cuid] = record.model_copy(deep=True)
 
     async def save_state(self, record: ContainerRecord) -> None:
@@ -210,13 +214,15 @@ class SqlContainerRepository:
             rows = (await conn.execute(stmt)).all()
         return [_record(row) for row in rows]
 
-    async def delete(self, cuid: str) -> None:
+    async def delete(self, cuid: str, *, audit: AuditEntry | None = None) -> None:
         """The record and its host-port claims, in one transaction (a delete path that
         released the claims first paid a read or a commit more)."""
         async with self._db.writing() as conn:
             self._deletes += 1
             await conn.execute(delete(port_allocations).where(port_allocations.c.cuid == cuid))
             await conn.execute(delete(containers).where(containers.c.cuid == cuid))
+            if audit is not None:
+                await insert_audit(conn, [audit])
             self._cache.pop(cuid, None)
         self._deletes += 1  # committed: reads that began before now are stale
         self._cache.pop(cuid, None)

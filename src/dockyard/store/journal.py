@@ -5,11 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Select, delete, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dockyard.domain.access.audit import AuditEntry, AuditQuery
 from dockyard.domain.observe.events import Event, EventQuery
 from dockyard.store.database import Database
 from dockyard.store.tables import audit, events
+
+
+async def insert_audit(conn: AsyncConnection, entries: list[AuditEntry]) -> None:
+    """Audit entries, in the caller's transaction (a change's own, or a batch's)."""
+    await conn.execute(insert(audit), [e.model_dump(exclude={"seq"}) for e in entries])
 
 
 class SqlAuditRepository:
@@ -19,9 +25,8 @@ class SqlAuditRepository:
     async def append(self, entries: list[AuditEntry]) -> None:
         if not entries:
             return
-        rows = [e.model_dump(exclude={"seq"}) for e in entries]
         async with self._db.writing() as conn:
-            await conn.execute(insert(audit), rows)
+            await insert_audit(conn, entries)
 
     async def query(self, query: AuditQuery) -> list[AuditEntry]:
         stmt: Select[Any] = select(audit).order_by(audit.c.seq.desc()).limit(query.limit)

@@ -16,6 +16,7 @@ from typing import Any
 
 import structlog
 
+from dockyard.domain.access.audit import AuditEntry
 from dockyard.domain.access.permissions import Permission, Principal
 from dockyard.domain.automation.lifetime import apply_timers, split_timers
 from dockyard.domain.containers.automatic import AutomaticActions
@@ -33,7 +34,7 @@ from dockyard.domain.containers.specs import (
 from dockyard.domain.engines.models import LOCAL
 from dockyard.domain.engines.placement import PlacementRequest, image_missing
 from dockyard.domain.models import ContainerRecord, ContainerSpec, Port, Status, new_cuid
-from dockyard.domain.recording import Change
+from dockyard.domain.recording import Change, audit_in_change, audit_not_written
 from dockyard.errors import ConflictError, DockyardError, ForbiddenError, ValidationError
 
 __all__ = ["MAX_PAGE", "ContainerConfig", "ContainerService", "Provisioner"]
@@ -130,9 +131,11 @@ class ContainerService(AutomaticActions, ScalingActions, Recreation):
             raise
         if self.timers is not None and spec.auto_remove:
             self.timers.watch(record)  # its end (the engine's die) may come before the 201
+        entry = audit_in_change(record.cuid)  # the request's entry, with the last write
         try:
-            await self._complete_binding(record, start, provision, drawn)
+            await self._complete_binding(record, start, provision, drawn, entry)
         except BaseException:
+            audit_not_written(entry)
             with suppress(Exception):
                 await asyncio.shield(self._undo_create(record))
             raise
@@ -165,12 +168,13 @@ class ContainerService(AutomaticActions, ScalingActions, Recreation):
         start: bool,
         provision: Provisioner | None,
         drawn: set[tuple[int, str]],
+        entry: AuditEntry | None,
     ) -> None:
         """``complete_create``; a drawn host port the engine cannot bind (something
         outside Dockyard holds it) is drawn again, a fixed one is the client's 409."""
         for attempt in range(1, BIND_ATTEMPTS + 1):
             try:
-                await self.complete_create(record, start=start, provision=provision)
+                await self.complete_create(record, start=start, provision=provision, audit=entry)
                 return
             except ConflictError as exc:
                 host = engine_refused_port(exc)
@@ -201,9 +205,15 @@ class ContainerService(AutomaticActions, ScalingActions, Recreation):
                 log.warning("container.create_undo_deferred", cuid=record.cuid, error=exc.code)
 
     async def complete_create(
-        self, record: ContainerRecord, *, start: bool, provision: Provisioner | None = None
+        self,
+        record: ContainerRecord,
+        *,
+        start: bool,
+        provision: Provisioner | None = None,
+        audit: AuditEntry | None = None,
     ) -> None:
-        """Write the project and let Compose create (or create and start) it."""
+        """Write the project and let Compose create (or create and start) it; ``audit``
+        (the request's entry) is committed with the record's last write."""
         cuid = record.cuid
         async with self.locked(cuid):
             await asyncio.to_thread(self._make_folders, record)
@@ -221,7 +231,8 @@ class ContainerService(AutomaticActions, ScalingActions, Recreation):
                         await self._compose.create(cuid, self.project_dir(cuid))
             record.status = Status.CREATED
             await self.refresh(record, persist=False)
-            await self._repo.save(record)  # one write: the spec's record and its state
+            # One write: the spec's record, its state and the request's audit entry.
+            await self._repo.save(record, audit=audit)
 
     async def _provision_volume(
         self, record: ContainerRecord, start: bool, provision: Provisioner
@@ -395,18 +406,24 @@ class ContainerService(AutomaticActions, ScalingActions, Recreation):
         async with self.locked(cuid):
             record.status = Status.REMOVING
             await self._repo.save_state(record)
-            await self.finish_delete(cuid)
+            entry = audit_in_change(cuid)  # the request's entry, with the record's delete
+            try:
+                await self.finish_delete(cuid, audit=entry)
+            except BaseException:
+                audit_not_written(entry)
+                raise
         log.info("container.deleted", cuid=cuid)
         self._record(principal, "container.deleted", record)
 
-    async def finish_delete(self, cuid: str) -> None:
-        """Remove project, folder and record, in that order (rerun safely if interrupted).
+    async def finish_delete(self, cuid: str, *, audit: AuditEntry | None = None) -> None:
+        """Remove project, folder and record, in that order (rerun safely if interrupted);
+        ``audit`` (the request's entry) is committed with the record's delete.
 
         A failed ``down`` raises and leaves folder and record for the next try."""
         async with self._heavy:
             await self._compose.down(cuid, self.project_dir(cuid))
         await asyncio.to_thread(shutil.rmtree, self.project_dir(cuid), True)
-        await self._repo.delete(cuid)  # with its host-port claims
+        await self._repo.delete(cuid, audit=audit)  # with its host-port claims
         self._locks.pop(cuid, None)
         self._boots.pop(cuid, None)
         if self.timers is not None:
