@@ -242,8 +242,11 @@ class TimerScheduler:
             delay = MAX_SLEEP
             if nxt is not None:
                 delay = min(MAX_SLEEP, max(0.0, (nxt - self._clock()).total_seconds()))
+            # asyncio.timeout, not wait_for: on 3.11 wait_for loses a cancel that comes as
+            # the wake is set (a watch() at the moment of a stop), and the task ran on.
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
 

@@ -307,8 +307,9 @@ class EventService:
             last = max(last, latest)
             if self._latest > last:
                 continue
-            try:
-                await asyncio.wait_for(changed.wait(), self.keepalive)
+            try:  # asyncio.timeout: wait_for on 3.11 can lose a cancel (timers.py)
+                async with asyncio.timeout(self.keepalive):
+                    await changed.wait()
             except TimeoutError:
                 yield None
 
