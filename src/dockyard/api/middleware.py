@@ -138,6 +138,7 @@ class RequestContextMiddleware:
                 raise
         finally:
             request_scope.reset(token)
+            changes.draft = None  # a task begun in this request cannot take it later
             if audit is not None:
                 # No full answer left (a WebSocket, a cut-off stream): nothing to wait for.
                 entry = _entry(scope, state, response["status"] or 500, changes.resource)
