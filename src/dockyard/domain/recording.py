@@ -18,7 +18,8 @@ has nothing left to commit for a success; any other outcome it records as before
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -42,21 +43,22 @@ class RequestScope:
     written: AuditEntry | None = None
 
 
-def audit_in_change(resource: str) -> AuditEntry | None:
+@contextmanager
+def audit_in_change(resource: str) -> Iterator[AuditEntry | None]:
     """The request's audit entry, for the transaction of the write that completes its
-    change (once per request; None outside a request). The caller hands it back with
-    ``audit_not_written`` if that transaction fails."""
+    change (once per request; None outside a request). If the block fails, the entry is
+    handed back: the middleware then records the request's real outcome."""
     scope = request_scope.get()
     if scope is None or scope.draft is None or scope.written is not None:
-        return None
-    scope.written = scope.draft(resource)
-    return scope.written
-
-
-def audit_not_written(entry: AuditEntry | None) -> None:
-    scope = request_scope.get()
-    if entry is not None and scope is not None and scope.written is entry:
-        scope.written = None
+        yield None
+        return
+    entry = scope.written = scope.draft(resource)
+    try:
+        yield entry
+    except BaseException:
+        if scope.written is entry:
+            scope.written = None
+        raise
 
 
 request_scope: contextvars.ContextVar[RequestScope | None] = contextvars.ContextVar(

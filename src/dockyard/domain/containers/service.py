@@ -34,7 +34,7 @@ from dockyard.domain.containers.specs import (
 from dockyard.domain.engines.models import LOCAL
 from dockyard.domain.engines.placement import PlacementRequest, image_missing
 from dockyard.domain.models import ContainerRecord, ContainerSpec, Port, Status, new_cuid
-from dockyard.domain.recording import Change, audit_in_change, audit_not_written
+from dockyard.domain.recording import Change, audit_in_change
 from dockyard.errors import ConflictError, DockyardError, ForbiddenError, ValidationError
 
 __all__ = ["MAX_PAGE", "ContainerConfig", "ContainerService", "Provisioner"]
@@ -131,11 +131,10 @@ class ContainerService(AutomaticActions, ScalingActions, Recreation):
             raise
         if self.timers is not None and spec.auto_remove:
             self.timers.watch(record)  # its end (the engine's die) may come before the 201
-        entry = audit_in_change(record.cuid)  # the request's entry, with the last write
         try:
-            await self._complete_binding(record, start, provision, drawn, entry)
+            with audit_in_change(record.cuid) as entry:  # the request's, with the last write
+                await self._complete_binding(record, start, provision, drawn, entry)
         except BaseException:
-            audit_not_written(entry)
             with suppress(Exception):
                 await asyncio.shield(self._undo_create(record))
             raise
@@ -406,12 +405,8 @@ class ContainerService(AutomaticActions, ScalingActions, Recreation):
         async with self.locked(cuid):
             record.status = Status.REMOVING
             await self._repo.save_state(record)
-            entry = audit_in_change(cuid)  # the request's entry, with the record's delete
-            try:
+            with audit_in_change(cuid) as entry:  # the request's, with the record's delete
                 await self.finish_delete(cuid, audit=entry)
-            except BaseException:
-                audit_not_written(entry)
-                raise
         log.info("container.deleted", cuid=cuid)
         self._record(principal, "container.deleted", record)
 
